@@ -1,0 +1,163 @@
+# castellan — English. Messages are Telegram HTML: values are escaped by the
+# bot; keep tags to b, i, u, s, code, pre, a. Keys marked "plain" are shown
+# in buttons or alerts and must not contain tags.
+
+## Modules (plain: button labels)
+module-connections = Connections
+module-notes = Notes
+module-rules = Rules
+module-misc = Basics
+
+## Command descriptions (plain: command menus and lists)
+cmd-start = Start the bot
+cmd-help = Show help for the bot's modules
+cmd-id = Show your id, and the chat's id in groups
+cmd-connect = Connect your PM to a group
+cmd-disconnect = End the connection to a group
+cmd-reconnect = Reconnect to the last group
+cmd-connection = Show the current connection
+cmd-allowconnect = Allow or forbid members to connect
+cmd-get = Get a note
+cmd-notes = List the chat's notes
+cmd-save = Save a note
+cmd-clear = Delete a note
+cmd-rules = Show the chat's rules
+cmd-setrules = Set the chat's rules
+cmd-clearrules = Delete the chat's rules
+
+## Buttons (plain)
+button-help = Help
+button-back = « Back
+button-open-pm = Open in private chat
+button-help-pm = Help in private chat
+button-connect-pm = Connect in private chat
+button-admin-commands = Admin commands
+button-user-commands = User commands
+button-unknown = This button is not valid (any more).
+
+## Start and help
+start-private = Hi <b>{ $name }</b>! I am castellan, a bot that helps manage groups.
+    Connect this chat to one of your groups with /connect and manage it from here, without spamming the group.
+    Press Help to see what I can do.
+start-group = Hi! I am up and running. Talk to me in private for help and connections.
+start-unknown-link = That link is not valid. Send /help to see what I can do.
+help-main = <b>Help</b>
+    Pick a module to see its commands. In private chat, group commands work through a connection: see <b>Connections</b>.
+help-in-pm = Help is in private chat, so the group stays quiet.
+help-unknown-module = There is no module called <code>{ $name }</code>. Modules: { $modules }.
+help-module = <b>{ $name }</b>
+
+    { $body }
+
+    <b>Commands</b>
+    { $commands }
+help-connections = Connect your private chat with me to a group, and the group's commands sent here act on that group without anyone in the group seeing them. Admins can change things; members can read what the group offers.
+    • Send <code>/connect -1001234567890</code> with the group's id, or <code>/connect @groupname</code> for a public group.
+    • Get the id by sending /id in the group: group ids are negative numbers.
+    • Or send /connect in the group and press the button.
+    • /connection shows where you are connected, /disconnect ends it, /reconnect goes back to the last group.
+    • Admins decide with /allowconnect whether members may connect.
+    Every command through a connection checks again that you are still a member (and still an admin for admin commands).
+help-notes = Notes are texts a group keeps under a name, with their formatting.
+    • <code>/save name text</code>, or <code>/save name</code> replying to a message (admins).
+    • <code>/get name</code> or <code>#name</code> to read one; /notes lists them.
+    • <code>/clear name</code> deletes one (admins).
+    Names use letters, digits, _ and -, up to 64 characters, in any letter case.
+help-rules = Every group can have rules.
+    • /rules shows them.
+    • <code>/setrules text</code>, or /setrules replying to a message, sets them (admins); /clearrules removes them.
+help-misc = The basics.
+    • /start greets you, /help shows this help.
+    • /id shows your id; in a group also the group's id; as a reply, the id of the replied-to user.
+
+## /id
+id-yours = Your id: <code>{ $id }</code>
+id-of-user = { $name }'s id: <code>{ $id }</code>
+id-of-chat-sender = { $name }'s chat id: <code>{ $id }</code>
+id-this-chat = This chat's id: <code>{ $id }</code>
+
+## Roles (plain)
+role-admin = admin
+role-member = member
+
+## Connections
+connect-success = You are now connected to <b>{ $title }</b> as { $role }.
+    Commands you send here act on that group. /disconnect ends the connection.
+connection-current = You are connected to <b>{ $title }</b> as { $role }.
+connection-none = You are not connected to any group. Send /connect to connect.
+connect-refused = I cannot connect you: { $reason }
+connect-how = Send <code>/connect</code> followed by the group's id, for example <code>/connect -1001234567890</code>, or its @username.
+    To get the id, send /id in the group: group ids are negative numbers. Or send /connect in the group and press the button.
+connect-recent = Pick one of your recent groups, or send <code>/connect</code> with a group's id:
+connect-bad-chat = <code>{ $input }</code> is not a chat. Send a group id such as <code>-1001234567890</code> (send /id in the group to get it) or an @username.
+connect-id-out-of-range = <code>{ $input }</code> is not a Telegram chat id: it is out of range. Group ids look like <code>-1001234567890</code>.
+connect-positive-id = <code>{ $input }</code> is the id of a user or a private chat, which cannot be connected. Group ids are negative: send /id in the group to get it.
+connect-bad-username = <code>{ $input }</code> is not a valid username: it needs 4 to 32 letters, digits or _ after the @, starting with a letter.
+connect-bad-link = This connection link is broken. Send /connect in the group to get a new one.
+connect-in-group = Press the button to connect to <b>{ $title }</b> in private chat.
+disconnect-done = Disconnected from <b>{ $title }</b>.
+disconnect-not-connected = You are not connected to any group.
+reconnect-no-history = You have not been connected to any group yet. Send /connect to connect.
+connection-revoked = Your connection to <b>{ $title }</b> has ended: { $reason }
+# plain
+connection-revoked-plain = Your connection to { $title } has ended: { $reason }
+# plain
+connbtns-not-connected = You are not connected to a group any more. Send /connect to connect.
+# plain
+connbtns-admins-only = Only the group's admins can see the admin commands.
+connbtns-admin-list = <b>Admin commands</b> for <b>{ $title }</b>, usable here through the connection:
+    { $commands }
+connbtns-user-list = <b>Member commands</b> for <b>{ $title }</b>, usable here through the connection:
+    { $commands }
+allowconnect-status-on = Members may connect to <b>{ $title }</b> from private chat.
+allowconnect-status-off = Only admins may connect to <b>{ $title }</b> from private chat.
+allowconnect-set-on = Done: members may now connect to <b>{ $title }</b>.
+allowconnect-set-off = Done: only admins may connect to <b>{ $title }</b> now.
+allowconnect-bad-option = <code>{ $option }</code> is not an option. Use yes, no, on, off, true or false.
+
+## Why a connection is refused (plain text, no tags)
+deny-not-a-group = only groups and supergroups can be connected, not private chats or channels.
+deny-chat-not-found = I cannot find that chat. Check the id, and make sure I am a member of the group.
+deny-bot-not-in-chat = I am not a member of that group. Add me to it first.
+deny-not-member = you are not a member of that group.
+deny-banned = you are banned from that group.
+deny-connections-disabled = the group's admins allow only admins to connect.
+
+## Errors
+error-admins-only = Only admins can use /{ $command }.
+error-admins-only-in = Only admins of <b>{ $title }</b> can use /{ $command }.
+error-channel-sender = Commands sent on behalf of a channel cannot be checked. Send it as yourself.
+error-group-only = /{ $command } works in groups only.
+error-pm-only = Send /{ $command } to me in private chat.
+error-not-connected = /{ $command } acts on a group: use it in the group, or connect this chat to the group first with /connect.
+error-telegram-unavailable = Telegram did not answer my check. Please try again in a moment.
+error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
+# plain
+error-internal-plain = Something went wrong on my side. Please try again.
+
+## Notes
+notes-save-usage = Send <code>/save name text</code>, or <code>/save name</code> as a reply to the message to save.
+notes-save-empty = There is nothing to save as <code>{ $name }</code>: add a text after the name, or reply to a message with text.
+notes-bad-name = <code>{ $name }</code> is not a valid note name: use letters, digits, _ and -, at most { $max } characters.
+notes-saved = Saved note <code>{ $name }</code> in <b>{ $title }</b>. Get it with <code>/get { $name }</code> or <code>#{ $name }</code>.
+notes-updated = Updated note <code>{ $name }</code> in <b>{ $title }</b>.
+notes-get-usage = Send <code>/get name</code>. /notes lists the notes.
+notes-not-found = There is no note <code>{ $name }</code> in <b>{ $title }</b>. /notes lists the notes.
+notes-none = <b>{ $title }</b> has no notes yet.
+notes-list = { $count ->
+        [one] <b>{ $title }</b> has one note:
+       *[other] <b>{ $title }</b> has { $count } notes:
+    }
+    { $notes }
+    Get one with <code>/get name</code> or <code>#name</code>.
+notes-clear-usage = Send <code>/clear name</code> to delete a note.
+notes-cleared = Deleted note <code>{ $name }</code> from <b>{ $title }</b>.
+
+## Rules
+rules-show = <b>Rules of { $title }</b>
+
+    { $rules }
+rules-none = <b>{ $title }</b> has no rules yet.
+rules-set-usage = Send <code>/setrules</code> followed by the rules, or as a reply to the message with the rules.
+rules-set = The rules of <b>{ $title }</b> are saved.
+rules-cleared = The rules of <b>{ $title }</b> are deleted.

@@ -1,0 +1,163 @@
+# castellan — español. Los mensajes son HTML de Telegram: el bot escapa los
+# valores; usa solo las etiquetas b, i, u, s, code, pre, a. Las claves
+# marcadas "plain" se muestran en botones o alertas y no llevan etiquetas.
+
+## Módulos (plain: etiquetas de botones)
+module-connections = Conexiones
+module-notes = Notas
+module-rules = Reglas
+module-misc = Básicos
+
+## Descripciones de comandos (plain)
+cmd-start = Iniciar el bot
+cmd-help = Mostrar la ayuda de los módulos del bot
+cmd-id = Mostrar tu id, y el del chat en grupos
+cmd-connect = Conectar tu chat privado a un grupo
+cmd-disconnect = Terminar la conexión con un grupo
+cmd-reconnect = Volver a conectar con el último grupo
+cmd-connection = Mostrar la conexión actual
+cmd-allowconnect = Permitir o prohibir que los miembros se conecten
+cmd-get = Ver una nota
+cmd-notes = Listar las notas del chat
+cmd-save = Guardar una nota
+cmd-clear = Borrar una nota
+cmd-rules = Mostrar las reglas del chat
+cmd-setrules = Establecer las reglas del chat
+cmd-clearrules = Borrar las reglas del chat
+
+## Botones (plain)
+button-help = Ayuda
+button-back = « Volver
+button-open-pm = Abrir en chat privado
+button-help-pm = Ayuda en chat privado
+button-connect-pm = Conectar en chat privado
+button-admin-commands = Comandos de administrador
+button-user-commands = Comandos de usuario
+button-unknown = Este botón no es válido (o ya no lo es).
+
+## Inicio y ayuda
+start-private = ¡Hola, <b>{ $name }</b>! Soy castellan, un bot que ayuda a administrar grupos.
+    Conecta este chat a uno de tus grupos con /connect y adminístralo desde aquí, sin llenar el grupo de mensajes.
+    Pulsa Ayuda para ver lo que sé hacer.
+start-group = ¡Hola! Estoy funcionando. Háblame en privado para la ayuda y las conexiones.
+start-unknown-link = Ese enlace no es válido. Envía /help para ver lo que sé hacer.
+help-main = <b>Ayuda</b>
+    Elige un módulo para ver sus comandos. En el chat privado, los comandos de grupo funcionan a través de una conexión: mira <b>Conexiones</b>.
+help-in-pm = La ayuda está en el chat privado, para que el grupo siga tranquilo.
+help-unknown-module = No hay ningún módulo llamado <code>{ $name }</code>. Módulos: { $modules }.
+help-module = <b>{ $name }</b>
+
+    { $body }
+
+    <b>Comandos</b>
+    { $commands }
+help-connections = Conecta tu chat privado conmigo a un grupo, y los comandos del grupo que envíes aquí actuarán sobre ese grupo sin que nadie en él los vea. Los administradores pueden cambiar cosas; los miembros pueden leer lo que ofrece el grupo.
+    • Envía <code>/connect -1001234567890</code> con el id del grupo, o <code>/connect @nombregrupo</code> si el grupo es público.
+    • Consigue el id enviando /id en el grupo: los ids de grupo son números negativos.
+    • O envía /connect en el grupo y pulsa el botón.
+    • /connection muestra dónde estás conectado, /disconnect termina la conexión y /reconnect vuelve al último grupo.
+    • Los administradores deciden con /allowconnect si los miembros pueden conectarse.
+    Cada comando a través de una conexión vuelve a comprobar que sigues siendo miembro (y administrador para los comandos de administrador).
+help-notes = Las notas son textos que un grupo guarda con un nombre, con su formato.
+    • <code>/save nombre texto</code>, o <code>/save nombre</code> respondiendo a un mensaje (administradores).
+    • <code>/get nombre</code> o <code>#nombre</code> para leer una; /notes las lista.
+    • <code>/clear nombre</code> borra una (administradores).
+    Los nombres usan letras, dígitos, _ y -, hasta 64 caracteres, en mayúsculas o minúsculas.
+help-rules = Cada grupo puede tener reglas.
+    • /rules las muestra.
+    • <code>/setrules texto</code>, o /setrules respondiendo a un mensaje, las establece (administradores); /clearrules las borra.
+help-misc = Lo básico.
+    • /start te saluda, /help muestra esta ayuda.
+    • /id muestra tu id; en un grupo también el del grupo; como respuesta, el id del usuario al que respondes.
+
+## /id
+id-yours = Tu id: <code>{ $id }</code>
+id-of-user = Id de { $name }: <code>{ $id }</code>
+id-of-chat-sender = Id del chat { $name }: <code>{ $id }</code>
+id-this-chat = Id de este chat: <code>{ $id }</code>
+
+## Roles (plain)
+role-admin = administrador
+role-member = miembro
+
+## Conexiones
+connect-success = Ahora estás conectado a <b>{ $title }</b> como { $role }.
+    Los comandos que envíes aquí actúan sobre ese grupo. /disconnect termina la conexión.
+connection-current = Estás conectado a <b>{ $title }</b> como { $role }.
+connection-none = No estás conectado a ningún grupo. Envía /connect para conectarte.
+connect-refused = No puedo conectarte: { $reason }
+connect-how = Envía <code>/connect</code> seguido del id del grupo, por ejemplo <code>/connect -1001234567890</code>, o su @nombre.
+    Para conseguir el id, envía /id en el grupo: los ids de grupo son números negativos. O envía /connect en el grupo y pulsa el botón.
+connect-recent = Elige uno de tus grupos recientes, o envía <code>/connect</code> con el id de un grupo:
+connect-bad-chat = <code>{ $input }</code> no es un chat. Envía un id de grupo como <code>-1001234567890</code> (envía /id en el grupo para conseguirlo) o un @nombre.
+connect-id-out-of-range = <code>{ $input }</code> no es un id de chat de Telegram: está fuera de rango. Los ids de grupo son como <code>-1001234567890</code>.
+connect-positive-id = <code>{ $input }</code> es el id de un usuario o de un chat privado, que no se pueden conectar. Los ids de grupo son negativos: envía /id en el grupo para conseguirlo.
+connect-bad-username = <code>{ $input }</code> no es un nombre de usuario válido: necesita de 4 a 32 letras, dígitos o _ tras la @, empezando por una letra.
+connect-bad-link = Este enlace de conexión está roto. Envía /connect en el grupo para conseguir otro.
+connect-in-group = Pulsa el botón para conectarte a <b>{ $title }</b> en el chat privado.
+disconnect-done = Desconectado de <b>{ $title }</b>.
+disconnect-not-connected = No estás conectado a ningún grupo.
+reconnect-no-history = Todavía no te has conectado a ningún grupo. Envía /connect para conectarte.
+connection-revoked = Tu conexión con <b>{ $title }</b> ha terminado: { $reason }
+# plain
+connection-revoked-plain = Tu conexión con { $title } ha terminado: { $reason }
+# plain
+connbtns-not-connected = Ya no estás conectado a ningún grupo. Envía /connect para conectarte.
+# plain
+connbtns-admins-only = Solo los administradores del grupo pueden ver los comandos de administrador.
+connbtns-admin-list = <b>Comandos de administrador</b> de <b>{ $title }</b>, utilizables aquí a través de la conexión:
+    { $commands }
+connbtns-user-list = <b>Comandos de miembro</b> de <b>{ $title }</b>, utilizables aquí a través de la conexión:
+    { $commands }
+allowconnect-status-on = Los miembros pueden conectarse a <b>{ $title }</b> desde el chat privado.
+allowconnect-status-off = Solo los administradores pueden conectarse a <b>{ $title }</b> desde el chat privado.
+allowconnect-set-on = Hecho: ahora los miembros pueden conectarse a <b>{ $title }</b>.
+allowconnect-set-off = Hecho: ahora solo los administradores pueden conectarse a <b>{ $title }</b>.
+allowconnect-bad-option = <code>{ $option }</code> no es una opción. Usa yes, no, on, off, true o false.
+
+## Por qué se rechaza una conexión (texto plano, sin etiquetas)
+deny-not-a-group = solo se pueden conectar grupos y supergrupos, no chats privados ni canales.
+deny-chat-not-found = no encuentro ese chat. Comprueba el id y asegúrate de que soy miembro del grupo.
+deny-bot-not-in-chat = no soy miembro de ese grupo. Añádeme primero.
+deny-not-member = no eres miembro de ese grupo.
+deny-banned = estás expulsado de ese grupo.
+deny-connections-disabled = los administradores del grupo solo permiten conectarse a los administradores.
+
+## Errores
+error-admins-only = Solo los administradores pueden usar /{ $command }.
+error-admins-only-in = Solo los administradores de <b>{ $title }</b> pueden usar /{ $command }.
+error-channel-sender = No puedo comprobar los comandos enviados en nombre de un canal. Envíalo como tú mismo.
+error-group-only = /{ $command } solo funciona en grupos.
+error-pm-only = Envíame /{ $command } en el chat privado.
+error-not-connected = /{ $command } actúa sobre un grupo: úsalo en el grupo, o conecta antes este chat al grupo con /connect.
+error-telegram-unavailable = Telegram no respondió a mi comprobación. Inténtalo de nuevo en un momento.
+error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
+# plain
+error-internal-plain = Algo ha fallado por mi parte. Inténtalo de nuevo.
+
+## Notas
+notes-save-usage = Envía <code>/save nombre texto</code>, o <code>/save nombre</code> como respuesta al mensaje que quieres guardar.
+notes-save-empty = No hay nada que guardar como <code>{ $name }</code>: añade un texto tras el nombre, o responde a un mensaje con texto.
+notes-bad-name = <code>{ $name }</code> no es un nombre de nota válido: usa letras, dígitos, _ y -, como mucho { $max } caracteres.
+notes-saved = Nota <code>{ $name }</code> guardada en <b>{ $title }</b>. Consúltala con <code>/get { $name }</code> o <code>#{ $name }</code>.
+notes-updated = Nota <code>{ $name }</code> actualizada en <b>{ $title }</b>.
+notes-get-usage = Envía <code>/get nombre</code>. /notes lista las notas.
+notes-not-found = No hay ninguna nota <code>{ $name }</code> en <b>{ $title }</b>. /notes lista las notas.
+notes-none = <b>{ $title }</b> todavía no tiene notas.
+notes-list = { $count ->
+        [one] <b>{ $title }</b> tiene una nota:
+       *[other] <b>{ $title }</b> tiene { $count } notas:
+    }
+    { $notes }
+    Consulta una con <code>/get nombre</code> o <code>#nombre</code>.
+notes-clear-usage = Envía <code>/clear nombre</code> para borrar una nota.
+notes-cleared = Nota <code>{ $name }</code> borrada de <b>{ $title }</b>.
+
+## Reglas
+rules-show = <b>Reglas de { $title }</b>
+
+    { $rules }
+rules-none = <b>{ $title }</b> todavía no tiene reglas.
+rules-set-usage = Envía <code>/setrules</code> seguido de las reglas, o como respuesta al mensaje con las reglas.
+rules-set = Las reglas de <b>{ $title }</b> están guardadas.
+rules-cleared = Las reglas de <b>{ $title }</b> están borradas.

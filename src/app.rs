@@ -1,0 +1,231 @@
+//! Wiring: storage, the Telegram client, the command menus, long polling,
+//! and a clean shutdown on SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::dispatching::Dispatcher;
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, BotCommandScope};
+use teloxide::update_listeners::Polling;
+use tokio::sync::watch;
+
+use crate::Bot;
+use crate::auth::Auth;
+use crate::commands::{COMMANDS, CommandSpec};
+use crate::config::Config;
+use crate::context::AppState;
+use crate::dispatch::handler_tree;
+use crate::i18n::Lang;
+use crate::store::{self, Backend, Store, StoreError};
+use crate::t;
+
+/// How long one getUpdates call waits for updates (teloxide's HTTP client
+/// gives up after 17 s, so this must stay below that).
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("could not open the database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+                    _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the bot until a signal asks it to stop.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    run_until(config, shutdown_signal()).await
+}
+
+/// Runs the bot until `shutdown` resolves: stops polling, lets the updates in
+/// flight finish, confirms the offset to Telegram and returns.
+pub async fn run_until(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let Some(store) = until_stopped(&mut stop_rx, open_store(&config)).await else {
+        return Ok(());
+    };
+    let store = store?;
+
+    let bot = Bot::new(config.bot_token.expose()).set_api_url(config.telegram_api_url.clone());
+    let Some(me) = until_stopped(&mut stop_rx, retry("getMe", || bot.get_me().send())).await else {
+        return Ok(());
+    };
+    if until_stopped(&mut stop_rx, retry("deleteWebhook", || bot.delete_webhook().send()))
+        .await
+        .is_none()
+    {
+        return Ok(());
+    }
+    register_commands(&bot).await;
+
+    tracing::info!(
+        backend = %store.backend(),
+        username = %me.username(),
+        "castellan is running with {} storage as @{}",
+        store.backend(),
+        me.username()
+    );
+
+    let state = Arc::new(AppState {
+        store: Arc::clone(&store),
+        auth: Auth::new(bot.clone(), me.id),
+        bot_username: me.username().to_owned(),
+    });
+    dispatch(bot, state, stop_rx).await;
+    tracing::info!("castellan stopped");
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match store::open(&config.database_url).await {
+            Ok(store) => return Ok(store),
+            // A PostgreSQL server may come up after the bot (compose, reboots):
+            // keep trying. A SQLite file that cannot be opened will not heal.
+            Err(StoreError::Database(error)) if config.database_url.backend() == Backend::Postgres => {
+                let delay = backoff(attempt);
+                tracing::warn!(%error, "PostgreSQL is unreachable; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(7))).min(MAX_BACKOFF)
+}
+
+/// Retries a Telegram call while Telegram is unreachable or failing.
+async fn retry<T, Fut>(what: &str, make: impl Fn() -> Fut) -> T
+where
+    Fut: Future<Output = Result<T, teloxide::RequestError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match make().await {
+            Ok(value) => return value,
+            Err(error) => {
+                let delay = match &error {
+                    teloxide::RequestError::RetryAfter(seconds) => seconds.duration(),
+                    _ => backoff(attempt),
+                };
+                tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Runs `work` unless a stop is requested first.
+async fn until_stopped<T>(stop: &mut watch::Receiver<bool>, work: impl Future<Output = T>) -> Option<T> {
+    if *stop.borrow() {
+        return None;
+    }
+    tokio::select! {
+        value = work => Some(value),
+        _ = stop.wait_for(|stopped| *stopped) => None,
+    }
+}
+
+/// The command menus: one for private chats, one for groups, per language.
+fn menu(lang: Lang, shown: impl Fn(&CommandSpec) -> bool) -> Vec<BotCommand> {
+    COMMANDS
+        .iter()
+        .filter(|spec| shown(spec))
+        .map(|spec| BotCommand::new(spec.name, t!(lang, &spec.description_key())))
+        .collect()
+}
+
+async fn register_commands(bot: &Bot) {
+    for lang in Lang::ALL {
+        let menus = [
+            (BotCommandScope::AllPrivateChats, menu(lang, |s| s.in_private_menu)),
+            (BotCommandScope::AllGroupChats, menu(lang, |s| s.in_group_menu)),
+        ];
+        for (scope, commands) in menus {
+            let mut request = bot.set_my_commands(commands).scope(scope);
+            if lang != Lang::En {
+                request = request.language_code(lang.code());
+            }
+            // Menus are a convenience: the bot works without them.
+            if let Err(error) = request.await {
+                tracing::warn!(%error, lang = lang.code(), "could not register the command menu");
+            }
+        }
+    }
+}
+
+async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<bool>) {
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handler_tree())
+        .dependencies(dptree::deps![state])
+        .default_handler(|_| async {})
+        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        .build();
+
+    let token = dispatcher.shutdown_token();
+    let stopper = tokio::spawn(async move {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        // The dispatcher may still be starting: try until it takes the stop.
+        loop {
+            match token.shutdown() {
+                Ok(done) => break done.await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+
+    let mut attempt = 0;
+    loop {
+        let listener = Polling::builder(bot.clone()).timeout(POLL_TIMEOUT).build();
+        let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
+        // try_dispatch asks getMe again and returns (instead of panicking) when
+        // that fails: then wait and start over.
+        match dispatcher.try_dispatch_with_listener(listener, error_handler).await {
+            Ok(()) => break,
+            Err(error) => {
+                if stopper.is_finished() {
+                    break;
+                }
+                let delay = backoff(attempt);
+                tracing::warn!(%error, "could not start polling; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+    stopper.abort();
+}

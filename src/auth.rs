@@ -1,0 +1,245 @@
+//! Who may do what in which chat: membership and admin checks against
+//! Telegram, the admin cache, and the connection access rules.
+//!
+//! Rights are always judged in the target chat. Checks that guard a
+//! connection go to Telegram live; the admin cache only serves commands sent
+//! inside the group itself, lives at most [`ADMIN_CACHE_TTL`] and is dropped
+//! for a chat on every chat_member / my_chat_member update of that chat.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use teloxide::prelude::*;
+use teloxide::types::{ChatMember, ChatMemberKind, Recipient};
+use teloxide::RequestError;
+
+use crate::Bot;
+use crate::store::{Store, StoreError};
+
+pub const ADMIN_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+/// Bounds the cache: past this many chats, expired entries are swept.
+const ADMIN_CACHE_SWEEP_AT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+/// Why a user may not use a chat through a connection. Each has a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// A private chat or a channel.
+    NotAGroup,
+    /// Telegram does not know the chat, or does not show it to the bot.
+    ChatNotFound,
+    /// The bot is not (or no longer) in the chat.
+    BotNotInChat,
+    /// The user left the chat or never joined.
+    NotMember,
+    /// The user is banned from the chat.
+    Banned,
+    /// The chat lets only admins connect.
+    ConnectionsDisabled,
+}
+
+impl Denial {
+    pub fn locale_key(self) -> &'static str {
+        match self {
+            Denial::NotAGroup => "deny-not-a-group",
+            Denial::ChatNotFound => "deny-chat-not-found",
+            Denial::BotNotInChat => "deny-bot-not-in-chat",
+            Denial::NotMember => "deny-not-member",
+            Denial::Banned => "deny-banned",
+            Denial::ConnectionsDisabled => "deny-connections-disabled",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// A definite answer: the user may not use the chat.
+    #[error("access denied: {0:?}")]
+    Denied(Denial),
+    /// Telegram could not answer; nothing is known, so nothing is changed.
+    #[error("telegram error: {0}")]
+    Telegram(#[from] RequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A chat that passed the connection checks, as Telegram describes it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChat {
+    pub id: i64,
+    pub title: String,
+}
+
+/// The membership facts the rules need, from a ChatMember.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    Admin,
+    Member,
+    NotMember,
+    Banned,
+}
+
+impl Membership {
+    pub fn of(member: &ChatMember) -> Self {
+        match &member.kind {
+            ChatMemberKind::Owner(_) | ChatMemberKind::Administrator(_) => Membership::Admin,
+            ChatMemberKind::Member(_) => Membership::Member,
+            ChatMemberKind::Restricted(r) if r.is_member => Membership::Member,
+            ChatMemberKind::Restricted(_) | ChatMemberKind::Left => Membership::NotMember,
+            ChatMemberKind::Banned(_) => Membership::Banned,
+        }
+    }
+}
+
+/// Maps Telegram's refusals about a chat to a denial; anything else (network,
+/// 429, 5xx) stays an error so a passing fault never disconnects anyone.
+pub fn denial_of(error: &RequestError) -> Option<Denial> {
+    let RequestError::Api(api) = error else {
+        return None;
+    };
+    let text = api.to_string().to_ascii_lowercase();
+    if text.contains("chat not found") || text.contains("peer_id_invalid") {
+        Some(Denial::ChatNotFound)
+    } else if text.contains("bot was kicked")
+        || text.contains("bot is not a member")
+        || text.contains("not enough rights")
+        || text.contains("have no rights")
+    {
+        Some(Denial::BotNotInChat)
+    } else if text.contains("user not found") || text.contains("participant_id_invalid") {
+        Some(Denial::NotMember)
+    } else {
+        None
+    }
+}
+
+fn classify(error: RequestError) -> AccessError {
+    match denial_of(&error) {
+        Some(denial) => AccessError::Denied(denial),
+        None => AccessError::Telegram(error),
+    }
+}
+
+struct CachedAdmins {
+    fetched_at: Instant,
+    user_ids: HashSet<u64>,
+}
+
+pub struct Auth {
+    bot: Bot,
+    bot_id: UserId,
+    admin_cache: Mutex<HashMap<i64, CachedAdmins>>,
+}
+
+impl Auth {
+    pub fn new(bot: Bot, bot_id: UserId) -> Self {
+        Self {
+            bot,
+            bot_id,
+            admin_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn bot_id(&self) -> UserId {
+        self.bot_id
+    }
+
+    /// Full check for connecting to `chat` (an id or @username): the chat is a
+    /// group the bot is in, the user may use it, and non-admins only when the
+    /// chat allows connections. Every way in to a connection goes through here.
+    pub async fn check_connect(
+        &self,
+        store: &dyn Store,
+        chat: Recipient,
+        user_id: UserId,
+    ) -> Result<(GroupChat, Role), AccessError> {
+        let info = self.bot.get_chat(chat).await.map_err(classify)?;
+        if !(info.is_group() || info.is_supergroup()) {
+            return Err(AccessError::Denied(Denial::NotAGroup));
+        }
+        let group = GroupChat {
+            id: info.id.0,
+            title: info.title().unwrap_or_default().to_owned(),
+        };
+        let role = self.check_use(store, group.id, user_id).await?;
+        Ok((group, role))
+    }
+
+    /// The check repeated on every use of an existing connection: the bot is
+    /// still in the chat, the user is still a member (or admin), and a
+    /// non-admin still may connect. Both memberships are asked live.
+    pub async fn check_use(
+        &self,
+        store: &dyn Store,
+        chat_id: i64,
+        user_id: UserId,
+    ) -> Result<Role, AccessError> {
+        let chat = ChatId(chat_id);
+        let (bot_member, user_member) = tokio::join!(
+            self.bot.get_chat_member(chat, self.bot_id),
+            self.bot.get_chat_member(chat, user_id),
+        );
+        match Membership::of(&bot_member.map_err(classify)?) {
+            Membership::Admin | Membership::Member => {}
+            Membership::NotMember | Membership::Banned => {
+                return Err(AccessError::Denied(Denial::BotNotInChat));
+            }
+        }
+        match Membership::of(&user_member.map_err(classify)?) {
+            Membership::Admin => Ok(Role::Admin),
+            Membership::Banned => Err(AccessError::Denied(Denial::Banned)),
+            Membership::NotMember => Err(AccessError::Denied(Denial::NotMember)),
+            Membership::Member => {
+                if store.allow_connect(chat_id).await? {
+                    Ok(Role::Member)
+                } else {
+                    Err(AccessError::Denied(Denial::ConnectionsDisabled))
+                }
+            }
+        }
+    }
+
+    /// Admin check for commands sent inside the group, served from the cache.
+    pub async fn is_admin_cached(&self, chat_id: i64, user_id: UserId) -> Result<bool, RequestError> {
+        if let Some(known) = self.cached(chat_id, user_id) {
+            return Ok(known);
+        }
+        let admins = self.bot.get_chat_administrators(ChatId(chat_id)).await?;
+        let user_ids: HashSet<u64> = admins.iter().map(|m| m.user.id.0).collect();
+        let is_admin = user_ids.contains(&user_id.0);
+        let mut cache = self.lock_cache();
+        if cache.len() >= ADMIN_CACHE_SWEEP_AT {
+            cache.retain(|_, entry| entry.fetched_at.elapsed() < ADMIN_CACHE_TTL);
+        }
+        cache.insert(
+            chat_id,
+            CachedAdmins {
+                fetched_at: Instant::now(),
+                user_ids,
+            },
+        );
+        Ok(is_admin)
+    }
+
+    fn cached(&self, chat_id: i64, user_id: UserId) -> Option<bool> {
+        let cache = self.lock_cache();
+        let entry = cache.get(&chat_id)?;
+        (entry.fetched_at.elapsed() < ADMIN_CACHE_TTL).then(|| entry.user_ids.contains(&user_id.0))
+    }
+
+    /// Forgets what the cache knows of a chat's admins.
+    pub fn invalidate(&self, chat_id: i64) {
+        self.lock_cache().remove(&chat_id);
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CachedAdmins>> {
+        // The map stays consistent even if a holder panicked: recover it.
+        self.admin_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,173 @@
+//! Configuration, read once at start-up from the environment (and `.env`).
+
+use std::fmt;
+
+use url::Url;
+
+use crate::store::{DEFAULT_DATABASE_URL, DatabaseUrl};
+
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+#[derive(Clone)]
+pub struct Config {
+    pub bot_token: BotToken,
+    pub database_url: DatabaseUrl,
+    pub telegram_api_url: Url,
+    pub log_filter: String,
+}
+
+/// A bot token of Telegram's shape (`<bot id>:<secret>`). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotToken(String);
+
+impl BotToken {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        let (id, secret) = raw.split_once(':').ok_or(ConfigError::MalformedToken)?;
+        let id_ok = !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit());
+        let secret_ok = secret.len() >= 30
+            && secret.len() <= 100
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if id_ok && secret_ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ConfigError::MalformedToken)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bot_token", &self.bot_token)
+            .field("database_url", &self.database_url)
+            .field("telegram_api_url", &self.telegram_api_url.as_str())
+            .field("log_filter", &self.log_filter)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("BOT_TOKEN is not set: get a token from @BotFather and set BOT_TOKEN")]
+    MissingToken,
+    #[error("BOT_TOKEN is malformed: expected <bot id>:<secret> as given by @BotFather")]
+    MalformedToken,
+    #[error(transparent)]
+    DatabaseUrl(#[from] crate::store::UnsupportedDatabaseUrl),
+    #[error("TELEGRAM_API_URL is not a valid http(s) URL: {0}")]
+    TelegramApiUrl(String),
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if present.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a present one fills unset variables only.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let bot_token = match non_empty("BOT_TOKEN") {
+            Some(raw) => BotToken::parse(&raw)?,
+            None => return Err(ConfigError::MissingToken),
+        };
+        let database_url = DatabaseUrl::parse(
+            non_empty("DATABASE_URL")
+                .as_deref()
+                .unwrap_or(DEFAULT_DATABASE_URL)
+                .trim(),
+        )?;
+        let api = non_empty("TELEGRAM_API_URL").unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.into());
+        let telegram_api_url = Url::parse(api.trim())
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
+        let log_filter = non_empty("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
+
+        Ok(Self {
+            bot_token,
+            database_url,
+            telegram_api_url,
+            log_filter,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOKEN: &str = "123456789:AAHfakeTokenForCastellanTests_0123456";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn token_is_required_and_checked() {
+        assert_eq!(config(&[]).unwrap_err(), ConfigError::MissingToken);
+        assert_eq!(
+            config(&[("BOT_TOKEN", "  ")]).unwrap_err(),
+            ConfigError::MissingToken
+        );
+        for bad in ["abc", "123:short", ":AAHfakeTokenForCastellanTests_0123456", "12a:AAHfakeTokenForCastellanTests_0123456", "123:AAHfake Token ForCastellanTests_0123456"] {
+            assert_eq!(
+                config(&[("BOT_TOKEN", bad)]).unwrap_err(),
+                ConfigError::MalformedToken,
+                "{bad}"
+            );
+        }
+        let ok = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
+        assert_eq!(ok.bot_token.expose(), TOKEN);
+        assert!(!format!("{ok:?}").contains("AAH"), "the token must never be printed");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into()));
+        assert_eq!(c.telegram_api_url.as_str(), "https://api.telegram.org/");
+        assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn database_url_scheme_picks_the_backend() {
+        let pg = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "postgres://u:secret@h/db")]).unwrap();
+        assert_eq!(pg.database_url.backend(), crate::store::Backend::Postgres);
+        assert!(!format!("{pg:?}").contains("secret"));
+        let pg2 = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "postgresql://h/db")]).unwrap();
+        assert_eq!(pg2.database_url.backend(), crate::store::Backend::Postgres);
+        let err = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "mysql://h/db")]).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn api_url_must_be_http() {
+        let err = config(&[("BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", "not a url")]).unwrap_err();
+        assert!(matches!(err, ConfigError::TelegramApiUrl(_)));
+        let c = config(&[("BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", "http://127.0.0.1:8081")]).unwrap();
+        assert_eq!(c.telegram_api_url.as_str(), "http://127.0.0.1:8081/");
+    }
+}

@@ -1,0 +1,261 @@
+//! What a handler works with: the shared state, the message being handled,
+//! the reply helpers, and the resolver that decides which chat a chat
+//! command acts on.
+
+use std::sync::Arc;
+
+use teloxide::RequestError;
+use teloxide::prelude::*;
+use teloxide::types::{
+    InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, User,
+};
+
+use crate::Bot;
+use crate::auth::{AccessError, Auth, Role};
+use crate::commands::{Access, CommandSpec, Scope};
+use crate::i18n::Lang;
+use crate::store::Store;
+use crate::t;
+
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// Everything handlers share, injected into the handler tree.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    pub bot_username: String,
+}
+
+impl AppState {
+    /// `https://t.me/<bot>?start=<payload>`
+    pub fn deep_link(&self, payload: &str) -> String {
+        format!("https://t.me/{}?start={payload}", self.bot_username)
+    }
+}
+
+/// One incoming message from a user, with what its handlers need.
+pub struct Ctx<'a> {
+    pub bot: &'a Bot,
+    pub state: &'a AppState,
+    pub msg: &'a Message,
+    pub user: &'a User,
+    pub lang: Lang,
+}
+
+pub fn no_preview() -> LinkPreviewOptions {
+    LinkPreviewOptions {
+        is_disabled: true,
+        url: None,
+        prefer_small_media: false,
+        prefer_large_media: false,
+        show_above_text: false,
+    }
+}
+
+/// Sends an HTML message to `chat`, optionally as a reply, with a keyboard.
+pub async fn send_html(
+    bot: &Bot,
+    chat: ChatId,
+    html: String,
+    reply_to: Option<MessageId>,
+    keyboard: Option<InlineKeyboardMarkup>,
+) -> Result<Message, RequestError> {
+    let mut request = bot
+        .send_message(chat, html)
+        .parse_mode(ParseMode::Html)
+        .link_preview_options(no_preview());
+    if let Some(id) = reply_to {
+        request = request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+    }
+    if let Some(keyboard) = keyboard {
+        request = request.reply_markup(keyboard);
+    }
+    request.await
+}
+
+impl Ctx<'_> {
+    pub fn is_private(&self) -> bool {
+        self.msg.chat.is_private()
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+
+    /// Replies in the chat the message came from; in groups as a reply to it.
+    pub async fn reply(&self, html: String) -> Result<Message, RequestError> {
+        self.reply_with(html, None).await
+    }
+
+    pub async fn reply_with(
+        &self,
+        html: String,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<Message, RequestError> {
+        let reply_to = (!self.is_private()).then_some(self.msg.id);
+        send_html(self.bot, self.msg.chat.id, html, reply_to, keyboard).await
+    }
+
+    /// The group's anonymous admin: a message sent "as the group" itself.
+    pub fn is_anonymous_admin(&self) -> bool {
+        self.msg
+            .sender_chat
+            .as_ref()
+            .is_some_and(|sender| sender.id == self.msg.chat.id)
+    }
+
+    /// Sent on behalf of some other chat (a linked channel, a channel the
+    /// user posts as): such a sender has no rights in the group.
+    pub fn is_foreign_chat_sender(&self) -> bool {
+        self.msg
+            .sender_chat
+            .as_ref()
+            .is_some_and(|sender| sender.id != self.msg.chat.id)
+    }
+
+    /// The sender's role in this group, from the admin cache.
+    pub async fn group_role(&self) -> Result<Role, RequestError> {
+        if self.is_anonymous_admin() {
+            return Ok(Role::Admin);
+        }
+        if self.is_foreign_chat_sender() {
+            return Ok(Role::Member);
+        }
+        let admin = self
+            .state
+            .auth
+            .is_admin_cached(self.msg.chat.id.0, self.user.id)
+            .await?;
+        Ok(if admin { Role::Admin } else { Role::Member })
+    }
+
+    pub fn chat_title(&self) -> String {
+        self.msg.chat.title().unwrap_or_default().to_owned()
+    }
+
+    /// Explains an access failure to the user. A definite denial through a
+    /// connection ends that connection first, so it is never left dangling.
+    pub async fn report_access_error(
+        &self,
+        error: AccessError,
+        connected_title: Option<&str>,
+    ) -> HandlerResult {
+        let text = match error {
+            AccessError::Denied(denial) => {
+                let reason = t!(self.lang, denial.locale_key());
+                match connected_title {
+                    Some(title) => {
+                        self.store().disconnect(self.user.id.0 as i64).await?;
+                        t!(
+                            self.lang,
+                            "connection-revoked",
+                            title = title,
+                            reason = crate::i18n::Html(reason)
+                        )
+                    }
+                    None => reason,
+                }
+            }
+            AccessError::Telegram(error) => {
+                tracing::warn!(%error, "Telegram could not answer an access check");
+                t!(self.lang, "error-telegram-unavailable")
+            }
+            AccessError::Store(error) => return Err(error.into()),
+        };
+        self.reply(text).await?;
+        Ok(())
+    }
+}
+
+/// The chat a chat command acts on, and the sender's role there.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub chat_id: i64,
+    pub title: String,
+    pub role: Role,
+    /// Sent in PM through a connection (replies go to the PM).
+    pub via_connection: bool,
+}
+
+/// Decides which chat a chat command acts on, and whether the sender may run
+/// it there. Returns `None` after replying with the reason when not.
+pub async fn resolve_target(
+    ctx: &Ctx<'_>,
+    spec: &'static CommandSpec,
+) -> Result<Option<Target>, HandlerError> {
+    let Scope::Chat {
+        access,
+        via_connection,
+    } = spec.scope
+    else {
+        return Ok(None);
+    };
+
+    if !ctx.is_private() {
+        if ctx.msg.chat.is_channel() {
+            return Ok(None);
+        }
+        let role = match access {
+            // Anyone who can post in the group is a member of it.
+            Access::Member => Role::Member,
+            Access::Admin => ctx.group_role().await?,
+        };
+        if access == Access::Admin && role != Role::Admin {
+            let text = if ctx.is_foreign_chat_sender() {
+                t!(ctx.lang, "error-channel-sender")
+            } else {
+                t!(ctx.lang, "error-admins-only", command = spec.name)
+            };
+            ctx.reply(text).await?;
+            return Ok(None);
+        }
+        return Ok(Some(Target {
+            chat_id: ctx.msg.chat.id.0,
+            title: ctx.chat_title(),
+            role,
+            via_connection: false,
+        }));
+    }
+
+    if !via_connection {
+        ctx.reply(t!(ctx.lang, "error-group-only", command = spec.name))
+            .await?;
+        return Ok(None);
+    }
+    let user_id = ctx.user.id.0 as i64;
+    let Some(connection) = ctx.store().current_connection(user_id).await? else {
+        ctx.reply(t!(ctx.lang, "error-not-connected", command = spec.name))
+            .await?;
+        return Ok(None);
+    };
+    let role = match ctx
+        .state
+        .auth
+        .check_use(ctx.store(), connection.chat_id, ctx.user.id)
+        .await
+    {
+        Ok(role) => role,
+        Err(error) => {
+            ctx.report_access_error(error, Some(&connection.chat_title))
+                .await?;
+            return Ok(None);
+        }
+    };
+    if access == Access::Admin && role != Role::Admin {
+        ctx.reply(t!(
+            ctx.lang,
+            "error-admins-only-in",
+            command = spec.name,
+            title = &connection.chat_title
+        ))
+        .await?;
+        return Ok(None);
+    }
+    Ok(Some(Target {
+        chat_id: connection.chat_id,
+        title: connection.chat_title,
+        role,
+        via_connection: true,
+    }))
+}

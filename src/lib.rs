@@ -1,0 +1,16 @@
+//! castellan: a Telegram group-management bot. Users connect their private
+//! chat with the bot to a group and manage (or read) it from there.
+
+pub mod app;
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod dispatch;
+pub mod format;
+pub mod i18n;
+pub mod modules;
+pub mod store;
+
+/// The Telegram client every module uses.
+pub type Bot = teloxide::Bot;

@@ -1,0 +1,29 @@
+use std::process::ExitCode;
+
+use castellan::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("castellan: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|error| {
+        eprintln!("castellan: RUST_LOG is invalid ({error}); using \"info\"");
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    match castellan::app::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("castellan: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

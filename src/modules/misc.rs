@@ -1,0 +1,143 @@
+//! /start, /help and /id.
+
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
+
+use crate::Bot;
+use crate::commands::{self, Module};
+use crate::context::{Ctx, HandlerResult};
+use crate::i18n::{Html, Lang, escape};
+use crate::modules::{answer, edit_or_send};
+use crate::t;
+
+fn url_button(text: String, url: String) -> InlineKeyboardButton {
+    match url.parse() {
+        Ok(url) => InlineKeyboardButton::url(text, url),
+        // Only reachable with a bot username that is not URL-safe.
+        Err(_) => InlineKeyboardButton::callback(text, "help.main"),
+    }
+}
+
+pub fn url_keyboard(text: String, url: String) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[url_button(text, url)]])
+}
+
+pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
+    if ctx.is_private() {
+        let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
+            t!(ctx.lang, "button-help"),
+            "help.main",
+        )]]);
+        ctx.reply_with(
+            t!(ctx.lang, "start-private", name = &ctx.user.first_name),
+            Some(keyboard),
+        )
+        .await?;
+    } else {
+        let keyboard = url_keyboard(t!(ctx.lang, "button-open-pm"), ctx.state.deep_link("start"));
+        ctx.reply_with(t!(ctx.lang, "start-group"), Some(keyboard))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The module list: text and one button per module.
+fn help_main(lang: Lang) -> (String, InlineKeyboardMarkup) {
+    let buttons: Vec<InlineKeyboardButton> = Module::ALL
+        .into_iter()
+        .map(|m| InlineKeyboardButton::callback(t!(lang, m.name_key()), format!("help.{}", m.id())))
+        .collect();
+    let rows: Vec<Vec<InlineKeyboardButton>> = buttons.chunks(2).map(<[_]>::to_vec).collect();
+    (t!(lang, "help-main"), InlineKeyboardMarkup::new(rows))
+}
+
+/// A module's help: its explanation, then its commands from the registry.
+pub fn module_help(lang: Lang, module: Module) -> (String, InlineKeyboardMarkup) {
+    let commands: Vec<String> = commands::module_commands(module)
+        .map(|spec| {
+            format!(
+                "/{} — {}",
+                spec.name,
+                escape(&t!(lang, &spec.description_key()))
+            )
+        })
+        .collect();
+    let text = t!(
+        lang,
+        "help-module",
+        name = Html(t!(lang, module.name_key())),
+        body = Html(t!(lang, module.help_key())),
+        commands = Html(commands.join("\n"))
+    );
+    let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
+        t!(lang, "button-back"),
+        "help.main",
+    )]]);
+    (text, keyboard)
+}
+
+pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
+    let wanted = args.split_whitespace().next();
+    let module = match wanted {
+        None => None,
+        Some(name) => match Module::by_name(name) {
+            Some(module) => Some(module),
+            None => {
+                let known: Vec<&str> = Module::ALL.iter().map(|m| m.id()).collect();
+                ctx.reply(t!(ctx.lang, "help-unknown-module", name = name, modules = known.join(", ")))
+                    .await?;
+                return Ok(());
+            }
+        },
+    };
+    if !ctx.is_private() {
+        let payload = module.map_or_else(|| "help".to_owned(), |m| format!("help_{}", m.id()));
+        let keyboard = url_keyboard(t!(ctx.lang, "button-help-pm"), ctx.state.deep_link(&payload));
+        ctx.reply_with(t!(ctx.lang, "help-in-pm"), Some(keyboard)).await?;
+        return Ok(());
+    }
+    let (text, keyboard) = match module {
+        Some(module) => module_help(ctx.lang, module),
+        None => help_main(ctx.lang),
+    };
+    ctx.reply_with(text, Some(keyboard)).await?;
+    Ok(())
+}
+
+/// `/start help` and `/start help_<module>`.
+pub async fn help_deep_link(ctx: &Ctx<'_>, module: &str) -> HandlerResult {
+    help(ctx, module).await
+}
+
+pub async fn help_button(bot: &Bot, query: &CallbackQuery, lang: Lang, data: &str) -> HandlerResult {
+    let view = match data {
+        "main" => Some(help_main(lang)),
+        name => Module::by_name(name).map(|module| module_help(lang, module)),
+    };
+    match view {
+        Some((text, keyboard)) => {
+            answer(bot, query, None, false).await?;
+            edit_or_send(bot, query, text, keyboard).await?;
+        }
+        None => answer(bot, query, Some(t!(lang, "button-unknown")), true).await?,
+    }
+    Ok(())
+}
+
+pub async fn id(ctx: &Ctx<'_>) -> HandlerResult {
+    let mut lines = Vec::new();
+    if let Some(replied) = ctx.msg.reply_to_message() {
+        if let Some(chat) = replied.sender_chat.as_ref() {
+            let name = chat.title().unwrap_or_default();
+            lines.push(t!(ctx.lang, "id-of-chat-sender", name = name, id = chat.id.0));
+        } else if let Some(user) = replied.from.as_ref() {
+            lines.push(t!(ctx.lang, "id-of-user", name = &user.first_name, id = user.id.0 as i64));
+        }
+    } else {
+        lines.push(t!(ctx.lang, "id-yours", id = ctx.user.id.0 as i64));
+    }
+    if !ctx.is_private() {
+        lines.push(t!(ctx.lang, "id-this-chat", id = ctx.msg.chat.id.0));
+    }
+    ctx.reply(lines.join("\n")).await?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Rules: one formatted text per chat.
+
+use crate::commands::ParsedCommand;
+use crate::context::{Ctx, HandlerResult, Target};
+use crate::format::{message_tail, replied_content, stored_to_html};
+use crate::i18n::Html;
+use crate::t;
+
+/// `/rules`
+pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
+    let text = match ctx.store().rules(target.chat_id).await? {
+        Some(rules) => t!(
+            ctx.lang,
+            "rules-show",
+            title = &target.title,
+            rules = Html(stored_to_html(&rules))
+        ),
+        None => t!(ctx.lang, "rules-none", title = &target.title),
+    };
+    ctx.reply(text).await?;
+    Ok(())
+}
+
+/// `/setrules <text>`, or as a reply.
+pub async fn set(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -> HandlerResult {
+    let rules = message_tail(ctx.msg, command.args_offset).or_else(|| replied_content(ctx.msg));
+    let Some(rules) = rules else {
+        ctx.reply(t!(ctx.lang, "rules-set-usage")).await?;
+        return Ok(());
+    };
+    ctx.store().set_rules(target.chat_id, &rules).await?;
+    ctx.reply(t!(ctx.lang, "rules-set", title = &target.title))
+        .await?;
+    Ok(())
+}
+
+/// `/clearrules`
+pub async fn clear(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
+    let key = if ctx.store().clear_rules(target.chat_id).await? {
+        "rules-cleared"
+    } else {
+        "rules-none"
+    };
+    ctx.reply(t!(ctx.lang, key, title = &target.title)).await?;
+    Ok(())
+}

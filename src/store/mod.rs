@@ -1,0 +1,197 @@
+//! Storage: one interface for every handler, implemented for PostgreSQL
+//! (production) and SQLite (the embedded default), chosen by URL scheme.
+//!
+//! Every method commits before it returns: a handler that replies after an
+//! `await` on the store never tells the user something the database does not
+//! hold.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// How many recent chats a user's connection history keeps.
+pub const HISTORY_LIMIT: usize = 5;
+
+/// The default database when `DATABASE_URL` is unset: a file next to the
+/// working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://castellan.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A database URL whose scheme named a supported backend.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://), got scheme {scheme:?}"
+)]
+pub struct UnsupportedDatabaseUrl {
+    pub scheme: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, UnsupportedDatabaseUrl> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Self::Sqlite(url.to_owned())),
+            "postgres" | "postgresql" => Ok(Self::Postgres(url.to_owned())),
+            _ => Err(UnsupportedDatabaseUrl {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Never prints the URL itself: it may carry a password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.backend())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// A chat a user is, or was, connected to. The title is the one seen when
+/// connecting; it labels buttons and replies without asking Telegram again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedChat {
+    pub chat_id: i64,
+    pub chat_title: String,
+}
+
+/// Text with its Telegram message entities kept as the Bot API's JSON array
+/// (`[{"type":"bold","offset":0,"length":4}, …]`), so formatting survives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormattedText {
+    pub text: String,
+    pub entities_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Canonical (lower-case) name; the caller validates and lower-cases it.
+    pub name: String,
+    pub content: FormattedText,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    // --- connections -----------------------------------------------------
+
+    /// Makes `chat` the user's current connection and the newest entry of
+    /// their history (trimmed to [`HISTORY_LIMIT`]), in one transaction.
+    /// A user has at most one current connection, whatever runs concurrently.
+    async fn connect(&self, user_id: i64, chat: &ConnectedChat) -> StoreResult<()>;
+    /// Ends the current connection (history is kept) and returns it.
+    async fn disconnect(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
+    async fn current_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
+    /// Newest first, at most [`HISTORY_LIMIT`].
+    async fn recent_chats(&self, user_id: i64) -> StoreResult<Vec<ConnectedChat>>;
+
+    // --- per-chat settings -----------------------------------------------
+
+    /// Whether non-admins may connect; `true` for a chat never configured.
+    async fn allow_connect(&self, chat_id: i64) -> StoreResult<bool>;
+    async fn set_allow_connect(&self, chat_id: i64, allow: bool) -> StoreResult<()>;
+
+    // --- notes -----------------------------------------------------------
+
+    /// Inserts or replaces; returns `true` when a note of that name existed.
+    async fn save_note(&self, chat_id: i64, note: &Note) -> StoreResult<bool>;
+    async fn note(&self, chat_id: i64, name: &str) -> StoreResult<Option<Note>>;
+    /// Sorted by name.
+    async fn note_names(&self, chat_id: i64) -> StoreResult<Vec<String>>;
+    /// Returns `true` when a note was deleted.
+    async fn delete_note(&self, chat_id: i64, name: &str) -> StoreResult<bool>;
+
+    // --- rules -----------------------------------------------------------
+
+    async fn set_rules(&self, chat_id: i64, rules: &FormattedText) -> StoreResult<()>;
+    async fn rules(&self, chat_id: i64) -> StoreResult<Option<FormattedText>>;
+    /// Returns `true` when there were rules to clear.
+    async fn clear_rules(&self, chat_id: i64) -> StoreResult<bool>;
+
+    // --- chat lifecycle --------------------------------------------------
+
+    /// A group was upgraded to a supergroup: every record keyed by
+    /// `from_chat_id` moves to `to_chat_id` (records already present under
+    /// the new id win), in one transaction.
+    async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()>;
+
+    // --- shutdown --------------------------------------------------------
+
+    /// Closes the store's connections (on SQLite this also checkpoints the
+    /// write-ahead log); every later call fails. For a graceful shutdown;
+    /// dropping the store without it is safe too.
+    async fn close(&self) {}
+}
+
+/// What `migrate_chat` runs, in order and in one transaction, on either
+/// backend (`$1` = old chat id, `$2` = new chat id). For each chat-keyed
+/// table: first drop the old records whose key the new id already has (the
+/// new ones win), then move the rest.
+const MIGRATE_CHAT_STATEMENTS: [&str; 9] = [
+    // Keyed by user: a user connected to the old chat is now connected to the new one.
+    "UPDATE current_connections SET chat_id = $2 WHERE chat_id = $1",
+    "DELETE FROM connection_history WHERE chat_id = $1
+     AND user_id IN (SELECT user_id FROM connection_history WHERE chat_id = $2)",
+    "UPDATE connection_history SET chat_id = $2 WHERE chat_id = $1",
+    "DELETE FROM chat_settings WHERE chat_id = $1
+     AND EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = $2)",
+    "UPDATE chat_settings SET chat_id = $2 WHERE chat_id = $1",
+    "DELETE FROM notes WHERE chat_id = $1
+     AND name IN (SELECT name FROM notes WHERE chat_id = $2)",
+    "UPDATE notes SET chat_id = $2 WHERE chat_id = $1",
+    "DELETE FROM rules WHERE chat_id = $1
+     AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
+    "UPDATE rules SET chat_id = $2 WHERE chat_id = $1",
+];
+
+/// Connects to the database the URL names and runs its migrations.
+pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(url) => Arc::new(SqliteStore::open(url).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::open(url).await?),
+    })
+}
