@@ -38,7 +38,10 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
@@ -64,7 +67,10 @@ pub async fn run(config: Config) -> Result<(), AppError> {
 
 /// Runs the bot until `shutdown` resolves: stops polling, lets the updates in
 /// flight finish, confirms the offset to Telegram and returns.
-pub async fn run_until(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+pub async fn run_until(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -80,9 +86,12 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()> + Send
     let Some(me) = until_stopped(&mut stop_rx, retry("getMe", || bot.get_me().send())).await else {
         return Ok(());
     };
-    if until_stopped(&mut stop_rx, retry("deleteWebhook", || bot.delete_webhook().send()))
-        .await
-        .is_none()
+    if until_stopped(
+        &mut stop_rx,
+        retry("deleteWebhook", || bot.delete_webhook().send()),
+    )
+    .await
+    .is_none()
     {
         return Ok(());
     }
@@ -113,7 +122,9 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             Ok(store) => return Ok(store),
             // A PostgreSQL server may come up after the bot (compose, reboots):
             // keep trying. A SQLite file that cannot be opened will not heal.
-            Err(StoreError::Database(error)) if config.database_url.backend() == Backend::Postgres => {
+            Err(StoreError::Database(error))
+                if config.database_url.backend() == Backend::Postgres =>
+            {
                 let delay = backoff(attempt);
                 tracing::warn!(%error, "PostgreSQL is unreachable; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
@@ -151,7 +162,10 @@ where
 }
 
 /// Runs `work` unless a stop is requested first.
-async fn until_stopped<T>(stop: &mut watch::Receiver<bool>, work: impl Future<Output = T>) -> Option<T> {
+async fn until_stopped<T>(
+    stop: &mut watch::Receiver<bool>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
     if *stop.borrow() {
         return None;
     }
@@ -173,8 +187,14 @@ fn menu(lang: Lang, shown: impl Fn(&CommandSpec) -> bool) -> Vec<BotCommand> {
 async fn register_commands(bot: &Bot) {
     for lang in Lang::ALL {
         let menus = [
-            (BotCommandScope::AllPrivateChats, menu(lang, |s| s.in_private_menu)),
-            (BotCommandScope::AllGroupChats, menu(lang, |s| s.in_group_menu)),
+            (
+                BotCommandScope::AllPrivateChats,
+                menu(lang, |s| s.in_private_menu),
+            ),
+            (
+                BotCommandScope::AllGroupChats,
+                menu(lang, |s| s.in_group_menu),
+            ),
         ];
         for (scope, commands) in menus {
             let mut request = bot.set_my_commands(commands).scope(scope);
@@ -193,7 +213,9 @@ async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<b
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler_tree())
         .dependencies(dptree::deps![state])
         .default_handler(|_| async {})
-        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        .error_handler(LoggingErrorHandler::with_custom_text(
+            "an update handler failed",
+        ))
         .build();
 
     let token = dispatcher.shutdown_token();
@@ -214,7 +236,10 @@ async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<b
         let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
         // try_dispatch asks getMe again and returns (instead of panicking) when
         // that fails: then wait and start over.
-        match dispatcher.try_dispatch_with_listener(listener, error_handler).await {
+        match dispatcher
+            .try_dispatch_with_listener(listener, error_handler)
+            .await
+        {
             Ok(()) => break,
             Err(error) => {
                 if stopper.is_finished() {

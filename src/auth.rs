@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{ChatMember, ChatMemberKind, Recipient};
-use teloxide::RequestError;
 
 use crate::Bot;
 use crate::store::{Store, StoreError};
@@ -206,7 +206,11 @@ impl Auth {
     }
 
     /// Admin check for commands sent inside the group, served from the cache.
-    pub async fn is_admin_cached(&self, chat_id: i64, user_id: UserId) -> Result<bool, RequestError> {
+    pub async fn is_admin_cached(
+        &self,
+        chat_id: i64,
+        user_id: UserId,
+    ) -> Result<bool, RequestError> {
         if let Some(known) = self.cached(chat_id, user_id) {
             return Ok(known);
         }
@@ -240,6 +244,8 @@ impl Auth {
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CachedAdmins>> {
         // The map stays consistent even if a holder panicked: recover it.
-        self.admin_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.admin_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

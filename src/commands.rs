@@ -295,9 +295,9 @@ pub fn spec(command: Command) -> &'static CommandSpec {
 
 /// Looks a typed name (without the slash) up among names and aliases.
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+    COMMANDS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 /// The commands usable through a connection with exactly this access level,
@@ -327,9 +327,7 @@ pub struct ParsedCommand<'a> {
 /// unknown commands are not ours either (other bots in the group may own them).
 pub fn parse<'a>(text: &'a str, bot_username: &str) -> Option<ParsedCommand<'a>> {
     let body = text.strip_prefix('/')?;
-    let end = body
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(body.len());
+    let end = body.find(|c: char| c.is_whitespace()).unwrap_or(body.len());
     let word = &body[..end];
     let name = match word.split_once('@') {
         Some((name, target)) if target.eq_ignore_ascii_case(bot_username) => name,

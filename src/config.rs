@@ -132,7 +132,13 @@ mod tests {
             config(&[("BOT_TOKEN", "  ")]).unwrap_err(),
             ConfigError::MissingToken
         );
-        for bad in ["abc", "123:short", ":AAHfakeTokenForCastellanTests_0123456", "12a:AAHfakeTokenForCastellanTests_0123456", "123:AAHfake Token ForCastellanTests_0123456"] {
+        for bad in [
+            "abc",
+            "123:short",
+            ":AAHfakeTokenForCastellanTests_0123456",
+            "12a:AAHfakeTokenForCastellanTests_0123456",
+            "123:AAHfake Token ForCastellanTests_0123456",
+        ] {
             assert_eq!(
                 config(&[("BOT_TOKEN", bad)]).unwrap_err(),
                 ConfigError::MalformedToken,
@@ -141,20 +147,30 @@ mod tests {
         }
         let ok = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
         assert_eq!(ok.bot_token.expose(), TOKEN);
-        assert!(!format!("{ok:?}").contains("AAH"), "the token must never be printed");
+        assert!(
+            !format!("{ok:?}").contains("AAH"),
+            "the token must never be printed"
+        );
     }
 
     #[test]
     fn defaults() {
         let c = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
-        assert_eq!(c.database_url, DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into()));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into())
+        );
         assert_eq!(c.telegram_api_url.as_str(), "https://api.telegram.org/");
         assert_eq!(c.log_filter, "info");
     }
 
     #[test]
     fn database_url_scheme_picks_the_backend() {
-        let pg = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "postgres://u:secret@h/db")]).unwrap();
+        let pg = config(&[
+            ("BOT_TOKEN", TOKEN),
+            ("DATABASE_URL", "postgres://u:secret@h/db"),
+        ])
+        .unwrap();
         assert_eq!(pg.database_url.backend(), crate::store::Backend::Postgres);
         assert!(!format!("{pg:?}").contains("secret"));
         let pg2 = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "postgresql://h/db")]).unwrap();
@@ -167,7 +183,11 @@ mod tests {
     fn api_url_must_be_http() {
         let err = config(&[("BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", "not a url")]).unwrap_err();
         assert!(matches!(err, ConfigError::TelegramApiUrl(_)));
-        let c = config(&[("BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", "http://127.0.0.1:8081")]).unwrap();
+        let c = config(&[
+            ("BOT_TOKEN", TOKEN),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+        ])
+        .unwrap();
         assert_eq!(c.telegram_api_url.as_str(), "http://127.0.0.1:8081/");
     }
 }

@@ -62,8 +62,14 @@ async fn message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> Handl
     {
         let lang = Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
         let reply_to = (!msg.chat.is_private()).then_some(msg.id);
-        if let Err(error) =
-            crate::context::send_html(&bot, msg.chat.id, t!(lang, "error-internal"), reply_to, None).await
+        if let Err(error) = crate::context::send_html(
+            &bot,
+            msg.chat.id,
+            t!(lang, "error-internal"),
+            reply_to,
+            None,
+        )
+        .await
         {
             tracing::warn!(%error, "could not report an internal error to the user");
         }
@@ -96,7 +102,11 @@ async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -
 async fn on_message(bot: &Bot, msg: &Message, state: &AppState) -> HandlerResult {
     if let Some(new_id) = msg.migrate_to_chat_id() {
         // The group became a supergroup: its records follow it.
-        tracing::info!(from = msg.chat.id.0, to = new_id.0, "group upgraded to a supergroup");
+        tracing::info!(
+            from = msg.chat.id.0,
+            to = new_id.0,
+            "group upgraded to a supergroup"
+        );
         state.auth.invalidate(msg.chat.id.0);
         state.store.migrate_chat(msg.chat.id.0, new_id.0).await?;
         return Ok(());

@@ -53,7 +53,10 @@ pub fn replied_content(msg: &Message) -> Option<FormattedText> {
     let replied = msg.reply_to_message()?;
     let (body, entities) = match replied.text() {
         Some(text) => (text, replied.entities().unwrap_or_default()),
-        None => (replied.caption()?, replied.caption_entities().unwrap_or_default()),
+        None => (
+            replied.caption()?,
+            replied.caption_entities().unwrap_or_default(),
+        ),
     };
     (!body.trim().is_empty()).then(|| to_stored(body.to_owned(), entities))
 }
@@ -87,7 +90,9 @@ fn open_tag(kind: &MessageEntityKind) -> Option<String> {
         MessageEntityKind::Strikethrough => "<s>".into(),
         MessageEntityKind::Spoiler => "<tg-spoiler>".into(),
         MessageEntityKind::Code => "<code>".into(),
-        MessageEntityKind::Pre { language: Some(lang) } => {
+        MessageEntityKind::Pre {
+            language: Some(lang),
+        } => {
             format!("<pre><code class=\"language-{}\">", escape(lang))
         }
         MessageEntityKind::Pre { language: None } => "<pre>".into(),
@@ -129,7 +134,9 @@ pub fn to_html(text: &str, entities: &[MessageEntity]) -> String {
     let mut spans: Vec<(usize, usize, String, &'static str)> = entities
         .iter()
         .filter(|e| e.length > 0)
-        .filter_map(|e| open_tag(&e.kind).map(|open| (e.offset, e.offset + e.length, open, close_tag(&e.kind))))
+        .filter_map(|e| {
+            open_tag(&e.kind).map(|open| (e.offset, e.offset + e.length, open, close_tag(&e.kind)))
+        })
         .collect();
     spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
 
@@ -176,7 +183,11 @@ mod tests {
     use super::*;
 
     fn entity(kind: MessageEntityKind, offset: usize, length: usize) -> MessageEntity {
-        MessageEntity { kind, offset, length }
+        MessageEntity {
+            kind,
+            offset,
+            length,
+        }
     }
 
     #[test]

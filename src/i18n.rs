@@ -222,25 +222,41 @@ mod tests {
     fn every_key_used_in_the_code_exists() {
         let mut missing = Vec::new();
         let mut seen = 0;
-        visit(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut |source| {
-            for (_, rest) in source.match_indices("t!(").map(|(i, _)| ((), &source[i + 3..])) {
-                let Some(start) = rest.find('"') else { continue };
-                // Only the first argument list: `t!(lang, "key"`.
-                if rest[..start].contains(')') || rest[..start].matches(',').count() != 1 {
-                    continue;
-                }
-                let Some(len) = rest[start + 1..].find('"') else { continue };
-                let key = &rest[start + 1..start + 1 + len];
-                seen += 1;
-                for lang in Lang::ALL {
-                    if !has_message(lang, key) {
-                        missing.push(format!("{}: {key}", lang.code()));
+        visit(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut |source| {
+                for (_, rest) in source
+                    .match_indices("t!(")
+                    .map(|(i, _)| ((), &source[i + 3..]))
+                {
+                    let Some(start) = rest.find('"') else {
+                        continue;
+                    };
+                    // Only the first argument list: `t!(lang, "key"`.
+                    if rest[..start].contains(')') || rest[..start].matches(',').count() != 1 {
+                        continue;
+                    }
+                    let Some(len) = rest[start + 1..].find('"') else {
+                        continue;
+                    };
+                    let key = &rest[start + 1..start + 1 + len];
+                    seen += 1;
+                    for lang in Lang::ALL {
+                        if !has_message(lang, key) {
+                            missing.push(format!("{}: {key}", lang.code()));
+                        }
                     }
                 }
-            }
-        });
-        assert!(seen > 20, "the scan found too few keys ({seen}): is it broken?");
-        assert!(missing.is_empty(), "keys used in code but missing: {missing:?}");
+            },
+        );
+        assert!(
+            seen > 20,
+            "the scan found too few keys ({seen}): is it broken?"
+        );
+        assert!(
+            missing.is_empty(),
+            "keys used in code but missing: {missing:?}"
+        );
     }
 
     fn visit(dir: &std::path::Path, f: &mut dyn FnMut(&str)) {
@@ -273,7 +289,10 @@ mod tests {
         let title = r#"Ops <Team> & "Friends""#;
         assert_eq!(escape(title), "Ops &lt;Team&gt; &amp; &quot;Friends&quot;");
         let text = crate::t!(Lang::En, "connect-success", title = title);
-        assert!(text.contains("Ops &lt;Team&gt; &amp; &quot;Friends&quot;"), "{text}");
+        assert!(
+            text.contains("Ops &lt;Team&gt; &amp; &quot;Friends&quot;"),
+            "{text}"
+        );
         assert!(!text.contains("<Team>"));
     }
 }

@@ -94,7 +94,12 @@ impl ChatRef {
 }
 
 /// The connected view: who you are connected to, and the command lists.
-fn connected_view(lang: Lang, key: &str, title: &str, role: Role) -> (String, InlineKeyboardMarkup) {
+fn connected_view(
+    lang: Lang,
+    key: &str,
+    title: &str,
+    role: Role,
+) -> (String, InlineKeyboardMarkup) {
     let mut rows = Vec::new();
     if role == Role::Admin {
         rows.push(vec![InlineKeyboardButton::callback(
@@ -106,7 +111,14 @@ fn connected_view(lang: Lang, key: &str, title: &str, role: Role) -> (String, In
         t!(lang, "button-user-commands"),
         "connbtns.User",
     )]);
-    let role_text = t!(lang, if role == Role::Admin { "role-admin" } else { "role-member" });
+    let role_text = t!(
+        lang,
+        if role == Role::Admin {
+            "role-admin"
+        } else {
+            "role-member"
+        }
+    );
     let text = t!(lang, key, title = title, role = Html(role_text));
     (text, InlineKeyboardMarkup::new(rows))
 }
@@ -114,7 +126,13 @@ fn connected_view(lang: Lang, key: &str, title: &str, role: Role) -> (String, In
 /// A command list from the registry, one command per line.
 fn command_list(lang: Lang, title: &str, access: Access) -> (String, InlineKeyboardMarkup) {
     let lines: Vec<String> = commands::connection_commands(access)
-        .map(|spec| format!("/{} — {}", spec.name, escape(&t!(lang, &spec.description_key()))))
+        .map(|spec| {
+            format!(
+                "/{} — {}",
+                spec.name,
+                escape(&t!(lang, &spec.description_key()))
+            )
+        })
         .collect();
     let key = match access {
         Access::Admin => "connbtns-admin-list",
@@ -134,8 +152,16 @@ enum Outcome {
 }
 
 /// The one way a connection is made: full check, then stored, then told.
-async fn try_connect(state: &AppState, user_id: UserId, chat: Recipient) -> Result<Outcome, crate::store::StoreError> {
-    match state.auth.check_connect(state.store.as_ref(), chat, user_id).await {
+async fn try_connect(
+    state: &AppState,
+    user_id: UserId,
+    chat: Recipient,
+) -> Result<Outcome, crate::store::StoreError> {
+    match state
+        .auth
+        .check_connect(state.store.as_ref(), chat, user_id)
+        .await
+    {
         Ok((group, role)) => {
             state
                 .store
@@ -157,7 +183,11 @@ async fn try_connect(state: &AppState, user_id: UserId, chat: Recipient) -> Resu
 
 fn refusal_text(lang: Lang, error: &AccessError) -> String {
     match error {
-        AccessError::Denied(denial) => t!(lang, "connect-refused", reason = Html(t!(lang, denial.locale_key()))),
+        AccessError::Denied(denial) => t!(
+            lang,
+            "connect-refused",
+            reason = Html(t!(lang, denial.locale_key()))
+        ),
         AccessError::Telegram(error) => {
             tracing::warn!(%error, "Telegram could not answer a connection check");
             t!(lang, "error-telegram-unavailable")
@@ -190,13 +220,15 @@ pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
         return show_history(ctx).await;
     }
     if args.split_whitespace().count() > 1 {
-        ctx.reply(t!(ctx.lang, "connect-bad-chat", input = args)).await?;
+        ctx.reply(t!(ctx.lang, "connect-bad-chat", input = args))
+            .await?;
         return Ok(());
     }
     match parse_chat_ref(args) {
         Ok(chat) => connect_and_reply(ctx, chat.recipient()).await,
         Err(error) => {
-            ctx.reply(t!(ctx.lang, error.locale_key(), input = args)).await?;
+            ctx.reply(t!(ctx.lang, error.locale_key(), input = args))
+                .await?;
             Ok(())
         }
     }
@@ -205,7 +237,9 @@ pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
 /// `/start connect_<chat id>`: exactly the checks of `/connect <id>`.
 pub async fn deep_link(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
     match parse_chat_ref(payload) {
-        Ok(chat @ ChatRef::Id(_)) if ctx.is_private() => connect_and_reply(ctx, chat.recipient()).await,
+        Ok(chat @ ChatRef::Id(_)) if ctx.is_private() => {
+            connect_and_reply(ctx, chat.recipient()).await
+        }
         _ => {
             ctx.reply(t!(ctx.lang, "connect-bad-link")).await?;
             Ok(())
@@ -227,11 +261,17 @@ async fn show_history(ctx: &Ctx<'_>) -> HandlerResult {
             } else {
                 chat.chat_title.clone()
             };
-            vec![InlineKeyboardButton::callback(label, format!("connect.{}", chat.chat_id))]
+            vec![InlineKeyboardButton::callback(
+                label,
+                format!("connect.{}", chat.chat_id),
+            )]
         })
         .collect();
-    ctx.reply_with(t!(ctx.lang, "connect-recent"), Some(InlineKeyboardMarkup::new(rows)))
-        .await?;
+    ctx.reply_with(
+        t!(ctx.lang, "connect-recent"),
+        Some(InlineKeyboardMarkup::new(rows)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -241,30 +281,39 @@ async fn connect_in_group(ctx: &Ctx<'_>) -> HandlerResult {
     let chat_id = ctx.msg.chat.id.0;
     let may_connect = ctx.is_anonymous_admin()
         || (!ctx.is_foreign_chat_sender()
-            && (ctx.group_role().await? == Role::Admin || ctx.store().allow_connect(chat_id).await?));
+            && (ctx.group_role().await? == Role::Admin
+                || ctx.store().allow_connect(chat_id).await?));
     if !may_connect {
         let denial = if ctx.is_foreign_chat_sender() {
             "error-channel-sender"
         } else {
             Denial::ConnectionsDisabled.locale_key()
         };
-        ctx.reply(t!(ctx.lang, "connect-refused", reason = Html(t!(ctx.lang, denial))))
-            .await?;
+        ctx.reply(t!(
+            ctx.lang,
+            "connect-refused",
+            reason = Html(t!(ctx.lang, denial))
+        ))
+        .await?;
         return Ok(());
     }
     let keyboard = url_keyboard(
         t!(ctx.lang, "button-connect-pm"),
         ctx.state.deep_link(&format!("connect_{chat_id}")),
     );
-    ctx.reply_with(t!(ctx.lang, "connect-in-group", title = &ctx.chat_title()), Some(keyboard))
-        .await?;
+    ctx.reply_with(
+        t!(ctx.lang, "connect-in-group", title = &ctx.chat_title()),
+        Some(keyboard),
+    )
+    .await?;
     Ok(())
 }
 
 /// `/disconnect`
 pub async fn disconnect(ctx: &Ctx<'_>) -> HandlerResult {
     if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "disconnect")).await?;
+        ctx.reply(t!(ctx.lang, "error-pm-only", command = "disconnect"))
+            .await?;
         return Ok(());
     }
     let text = match ctx.store().disconnect(ctx.user.id.0 as i64).await? {
@@ -278,7 +327,8 @@ pub async fn disconnect(ctx: &Ctx<'_>) -> HandlerResult {
 /// `/reconnect`: the last chat, after the full check.
 pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
     if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "reconnect")).await?;
+        ctx.reply(t!(ctx.lang, "error-pm-only", command = "reconnect"))
+            .await?;
         return Ok(());
     }
     let recent = ctx.store().recent_chats(ctx.user.id.0 as i64).await?;
@@ -294,20 +344,30 @@ pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
 /// `/connection`: the current connection, checked again.
 pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
     if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "connection")).await?;
+        ctx.reply(t!(ctx.lang, "error-pm-only", command = "connection"))
+            .await?;
         return Ok(());
     }
     let Some(current) = ctx.store().current_connection(ctx.user.id.0 as i64).await? else {
         ctx.reply(t!(ctx.lang, "connection-none")).await?;
         return Ok(());
     };
-    match ctx.state.auth.check_use(ctx.store(), current.chat_id, ctx.user.id).await {
+    match ctx
+        .state
+        .auth
+        .check_use(ctx.store(), current.chat_id, ctx.user.id)
+        .await
+    {
         Ok(role) => {
-            let (text, keyboard) = connected_view(ctx.lang, "connection-current", &current.chat_title, role);
+            let (text, keyboard) =
+                connected_view(ctx.lang, "connection-current", &current.chat_title, role);
             ctx.reply_with(text, Some(keyboard)).await?;
             Ok(())
         }
-        Err(error) => ctx.report_access_error(error, Some(&current.chat_title)).await,
+        Err(error) => {
+            ctx.report_access_error(error, Some(&current.chat_title))
+                .await
+        }
     }
 }
 
@@ -319,7 +379,11 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
             let allowed = ctx.store().allow_connect(target.chat_id).await?;
             t!(
                 ctx.lang,
-                if allowed { "allowconnect-status-on" } else { "allowconnect-status-off" },
+                if allowed {
+                    "allowconnect-status-on"
+                } else {
+                    "allowconnect-status-off"
+                },
                 title = &target.title
             )
         }
@@ -339,13 +403,23 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
 
 /// `connbtns.Admin`, `connbtns.User`, `connbtns.Main`: every press re-checks
 /// the connection, and the Admin list needs a live admin.
-pub async fn buttons(bot: &Bot, state: &AppState, query: &CallbackQuery, lang: Lang, which: &str) -> HandlerResult {
+pub async fn buttons(
+    bot: &Bot,
+    state: &AppState,
+    query: &CallbackQuery,
+    lang: Lang,
+    which: &str,
+) -> HandlerResult {
     let user_id = query.from.id;
     let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
         answer(bot, query, Some(t!(lang, "connbtns-not-connected")), true).await?;
         return Ok(());
     };
-    let role = match state.auth.check_use(state.store.as_ref(), current.chat_id, user_id).await {
+    let role = match state
+        .auth
+        .check_use(state.store.as_ref(), current.chat_id, user_id)
+        .await
+    {
         Ok(role) => role,
         Err(AccessError::Denied(denial)) => {
             state.store.disconnect(user_id.0 as i64).await?;
@@ -360,7 +434,13 @@ pub async fn buttons(bot: &Bot, state: &AppState, query: &CallbackQuery, lang: L
         }
         Err(AccessError::Telegram(error)) => {
             tracing::warn!(%error, "Telegram could not answer a connection check");
-            answer(bot, query, Some(plain(&t!(lang, "error-telegram-unavailable"))), true).await?;
+            answer(
+                bot,
+                query,
+                Some(plain(&t!(lang, "error-telegram-unavailable"))),
+                true,
+            )
+            .await?;
             return Ok(());
         }
         Err(AccessError::Store(error)) => return Err(error.into()),
@@ -368,7 +448,13 @@ pub async fn buttons(bot: &Bot, state: &AppState, query: &CallbackQuery, lang: L
     let (text, keyboard) = match which {
         "Admin" if role == Role::Admin => command_list(lang, &current.chat_title, Access::Admin),
         "Admin" => {
-            answer(bot, query, Some(plain(&t!(lang, "connbtns-admins-only"))), true).await?;
+            answer(
+                bot,
+                query,
+                Some(plain(&t!(lang, "connbtns-admins-only"))),
+                true,
+            )
+            .await?;
             return Ok(());
         }
         "User" => command_list(lang, &current.chat_title, Access::Member),
@@ -384,7 +470,13 @@ pub async fn buttons(bot: &Bot, state: &AppState, query: &CallbackQuery, lang: L
 }
 
 /// A history button (`connect.<chat id>`): connects after the full check.
-pub async fn history_button(bot: &Bot, state: &AppState, query: &CallbackQuery, lang: Lang, data: &str) -> HandlerResult {
+pub async fn history_button(
+    bot: &Bot,
+    state: &AppState,
+    query: &CallbackQuery,
+    lang: Lang,
+    data: &str,
+) -> HandlerResult {
     let chat = match parse_chat_ref(data) {
         Ok(chat @ ChatRef::Id(_)) => chat,
         _ => {
@@ -430,9 +522,15 @@ mod tests {
 
     #[test]
     fn chat_refs() {
-        assert_eq!(parse_chat_ref("-1001234567890"), Ok(ChatRef::Id(-1001234567890)));
+        assert_eq!(
+            parse_chat_ref("-1001234567890"),
+            Ok(ChatRef::Id(-1001234567890))
+        );
         assert_eq!(parse_chat_ref(" -4001 "), Ok(ChatRef::Id(-4001)));
-        assert_eq!(parse_chat_ref("@Some_Group"), Ok(ChatRef::Username("Some_Group".into())));
+        assert_eq!(
+            parse_chat_ref("@Some_Group"),
+            Ok(ChatRef::Username("Some_Group".into()))
+        );
         assert_eq!(parse_chat_ref("abc"), Err(ChatRefError::Invalid));
         assert_eq!(parse_chat_ref("-"), Err(ChatRefError::Invalid));
         assert_eq!(parse_chat_ref("--5"), Err(ChatRefError::Invalid));
@@ -444,13 +542,25 @@ mod tests {
         assert_eq!(parse_chat_ref("12345"), Err(ChatRefError::NotAGroupId));
         assert_eq!(parse_chat_ref("0"), Err(ChatRefError::OutOfRange));
         assert_eq!(parse_chat_ref("-0"), Err(ChatRefError::OutOfRange));
-        assert_eq!(parse_chat_ref("-9999999999999"), Err(ChatRefError::OutOfRange));
-        assert_eq!(parse_chat_ref(&format!("-{}", "9".repeat(300))), Err(ChatRefError::OutOfRange));
-        assert_eq!(parse_chat_ref("-9223372036854775808"), Err(ChatRefError::OutOfRange));
+        assert_eq!(
+            parse_chat_ref("-9999999999999"),
+            Err(ChatRefError::OutOfRange)
+        );
+        assert_eq!(
+            parse_chat_ref(&format!("-{}", "9".repeat(300))),
+            Err(ChatRefError::OutOfRange)
+        );
+        assert_eq!(
+            parse_chat_ref("-9223372036854775808"),
+            Err(ChatRefError::OutOfRange)
+        );
     }
 
     #[test]
     fn alerts_are_plain() {
-        assert_eq!(plain("<b>Ops &lt;Team&gt; &amp;amp;</b>"), "Ops <Team> &amp;");
+        assert_eq!(
+            plain("<b>Ops &lt;Team&gt; &amp;amp;</b>"),
+            "Ops <Team> &amp;"
+        );
     }
 }

@@ -83,16 +83,25 @@ pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
             Some(module) => Some(module),
             None => {
                 let known: Vec<&str> = Module::ALL.iter().map(|m| m.id()).collect();
-                ctx.reply(t!(ctx.lang, "help-unknown-module", name = name, modules = known.join(", ")))
-                    .await?;
+                ctx.reply(t!(
+                    ctx.lang,
+                    "help-unknown-module",
+                    name = name,
+                    modules = known.join(", ")
+                ))
+                .await?;
                 return Ok(());
             }
         },
     };
     if !ctx.is_private() {
         let payload = module.map_or_else(|| "help".to_owned(), |m| format!("help_{}", m.id()));
-        let keyboard = url_keyboard(t!(ctx.lang, "button-help-pm"), ctx.state.deep_link(&payload));
-        ctx.reply_with(t!(ctx.lang, "help-in-pm"), Some(keyboard)).await?;
+        let keyboard = url_keyboard(
+            t!(ctx.lang, "button-help-pm"),
+            ctx.state.deep_link(&payload),
+        );
+        ctx.reply_with(t!(ctx.lang, "help-in-pm"), Some(keyboard))
+            .await?;
         return Ok(());
     }
     let (text, keyboard) = match module {
@@ -108,7 +117,12 @@ pub async fn help_deep_link(ctx: &Ctx<'_>, module: &str) -> HandlerResult {
     help(ctx, module).await
 }
 
-pub async fn help_button(bot: &Bot, query: &CallbackQuery, lang: Lang, data: &str) -> HandlerResult {
+pub async fn help_button(
+    bot: &Bot,
+    query: &CallbackQuery,
+    lang: Lang,
+    data: &str,
+) -> HandlerResult {
     let view = match data {
         "main" => Some(help_main(lang)),
         name => Module::by_name(name).map(|module| module_help(lang, module)),
@@ -128,9 +142,19 @@ pub async fn id(ctx: &Ctx<'_>) -> HandlerResult {
     if let Some(replied) = ctx.msg.reply_to_message() {
         if let Some(chat) = replied.sender_chat.as_ref() {
             let name = chat.title().unwrap_or_default();
-            lines.push(t!(ctx.lang, "id-of-chat-sender", name = name, id = chat.id.0));
+            lines.push(t!(
+                ctx.lang,
+                "id-of-chat-sender",
+                name = name,
+                id = chat.id.0
+            ));
         } else if let Some(user) = replied.from.as_ref() {
-            lines.push(t!(ctx.lang, "id-of-user", name = &user.first_name, id = user.id.0 as i64));
+            lines.push(t!(
+                ctx.lang,
+                "id-of-user",
+                name = &user.first_name,
+                id = user.id.0 as i64
+            ));
         }
     } else {
         lines.push(t!(ctx.lang, "id-yours", id = ctx.user.id.0 as i64));

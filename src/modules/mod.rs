@@ -54,7 +54,12 @@ pub async fn edit_or_send(
 }
 
 /// Answers a button press, as an alert when `alert` is set.
-pub async fn answer(bot: &Bot, query: &CallbackQuery, text: Option<String>, alert: bool) -> Result<(), RequestError> {
+pub async fn answer(
+    bot: &Bot,
+    query: &CallbackQuery,
+    text: Option<String>,
+    alert: bool,
+) -> Result<(), RequestError> {
     let mut request = bot.answer_callback_query(query.id.clone());
     if let Some(text) = text {
         // Telegram caps callback answers at 200 characters.

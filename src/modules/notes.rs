@@ -14,7 +14,9 @@ pub const MAX_NAME_LEN: usize = 64;
 pub fn normalize_name(name: &str) -> Option<String> {
     let valid = !name.is_empty()
         && name.chars().count() <= MAX_NAME_LEN
-        && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     valid.then(|| name.to_lowercase())
 }
 
@@ -36,21 +38,37 @@ pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
         return Ok(());
     }
     let Some(name) = normalize_name(raw_name) else {
-        ctx.reply(t!(ctx.lang, "notes-bad-name", name = raw_name, max = MAX_NAME_LEN))
-            .await?;
+        ctx.reply(t!(
+            ctx.lang,
+            "notes-bad-name",
+            name = raw_name,
+            max = MAX_NAME_LEN
+        ))
+        .await?;
         return Ok(());
     };
     let content = message_tail(ctx.msg, command.args_offset + rest_start)
         .or_else(|| replied_content(ctx.msg));
     let Some(content) = content else {
-        ctx.reply(t!(ctx.lang, "notes-save-empty", name = &name)).await?;
+        ctx.reply(t!(ctx.lang, "notes-save-empty", name = &name))
+            .await?;
         return Ok(());
     };
     let replaced = ctx
         .store()
-        .save_note(target.chat_id, &Note { name: name.clone(), content })
+        .save_note(
+            target.chat_id,
+            &Note {
+                name: name.clone(),
+                content,
+            },
+        )
         .await?;
-    let key = if replaced { "notes-updated" } else { "notes-saved" };
+    let key = if replaced {
+        "notes-updated"
+    } else {
+        "notes-saved"
+    };
     ctx.reply(t!(ctx.lang, key, name = &name, title = &target.title))
         .await?;
     Ok(())
@@ -65,8 +83,13 @@ pub async fn get(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
     }
     let name = raw_name.trim_start_matches('#');
     let Some(name) = normalize_name(name) else {
-        ctx.reply(t!(ctx.lang, "notes-bad-name", name = raw_name, max = MAX_NAME_LEN))
-            .await?;
+        ctx.reply(t!(
+            ctx.lang,
+            "notes-bad-name",
+            name = raw_name,
+            max = MAX_NAME_LEN
+        ))
+        .await?;
         return Ok(());
     };
     match ctx.store().note(target.chat_id, &name).await? {
@@ -74,8 +97,13 @@ pub async fn get(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
             ctx.reply(stored_to_html(&note.content)).await?;
         }
         None => {
-            ctx.reply(t!(ctx.lang, "notes-not-found", name = &name, title = &target.title))
-                .await?;
+            ctx.reply(t!(
+                ctx.lang,
+                "notes-not-found",
+                name = &name,
+                title = &target.title
+            ))
+            .await?;
         }
     }
     Ok(())
@@ -124,8 +152,13 @@ pub async fn clear(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult 
         return Ok(());
     }
     let Some(name) = normalize_name(raw_name) else {
-        ctx.reply(t!(ctx.lang, "notes-bad-name", name = raw_name, max = MAX_NAME_LEN))
-            .await?;
+        ctx.reply(t!(
+            ctx.lang,
+            "notes-bad-name",
+            name = raw_name,
+            max = MAX_NAME_LEN
+        ))
+        .await?;
         return Ok(());
     };
     let key = if ctx.store().delete_note(target.chat_id, &name).await? {
@@ -144,8 +177,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(normalize_name("Hello_World-1").as_deref(), Some("hello_world-1"));
-        assert_eq!(normalize_name(&"a".repeat(64)).as_deref(), Some("a".repeat(64).as_str()));
+        assert_eq!(
+            normalize_name("Hello_World-1").as_deref(),
+            Some("hello_world-1")
+        );
+        assert_eq!(
+            normalize_name(&"a".repeat(64)).as_deref(),
+            Some("a".repeat(64).as_str())
+        );
         assert_eq!(normalize_name(&"a".repeat(65)), None);
         assert_eq!(normalize_name(""), None);
         assert_eq!(normalize_name("a b"), None);

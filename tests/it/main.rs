@@ -1,5 +1,12 @@
-//! Integration tests. Each backend-generic test runs on SQLite always and on
-//! PostgreSQL when TEST_DATABASE_URL names a database (always in CI).
+//! Integration tests: the real bot against the fake Bot API. Each
+//! backend-generic test runs on SQLite always and on PostgreSQL when
+//! TEST_DATABASE_URL names a database (always in CI).
 
+mod app;
+mod basics;
+mod binary;
+mod connections;
 mod db;
+mod notes;
+mod rules;
 mod storage;

@@ -1,0 +1,769 @@
+//! A fake Telegram Bot API server for castellan's integration tests and
+//! benchmark.
+//!
+//! [`FakeTelegram::start`] serves the Bot API over HTTP on `127.0.0.1`;
+//! point a real teloxide `Bot` at [`FakeTelegram::api_url`] with
+//! [`BOT_TOKEN`]. The fake keeps a small simulated world (users, groups,
+//! supergroups, channels, memberships, messages), answers requests the way
+//! Telegram does (same error texts, same JSON shapes, checked against the
+//! Bot API spec in `spec/bot-api.json`), delivers updates through real long
+//! polling (`getUpdates`) and records every request for assertions.
+//!
+//! Faithfulness notes:
+//! * Privacy mode is on by default (`getMe` says
+//!   `can_read_all_group_messages: false`): in groups and supergroups where
+//!   the bot is not an administrator it only receives commands, replies to
+//!   its own messages and service messages. Turn it off with
+//!   [`FakeTelegram::set_privacy_mode`].
+//! * `chat_member` updates are queued only when the bot is an administrator
+//!   of the chat, and delivered only when "chat_member" is in the
+//!   `allowed_updates` of the bot's latest `getUpdates` that set them.
+//!   Updates of kinds not allowed are dropped when a `getUpdates` sees them.
+
+mod params;
+mod server;
+pub mod spec;
+pub mod text;
+mod world;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::world::{ChatKind, State};
+
+/// The token the fake accepts (bot id [`BOT_ID`]).
+pub const BOT_TOKEN: &str = "123456789:AAHfakeTokenForCastellanTests_0123456";
+/// The bot's user id.
+pub const BOT_ID: i64 = 123456789;
+/// The bot's username (without `@`).
+pub const BOT_USERNAME: &str = "castellan_test_bot";
+/// The bot's first name.
+pub const BOT_FIRST_NAME: &str = "Castellan";
+/// Telegram's GroupAnonymousBot, the `from` of anonymous admins' messages.
+pub const ANONYMOUS_ADMIN_ID: i64 = 1087968824;
+
+/// A membership status in a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberStatus {
+    /// The owner ("creator").
+    Creator,
+    /// An administrator (all usual rights except promoting members).
+    Administrator,
+    /// A plain member.
+    Member,
+    /// Restricted (all permissions off, "until forever"); `is_member` tells
+    /// whether the user is currently in the chat.
+    Restricted {
+        /// Whether the user is currently a member of the chat.
+        is_member: bool,
+    },
+    /// Not in the chat.
+    Left,
+    /// Banned ("kicked").
+    Kicked,
+}
+
+impl MemberStatus {
+    /// In the chat (creator, administrator, member, restricted member).
+    pub fn is_present(&self) -> bool {
+        matches!(
+            self,
+            MemberStatus::Creator
+                | MemberStatus::Administrator
+                | MemberStatus::Member
+                | MemberStatus::Restricted { is_member: true }
+        )
+    }
+
+    /// Creator or administrator.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, MemberStatus::Creator | MemberStatus::Administrator)
+    }
+}
+
+/// An injected failure (see [`FakeTelegram::fail_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 "Too Many Requests: retry after N" with `parameters.retry_after`.
+    RetryAfter(u32),
+    /// 400 "Bad Request: {0}" (a leading "Bad Request: " in the text is not
+    /// doubled).
+    BadRequest(String),
+    /// 403 "Forbidden: {0}".
+    Forbidden(String),
+    /// 500 "Internal Server Error" (teloxide then sleeps 10 s).
+    ServerError,
+}
+
+/// One request the bot made.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Canonical camelCase method name from the spec, e.g. "sendMessage"
+    /// (as sent when the method is unknown).
+    pub method: String,
+    /// The request's parameters as a JSON object (form values as strings).
+    pub params: Value,
+    /// Whether the reply was `ok: true`.
+    pub ok: bool,
+    /// The full JSON reply.
+    pub response: Value,
+}
+
+/// A message the bot sent (or its state after an edit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMessage {
+    /// The chat.
+    pub chat_id: i64,
+    /// The message id.
+    pub message_id: i32,
+    /// Plain text after parse_mode parsing and trimming, as Telegram shows it.
+    pub text: String,
+    /// Entities as Telegram computes them (UTF-16 offsets), including the
+    /// automatically detected ones (bot_command, url, mention, hashtag...).
+    pub entities: Vec<Value>,
+    /// The `text` parameter exactly as sent.
+    pub raw_text: String,
+    /// The `parse_mode` parameter.
+    pub parse_mode: Option<String>,
+    /// The `reply_markup` parameter (None when absent, e.g. removed by an
+    /// edit).
+    pub reply_markup: Option<Value>,
+    /// `reply_parameters.message_id` when it referred to an existing message.
+    pub reply_to_message_id: Option<i32>,
+    /// True for the result of editMessageText / editMessageReplyMarkup.
+    pub edited: bool,
+}
+
+impl SentMessage {
+    /// The texts of the inline keyboard buttons, row by row.
+    pub fn button_texts(&self) -> Vec<Vec<String>> {
+        self.buttons()
+            .into_iter()
+            .map(|row| row.into_iter().map(|(t, _)| t).collect())
+            .collect()
+    }
+
+    /// (text, callback_data or url) of each inline button, row by row.
+    pub fn buttons(&self) -> Vec<Vec<(String, String)>> {
+        let Some(rows) = self
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m.get("inline_keyboard"))
+            .and_then(Value::as_array)
+        else {
+            return Vec::new();
+        };
+        rows.iter()
+            .map(|row| {
+                row.as_array()
+                    .map(|r| {
+                        r.iter()
+                            .map(|b| {
+                                let text = b["text"].as_str().unwrap_or_default().to_owned();
+                                let data = b
+                                    .get("callback_data")
+                                    .or_else(|| b.get("url"))
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_owned();
+                                (text, data)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The callback_data of the first button whose text contains `needle`.
+    pub fn callback_data_of(&self, needle: &str) -> Option<String> {
+        self.buttons()
+            .into_iter()
+            .flatten()
+            .find(|(t, _)| t.contains(needle))
+            .map(|(_, d)| d)
+    }
+}
+
+/// A message a user sends (see [`FakeTelegram::send_message`]).
+#[derive(Debug, Clone, Default)]
+pub struct IncomingMessage {
+    /// The sender (ignored for the `from` field when `sender_chat` is set:
+    /// then `from` is GroupAnonymousBot).
+    pub from: i64,
+    /// The chat; in private chats the user's id.
+    pub chat_id: i64,
+    /// The text (None for a caption-only or empty message).
+    pub text: Option<String>,
+    /// A caption: the message becomes a photo with this caption.
+    pub caption: Option<String>,
+    /// Entities; None = detected like Telegram (bot_command, hashtag, ...).
+    pub entities: Option<Vec<Value>>,
+    /// Reply to this message of the chat (the full stored message is
+    /// included as `reply_to_message`).
+    pub reply_to: Option<i32>,
+    /// Sent on behalf of a chat (anonymous admin: the group itself).
+    pub sender_chat: Option<i64>,
+}
+
+impl IncomingMessage {
+    /// A text message.
+    pub fn new(from: i64, chat_id: i64, text: &str) -> IncomingMessage {
+        IncomingMessage {
+            from,
+            chat_id,
+            text: Some(text.to_owned()),
+            ..IncomingMessage::default()
+        }
+    }
+
+    /// Makes it a reply to `message_id`.
+    pub fn reply_to(mut self, message_id: i32) -> IncomingMessage {
+        self.reply_to = Some(message_id);
+        self
+    }
+
+    /// Explicit entities instead of auto-detection.
+    pub fn entities(mut self, entities: Vec<Value>) -> IncomingMessage {
+        self.entities = Some(entities);
+        self
+    }
+
+    /// Sent by an anonymous administrator of the group (sender_chat = the
+    /// group, from = GroupAnonymousBot).
+    pub fn anonymous_admin(mut self) -> IncomingMessage {
+        self.sender_chat = Some(self.chat_id);
+        self
+    }
+
+    /// A photo with this caption instead of a text.
+    pub fn caption(mut self, caption: &str) -> IncomingMessage {
+        self.text = None;
+        self.caption = Some(caption.to_owned());
+        self
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: Mutex<State>,
+    pub(crate) changed: watch::Sender<u64>,
+}
+
+impl Inner {
+    pub(crate) fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub(crate) fn record(&self, r: RecordedRequest, violation: Option<String>) {
+        {
+            let mut s = self.state.lock();
+            if let Some(v) = violation {
+                s.violations.push(v);
+            }
+            s.requests.push(r);
+        }
+        self.bump();
+    }
+
+    pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
+        let mut s = self.state.lock();
+        let key = method.to_ascii_lowercase();
+        let q = s.faults.get_mut(&key)?;
+        let f = q.pop_front();
+        if q.is_empty() {
+            s.faults.remove(&key);
+        }
+        f
+    }
+}
+
+struct ServerGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The fake Telegram: a Bot API server plus its simulated world. Cheap to
+/// clone; the server stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    _guard: Arc<ServerGuard>,
+}
+
+impl std::fmt::Debug for FakeTelegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeTelegram")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+const NEXT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl FakeTelegram {
+    /// Binds 127.0.0.1 on a free port and serves in a tokio task.
+    pub async fn start() -> FakeTelegram {
+        let (changed, _) = watch::channel(0u64);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::new()),
+            changed,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake-bot-api: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("fake-bot-api: local_addr");
+        let state = inner.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let inner = state.clone();
+                async move { server::handle(inner, uri, headers, body).await }
+            },
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeTelegram {
+            inner,
+            addr,
+            _guard: Arc::new(ServerGuard(task)),
+        }
+    }
+
+    /// "http://127.0.0.1:PORT/"; teloxide appends "bot<token>/<Method>".
+    pub fn api_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.inner.state.lock());
+        self.inner.bump();
+        out
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.inner.state.lock())
+    }
+
+    // ------------------------------------------------------------- world
+
+    /// A new user (positive unique id), no last name/username/language.
+    pub fn add_user(&self, first_name: &str) -> i64 {
+        self.with(|s| s.add_user(first_name, None, None, None, false))
+    }
+
+    /// A new user with all details.
+    pub fn add_user_with(
+        &self,
+        first_name: &str,
+        last_name: Option<&str>,
+        username: Option<&str>,
+        language_code: Option<&str>,
+    ) -> i64 {
+        self.with(|s| s.add_user(first_name, last_name, username, language_code, false))
+    }
+
+    /// Another bot (is_bot = true).
+    pub fn add_bot_user(&self, first_name: &str, username: &str) -> i64 {
+        self.with(|s| s.add_user(first_name, None, Some(username), None, true))
+    }
+
+    /// A basic group (id -4000000001, -4000000002, ...); the bot is a Member.
+    pub fn add_group(&self, title: &str) -> i64 {
+        self.with(|s| s.add_chat(ChatKind::Group, title, None))
+    }
+
+    /// A supergroup (id -1001000000001, ...); the bot is a Member.
+    pub fn add_supergroup(&self, title: &str, username: Option<&str>) -> i64 {
+        self.with(|s| s.add_chat(ChatKind::Supergroup, title, username))
+    }
+
+    /// A channel; the bot is an Administrator.
+    pub fn add_channel(&self, title: &str, username: Option<&str>) -> i64 {
+        self.with(|s| s.add_chat(ChatKind::Channel, title, username))
+    }
+
+    /// Sets a membership silently (no update).
+    pub fn set_member(&self, chat_id: i64, user_id: i64, status: MemberStatus) {
+        self.with(|s| s.change_member(chat_id, user_id, status, None, false));
+    }
+
+    /// Sets a membership and queues the `chat_member` update Telegram sends
+    /// (only when the bot is an administrator of the chat). The actor
+    /// (`from`) is the user for joins/leaves, otherwise the owner or an
+    /// administrator.
+    pub fn change_member(&self, chat_id: i64, user_id: i64, status: MemberStatus) {
+        self.with(|s| s.change_member(chat_id, user_id, status, None, true));
+    }
+
+    /// Like [`change_member`](Self::change_member) with an explicit actor.
+    pub fn change_member_by(&self, chat_id: i64, user_id: i64, status: MemberStatus, by: i64) {
+        self.with(|s| s.change_member(chat_id, user_id, status, Some(by), true));
+    }
+
+    /// A user joins a group: status Member, the `new_chat_members` service
+    /// message and (if the bot is admin) the `chat_member` update.
+    pub fn join_chat(&self, user_id: i64, chat_id: i64) -> i32 {
+        self.with(|s| {
+            s.change_member(chat_id, user_id, MemberStatus::Member, Some(user_id), true);
+            let msg = s.service_message(
+                chat_id,
+                user_id,
+                "new_chat_members",
+                json!([s.user_json(user_id, false)]),
+            );
+            let id = msg["message_id"].as_i64().unwrap_or(0) as i32;
+            if s.status(chat_id, BOT_ID).is_present() {
+                s.push_update("message", msg);
+            }
+            id
+        })
+    }
+
+    /// A user leaves a group: status Left, the `left_chat_member` service
+    /// message and (if the bot is admin) the `chat_member` update.
+    pub fn leave_chat(&self, user_id: i64, chat_id: i64) -> i32 {
+        self.with(|s| {
+            s.change_member(chat_id, user_id, MemberStatus::Left, Some(user_id), true);
+            let msg = s.service_message(
+                chat_id,
+                user_id,
+                "left_chat_member",
+                s.user_json(user_id, false),
+            );
+            let id = msg["message_id"].as_i64().unwrap_or(0) as i32;
+            if s.status(chat_id, BOT_ID).is_present() {
+                s.push_update("message", msg);
+            }
+            id
+        })
+    }
+
+    /// The bot's own membership; queues `my_chat_member` when it changes
+    /// (plus a `new_chat_members` service message when the bot is added to
+    /// a group). The actor is the chat owner or an admin.
+    pub fn set_bot_status(&self, chat_id: i64, status: MemberStatus) {
+        self.with(|s| s.change_member(chat_id, BOT_ID, status, None, true));
+    }
+
+    /// Like [`set_bot_status`](Self::set_bot_status) with an explicit actor.
+    pub fn set_bot_status_by(&self, chat_id: i64, status: MemberStatus, by: i64) {
+        self.with(|s| s.change_member(chat_id, BOT_ID, status, Some(by), true));
+    }
+
+    /// Renames a chat (no service message).
+    pub fn set_chat_title(&self, chat_id: i64, title: &str) {
+        self.with(|s| {
+            if let Some(c) = s.chats.get_mut(&chat_id) {
+                c.title = title.to_owned();
+            }
+        });
+    }
+
+    /// Current membership; Left when unknown.
+    pub fn member_status(&self, chat_id: i64, user_id: i64) -> MemberStatus {
+        self.read(|s| s.status(chat_id, user_id))
+    }
+
+    /// The user blocks the bot (queues `my_chat_member` kicked in the
+    /// private chat; sendMessage then fails with "bot was blocked by the
+    /// user").
+    pub fn block_bot(&self, user_id: i64) {
+        self.with(|s| {
+            if let Some(u) = s.users.get_mut(&user_id) {
+                u.blocked = true;
+            }
+            s.ensure_private_chat(user_id);
+            s.change_member(user_id, BOT_ID, MemberStatus::Kicked, Some(user_id), true);
+        });
+    }
+
+    /// Privacy mode (default on). Off = the bot sees every group message
+    /// and getMe says can_read_all_group_messages: true.
+    pub fn set_privacy_mode(&self, enabled: bool) {
+        self.with(|s| s.privacy_mode = enabled);
+    }
+
+    // ------------------------------------------------------ user actions
+
+    /// A user's text message (private chat: chat_id == user id). Entities
+    /// are detected like Telegram (bot_command, hashtag, mention, url...).
+    /// A user not in a group becomes a Member. Returns the message id.
+    pub fn send_text(&self, from: i64, chat_id: i64, text: &str) -> i32 {
+        self.send_message(IncomingMessage::new(from, chat_id, text))
+    }
+
+    /// A user's message with all options. Returns the message id.
+    pub fn send_message(&self, msg: IncomingMessage) -> i32 {
+        self.with(|s| s.user_message(&msg))
+    }
+
+    /// The user edits their message `message_id`: queues `edited_message`
+    /// (`edited_channel_post` in channels) with the full updated message.
+    pub fn edit_text(&self, from: i64, chat_id: i64, message_id: i32, new_text: &str) {
+        self.with(|s| s.user_edit(from, chat_id, message_id, new_text));
+    }
+
+    /// A press on an inline button of `message_id` (any data, even not in
+    /// the keyboard). Returns the callback query id.
+    pub fn press_button(&self, from: i64, chat_id: i64, message_id: i32, data: &str) -> String {
+        self.with(|s| s.press_button(from, chat_id, message_id, data))
+    }
+
+    /// Upgrades a basic group to a supergroup; returns the new id.
+    pub fn migrate_group(&self, group_id: i64) -> i64 {
+        self.with(|s| s.migrate_group(group_id))
+    }
+
+    // -------------------------------------------------------- observation
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.read(|s| s.requests.clone())
+    }
+
+    /// The requests of one method (case-insensitive).
+    pub fn requests_for(&self, method: &str) -> Vec<RecordedRequest> {
+        self.read(|s| {
+            s.requests
+                .iter()
+                .filter(|r| r.method.eq_ignore_ascii_case(method))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Number of requests so far (cheap, for loops and benchmarks).
+    pub fn request_count(&self) -> usize {
+        self.read(|s| s.requests.len())
+    }
+
+    /// The requests from index `start` on (see [`request_count`](Self::request_count)).
+    pub fn requests_since(&self, start: usize) -> Vec<RecordedRequest> {
+        self.read(|s| {
+            s.requests
+                .get(start..)
+                .map(<[_]>::to_vec)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Forgets the recorded requests (and resets the count), e.g. between
+    /// benchmark rounds. Spec violations are kept.
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear());
+    }
+
+    /// The first request (past or future) of `method` matching `pred`.
+    pub async fn wait_for_request(
+        &self,
+        method: &str,
+        pred: impl Fn(&RecordedRequest) -> bool,
+        timeout: Duration,
+    ) -> Option<RecordedRequest> {
+        let mut seen = 0usize;
+        self.wait_until(timeout, |s| {
+            if seen > s.requests.len() {
+                seen = 0; // cleared meanwhile
+            }
+            let found = s.requests[seen..]
+                .iter()
+                .find(|r| r.method.eq_ignore_ascii_case(method) && pred(r))
+                .cloned();
+            seen = s.requests.len();
+            found
+        })
+        .await
+    }
+
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
+        let mut rx = self.inner.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(v) = f(&mut self.inner.state.lock()) {
+                return Some(v);
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return f(&mut self.inner.state.lock());
+            }
+        }
+    }
+
+    fn recent_requests(&self) -> String {
+        self.read(|s| {
+            let start = s.requests.len().saturating_sub(15);
+            let mut out = String::new();
+            for r in &s.requests[start..] {
+                let mut resp = r.response.to_string();
+                if resp.len() > 300 {
+                    let mut cut = 300;
+                    while !resp.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    resp.truncate(cut);
+                    resp.push('…');
+                }
+                out.push_str(&format!("  {} {} -> {}\n", r.method, r.params, resp));
+            }
+            out
+        })
+    }
+
+    /// Takes the next message the bot sent or edited in the chat (FIFO).
+    /// Panics after 10 s with the recent requests.
+    pub async fn next_message(&self, chat_id: i64) -> SentMessage {
+        let got = self
+            .wait_until(NEXT_MESSAGE_TIMEOUT, |s| {
+                s.outbox.get_mut(&chat_id).and_then(|q| q.pop_front())
+            })
+            .await;
+        match got {
+            Some(m) => m,
+            None => panic!(
+                "fake-bot-api: no message from the bot in chat {chat_id} within {:?}; recent requests:\n{}",
+                NEXT_MESSAGE_TIMEOUT,
+                self.recent_requests()
+            ),
+        }
+    }
+
+    /// Like [`next_message`](Self::next_message) with a custom timeout,
+    /// returning None instead of panicking.
+    pub async fn try_next_message(&self, chat_id: i64, timeout: Duration) -> Option<SentMessage> {
+        self.wait_until(timeout, |s| {
+            s.outbox.get_mut(&chat_id).and_then(|q| q.pop_front())
+        })
+        .await
+    }
+
+    /// The parameters of the answerCallbackQuery for `callback_id`. Panics
+    /// after 10 s.
+    pub async fn next_callback_answer(&self, callback_id: &str) -> Value {
+        let got = self
+            .wait_until(NEXT_MESSAGE_TIMEOUT, |s| {
+                s.callback_answers.get(callback_id).cloned()
+            })
+            .await;
+        match got {
+            Some(v) => v,
+            None => panic!(
+                "fake-bot-api: callback query {callback_id} not answered within {:?}; recent requests:\n{}",
+                NEXT_MESSAGE_TIMEOUT,
+                self.recent_requests()
+            ),
+        }
+    }
+
+    /// Panics if an untaken message of the bot is (or becomes) pending in
+    /// the chat within `wait`.
+    pub async fn assert_no_message(&self, chat_id: i64, wait: Duration) {
+        let got = self
+            .wait_until(wait, |s| {
+                s.outbox.get(&chat_id).and_then(|q| q.front().cloned())
+            })
+            .await;
+        if let Some(m) = got {
+            panic!(
+                "fake-bot-api: expected no message in chat {chat_id}, but the bot sent {:?} (message {}, edited: {})",
+                m.text, m.message_id, m.edited
+            );
+        }
+    }
+
+    /// All the bot's messages in the chat (current state, not deleted),
+    /// by message id.
+    pub fn messages(&self, chat_id: i64) -> Vec<SentMessage> {
+        self.read(|s| {
+            s.chats
+                .get(&chat_id)
+                .map(|c| c.messages.values().filter_map(|m| m.sent.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The full stored Message JSON (any sender), None if absent/deleted.
+    pub fn message_json(&self, chat_id: i64, message_id: i32) -> Option<Value> {
+        self.read(|s| {
+            s.chats
+                .get(&chat_id)
+                .and_then(|c| c.messages.get(&message_id))
+                .map(|m| m.json.clone())
+        })
+    }
+
+    /// Ids of messages deleted by the bot in the chat, in order.
+    pub fn deleted_messages(&self, chat_id: i64) -> Vec<i32> {
+        self.read(|s| {
+            s.chats
+                .get(&chat_id)
+                .map(|c| c.deleted.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// What setMyCommands stored for scope `{"type": scope_type}` and the
+    /// language (None = no language_code).
+    pub fn my_commands(
+        &self,
+        scope_type: &str,
+        language_code: Option<&str>,
+    ) -> Vec<(String, String)> {
+        self.my_commands_for_scope(&json!({"type": scope_type}), language_code)
+    }
+
+    /// What setMyCommands stored for an arbitrary scope object (e.g.
+    /// `{"type": "chat", "chat_id": -100...}`).
+    pub fn my_commands_for_scope(
+        &self,
+        scope: &Value,
+        language_code: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let key = (
+            world::scope_key(scope),
+            language_code.unwrap_or_default().to_owned(),
+        );
+        self.read(|s| s.commands.get(&key).cloned().unwrap_or_default())
+    }
+
+    /// The next `times` calls of `method` (case-insensitive) fail with
+    /// `fault`.
+    pub fn fail_next(&self, method: &str, fault: Fault, times: usize) {
+        self.with(|s| {
+            let q = s.faults.entry(method.to_ascii_lowercase()).or_default();
+            q.extend(std::iter::repeat_n(fault, times));
+        });
+    }
+
+    /// Every spec violation so far (unknown method, missing required or
+    /// unknown parameter).
+    pub fn spec_violations(&self) -> Vec<String> {
+        self.read(|s| s.violations.clone())
+    }
+
+    /// Updates queued and not yet confirmed by a getUpdates offset.
+    pub fn pending_updates(&self) -> usize {
+        self.read(|s| s.updates.len())
+    }
+
+    /// Waits until every queued update is confirmed; false on timeout.
+    pub async fn wait_updates_confirmed(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, |s| s.updates.is_empty().then_some(()))
+            .await
+            .is_some()
+    }
+}

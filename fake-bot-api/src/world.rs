@@ -1,0 +1,1683 @@
+//! The simulated Telegram world and the Bot API methods acting on it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::params::{ApiError, ApiResult, Params};
+use crate::text::{self, Entity};
+use crate::{
+    ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, Fault, IncomingMessage, MemberStatus,
+    RecordedRequest, SentMessage,
+};
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserRec {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub language_code: Option<String>,
+    pub is_bot: bool,
+    /// Blocked the bot (private chat).
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChatKind {
+    Private,
+    Group,
+    Supergroup,
+    Channel,
+}
+
+impl ChatKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Private => "private",
+            ChatKind::Group => "group",
+            ChatKind::Supergroup => "supergroup",
+            ChatKind::Channel => "channel",
+        }
+    }
+    /// "group chat", "supergroup chat", "channel chat" as in error texts.
+    fn chat_words(self) -> &'static str {
+        match self {
+            ChatKind::Private => "private chat",
+            ChatKind::Group => "group chat",
+            ChatKind::Supergroup => "supergroup chat",
+            ChatKind::Channel => "channel chat",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMsg {
+    /// The full Message object as Telegram would deliver it now.
+    pub json: Value,
+    pub from: i64,
+    /// For the bot's messages: the current state.
+    pub sent: Option<SentMessage>,
+    pub text: Option<String>,
+    pub entities: Vec<Value>,
+    pub reply_markup: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChatRec {
+    pub id: i64,
+    pub kind: ChatKind,
+    pub title: String,
+    pub username: Option<String>,
+    pub members: HashMap<i64, MemberStatus>,
+    pub messages: BTreeMap<i32, StoredMsg>,
+    pub deleted: Vec<i32>,
+    pub next_message_id: i32,
+    pub migrated_to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedUpdate {
+    pub id: i64,
+    pub kind: &'static str,
+    pub json: Value,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CallbackRec {
+    pub answered: bool,
+}
+
+/// Kinds delivered when allowed_updates was never given or is empty.
+const DEFAULT_EXCLUDED: &[&str] = &["chat_member", "message_reaction", "message_reaction_count"];
+
+pub(crate) struct State {
+    pub users: HashMap<i64, UserRec>,
+    pub chats: HashMap<i64, ChatRec>,
+    next_user_id: i64,
+    next_group: i64,
+    next_supergroup: i64,
+    pub updates: VecDeque<QueuedUpdate>,
+    next_update_id: i64,
+    pub allowed_updates: Option<Vec<String>>,
+    pub poll_gen: u64,
+    pub requests: Vec<RecordedRequest>,
+    pub violations: Vec<String>,
+    pub outbox: HashMap<i64, VecDeque<SentMessage>>,
+    pub callbacks: HashMap<String, CallbackRec>,
+    pub callback_answers: HashMap<String, Value>,
+    next_callback: u64,
+    /// (scope key, language code or "") → commands.
+    pub commands: HashMap<(String, String), Vec<(String, String)>>,
+    pub faults: HashMap<String, VecDeque<Fault>>,
+    pub privacy_mode: bool,
+}
+
+/// Canonical text of a command scope, independent of key order.
+pub(crate) fn scope_key(scope: &Value) -> String {
+    match scope.as_object() {
+        Some(m) => {
+            let sorted: BTreeMap<&String, String> = m
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect();
+            sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        }
+        None => "type=default".to_owned(),
+    }
+}
+
+/// The inline keyboard as Telegram echoes it in a Message: URLs
+/// normalized (scheme added, `/` after the host), empty rows dropped.
+fn normalize_inline_keyboard(markup: &Value) -> Value {
+    let rows: Vec<Value> = markup["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|row| {
+                    let buttons: Vec<Value> = row
+                        .as_array()?
+                        .iter()
+                        .map(|b| {
+                            let mut b = b.clone();
+                            if let Some(url) = b.get("url").and_then(Value::as_str)
+                                && let Some(norm) = text::check_link(url)
+                            {
+                                b["url"] = json!(norm);
+                            }
+                            b
+                        })
+                        .collect();
+                    (!buttons.is_empty()).then_some(Value::Array(buttons))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({ "inline_keyboard": rows })
+}
+
+fn not_supported() -> ApiError {
+    ApiError::bad("method not supported by the fake")
+}
+
+impl State {
+    pub fn new() -> State {
+        let mut users = HashMap::new();
+        users.insert(
+            BOT_ID,
+            UserRec {
+                id: BOT_ID,
+                first_name: "Castellan".into(),
+                last_name: None,
+                username: Some(BOT_USERNAME.into()),
+                language_code: None,
+                is_bot: true,
+                blocked: false,
+            },
+        );
+        users.insert(
+            ANONYMOUS_ADMIN_ID,
+            UserRec {
+                id: ANONYMOUS_ADMIN_ID,
+                first_name: "Group".into(),
+                last_name: None,
+                username: Some("GroupAnonymousBot".into()),
+                language_code: None,
+                is_bot: true,
+                blocked: false,
+            },
+        );
+        State {
+            users,
+            chats: HashMap::new(),
+            next_user_id: 1_000_000_001,
+            next_group: 4_000_000_001,
+            next_supergroup: 1_000_000_001,
+            updates: VecDeque::new(),
+            next_update_id: 700_000_001,
+            allowed_updates: None,
+            poll_gen: 0,
+            requests: Vec::new(),
+            violations: Vec::new(),
+            outbox: HashMap::new(),
+            callbacks: HashMap::new(),
+            callback_answers: HashMap::new(),
+            next_callback: 1,
+            commands: HashMap::new(),
+            faults: HashMap::new(),
+            privacy_mode: true,
+        }
+    }
+
+    // ----------------------------------------------------------------- world
+
+    pub fn add_user(
+        &mut self,
+        first_name: &str,
+        last_name: Option<&str>,
+        username: Option<&str>,
+        language_code: Option<&str>,
+        is_bot: bool,
+    ) -> i64 {
+        let id = self.next_user_id;
+        self.next_user_id += 1;
+        self.users.insert(
+            id,
+            UserRec {
+                id,
+                first_name: first_name.into(),
+                last_name: last_name.map(Into::into),
+                username: username.map(Into::into),
+                language_code: language_code.map(Into::into),
+                is_bot,
+                blocked: false,
+            },
+        );
+        id
+    }
+
+    pub fn add_chat(&mut self, kind: ChatKind, title: &str, username: Option<&str>) -> i64 {
+        let id = match kind {
+            ChatKind::Group => {
+                let id = -self.next_group;
+                self.next_group += 1;
+                id
+            }
+            ChatKind::Supergroup | ChatKind::Channel => {
+                let id = -(1_000_000_000_000 + self.next_supergroup);
+                self.next_supergroup += 1;
+                id
+            }
+            ChatKind::Private => unreachable!("private chats come from users"),
+        };
+        let bot = if kind == ChatKind::Channel {
+            MemberStatus::Administrator
+        } else {
+            MemberStatus::Member
+        };
+        let mut members = HashMap::new();
+        members.insert(BOT_ID, bot);
+        self.chats.insert(
+            id,
+            ChatRec {
+                id,
+                kind,
+                title: title.into(),
+                username: username.map(|u| u.trim_start_matches('@').to_owned()),
+                members,
+                messages: BTreeMap::new(),
+                deleted: Vec::new(),
+                next_message_id: 1,
+                migrated_to: None,
+            },
+        );
+        id
+    }
+
+    /// The private chat with `user`, created when the user first writes.
+    pub fn ensure_private_chat(&mut self, user: i64) {
+        if self.chats.contains_key(&user) {
+            return;
+        }
+        let mut members = HashMap::new();
+        members.insert(BOT_ID, MemberStatus::Member);
+        members.insert(user, MemberStatus::Member);
+        self.chats.insert(
+            user,
+            ChatRec {
+                id: user,
+                kind: ChatKind::Private,
+                title: String::new(),
+                username: None,
+                members,
+                messages: BTreeMap::new(),
+                deleted: Vec::new(),
+                next_message_id: 1,
+                migrated_to: None,
+            },
+        );
+    }
+
+    pub fn status(&self, chat: i64, user: i64) -> MemberStatus {
+        self.chats
+            .get(&chat)
+            .and_then(|c| c.members.get(&user).cloned())
+            .unwrap_or(MemberStatus::Left)
+    }
+
+    fn actor_for(&self, chat: i64, fallback: i64) -> i64 {
+        let Some(c) = self.chats.get(&chat) else {
+            return fallback;
+        };
+        let mut admins: Vec<(i64, &MemberStatus)> = c
+            .members
+            .iter()
+            .filter(|(id, s)| {
+                **id != BOT_ID && matches!(s, MemberStatus::Creator | MemberStatus::Administrator)
+            })
+            .map(|(id, s)| (*id, s))
+            .collect();
+        admins.sort_by_key(|(id, s)| (!matches!(s, MemberStatus::Creator), *id));
+        admins.first().map_or(fallback, |(id, _)| *id)
+    }
+
+    /// Changes a membership; when `notify`, queues the chat_member /
+    /// my_chat_member update Telegram would send. `actor` None picks the
+    /// user themself for joins/leaves and the owner/an admin otherwise.
+    pub fn change_member(
+        &mut self,
+        chat_id: i64,
+        user: i64,
+        new: MemberStatus,
+        actor: Option<i64>,
+        notify: bool,
+    ) {
+        let old = self.status(chat_id, user);
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        if new == MemberStatus::Left && user != BOT_ID {
+            chat.members.remove(&user);
+        } else {
+            chat.members.insert(user, new.clone());
+        }
+        if !notify || old == new {
+            return;
+        }
+        let actor = actor.unwrap_or_else(|| {
+            let self_action = matches!(
+                (&old, &new),
+                (MemberStatus::Left, MemberStatus::Member) | (_, MemberStatus::Left)
+            );
+            if self_action && user != BOT_ID {
+                user
+            } else {
+                let fallback = if user == BOT_ID {
+                    ANONYMOUS_ADMIN_ID
+                } else {
+                    user
+                };
+                self.actor_for(chat_id, fallback)
+            }
+        });
+        let payload = json!({
+            "chat": self.chat_json(chat_id),
+            "from": self.user_json(actor, true),
+            "date": now(),
+            "old_chat_member": self.member_json(chat_id, user, &old),
+            "new_chat_member": self.member_json(chat_id, user, &new),
+        });
+        if user == BOT_ID {
+            self.push_update("my_chat_member", payload);
+            // Being added to a group also produces a service message.
+            let kind = self.chats.get(&chat_id).map(|c| c.kind);
+            if matches!(kind, Some(ChatKind::Group | ChatKind::Supergroup))
+                && !old.is_present()
+                && new.is_present()
+            {
+                let msg = self.service_message(
+                    chat_id,
+                    actor,
+                    "new_chat_members",
+                    json!([self.user_json(BOT_ID, false)]),
+                );
+                self.push_update("message", msg);
+            }
+        } else if self.status(chat_id, BOT_ID).is_admin() {
+            self.push_update("chat_member", payload);
+        }
+    }
+
+    /// A stored service message from `from` with one extra field.
+    pub fn service_message(&mut self, chat_id: i64, from: i64, field: &str, value: Value) -> Value {
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        let id = chat.next_message_id;
+        chat.next_message_id += 1;
+        let mut msg = json!({
+            "message_id": id,
+            "from": self.user_json(from, true),
+            "chat": self.chat_json(chat_id),
+            "date": now(),
+        });
+        if from == ANONYMOUS_ADMIN_ID {
+            msg["sender_chat"] = self.chat_json(chat_id);
+        }
+        msg[field] = value;
+        if let Some(chat) = self.chats.get_mut(&chat_id) {
+            chat.messages.insert(
+                id,
+                StoredMsg {
+                    json: msg.clone(),
+                    from,
+                    sent: None,
+                    text: None,
+                    entities: Vec::new(),
+                    reply_markup: None,
+                },
+            );
+        }
+        msg
+    }
+
+    pub fn push_update(&mut self, kind: &'static str, payload: Value) {
+        let id = self.next_update_id;
+        self.next_update_id += 1;
+        let mut json = Map::new();
+        json.insert("update_id".into(), json!(id));
+        json.insert(kind.into(), payload);
+        self.updates.push_back(QueuedUpdate {
+            id,
+            kind,
+            json: Value::Object(json),
+        });
+    }
+
+    pub fn is_allowed(&self, kind: &str) -> bool {
+        match &self.allowed_updates {
+            None => !DEFAULT_EXCLUDED.contains(&kind),
+            Some(list) => list.iter().any(|k| k == kind),
+        }
+    }
+
+    // ------------------------------------------------------------ rendering
+
+    pub fn user_json(&self, id: i64, with_language: bool) -> Value {
+        match self.users.get(&id) {
+            Some(u) => {
+                let mut v = json!({"id": u.id, "is_bot": u.is_bot, "first_name": u.first_name});
+                if let Some(l) = &u.last_name {
+                    v["last_name"] = json!(l);
+                }
+                if let Some(n) = &u.username {
+                    v["username"] = json!(n);
+                }
+                if with_language && let Some(l) = &u.language_code {
+                    v["language_code"] = json!(l);
+                }
+                v
+            }
+            None => json!({"id": id, "is_bot": false, "first_name": "Deleted Account"}),
+        }
+    }
+
+    pub fn me_json(&self) -> Value {
+        let mut me = self.user_json(BOT_ID, false);
+        me["can_join_groups"] = json!(true);
+        me["can_read_all_group_messages"] = json!(!self.privacy_mode);
+        me["supports_inline_queries"] = json!(false);
+        me["can_connect_to_business"] = json!(false);
+        me["has_main_web_app"] = json!(false);
+        me
+    }
+
+    pub fn chat_json(&self, id: i64) -> Value {
+        let Some(c) = self.chats.get(&id) else {
+            return json!({"id": id, "type": if id > 0 { "private" } else { "group" }});
+        };
+        let mut v = json!({"id": c.id, "type": c.kind.as_str()});
+        match c.kind {
+            ChatKind::Private => {
+                if let Some(u) = self.users.get(&id) {
+                    v["first_name"] = json!(u.first_name);
+                    if let Some(l) = &u.last_name {
+                        v["last_name"] = json!(l);
+                    }
+                    if let Some(n) = &u.username {
+                        v["username"] = json!(n);
+                    }
+                }
+            }
+            _ => {
+                v["title"] = json!(c.title);
+                if let Some(n) = &c.username {
+                    v["username"] = json!(n);
+                }
+            }
+        }
+        v
+    }
+
+    pub fn full_info_json(&self, id: i64) -> Value {
+        let mut v = self.chat_json(id);
+        v["accent_color_id"] = json!(id.rem_euclid(7));
+        v["max_reaction_count"] = json!(11);
+        v["accepted_gift_types"] = json!({
+            "unlimited_gifts": false,
+            "limited_gifts": false,
+            "unique_gifts": false,
+            "premium_subscription": false,
+            "gifts_from_channels": false,
+        });
+        if let Some(c) = self.chats.get(&id) {
+            if matches!(c.kind, ChatKind::Group | ChatKind::Supergroup) {
+                v["permissions"] = json!({
+                    "can_send_messages": true, "can_send_audios": true,
+                    "can_send_documents": true, "can_send_photos": true,
+                    "can_send_videos": true, "can_send_video_notes": true,
+                    "can_send_voice_notes": true, "can_send_polls": true,
+                    "can_send_other_messages": true, "can_add_web_page_previews": true,
+                    "can_change_info": false, "can_invite_users": true,
+                    "can_pin_messages": false, "can_manage_topics": false,
+                });
+            }
+            if c.kind == ChatKind::Private {
+                // Nothing more for a user without a bio.
+            }
+        }
+        v
+    }
+
+    pub fn member_json(&self, chat: i64, user: i64, status: &MemberStatus) -> Value {
+        let u = self.user_json(user, false);
+        let kind = self
+            .chats
+            .get(&chat)
+            .map_or(ChatKind::Supergroup, |c| c.kind);
+        match status {
+            MemberStatus::Creator => json!({"status": "creator", "user": u, "is_anonymous": false}),
+            MemberStatus::Administrator => {
+                let mut v = json!({
+                    "status": "administrator", "user": u,
+                    "can_be_edited": false, "is_anonymous": false,
+                    "can_manage_chat": true, "can_delete_messages": true,
+                    "can_manage_video_chats": true, "can_restrict_members": true,
+                    "can_promote_members": false, "can_change_info": true,
+                    "can_invite_users": true, "can_post_stories": false,
+                    "can_edit_stories": false, "can_delete_stories": false,
+                });
+                match kind {
+                    ChatKind::Channel => {
+                        v["can_post_messages"] = json!(true);
+                        v["can_edit_messages"] = json!(true);
+                    }
+                    ChatKind::Supergroup => {
+                        v["can_pin_messages"] = json!(true);
+                        v["can_manage_topics"] = json!(false);
+                    }
+                    _ => {
+                        v["can_pin_messages"] = json!(true);
+                    }
+                }
+                v
+            }
+            MemberStatus::Member => json!({"status": "member", "user": u}),
+            MemberStatus::Restricted { is_member } => json!({
+                "status": "restricted", "user": u, "is_member": is_member,
+                "can_send_messages": false, "can_send_audios": false,
+                "can_send_documents": false, "can_send_photos": false,
+                "can_send_videos": false, "can_send_video_notes": false,
+                "can_send_voice_notes": false, "can_send_polls": false,
+                "can_send_other_messages": false, "can_add_web_page_previews": false,
+                "can_react_to_messages": false, "can_edit_tag": false,
+                "can_change_info": false, "can_invite_users": false,
+                "can_pin_messages": false, "can_manage_topics": false,
+                "until_date": 0,
+            }),
+            MemberStatus::Left => json!({"status": "left", "user": u}),
+            MemberStatus::Kicked => json!({"status": "kicked", "user": u, "until_date": 0}),
+        }
+    }
+
+    fn entity_json(&self, e: &Entity) -> Value {
+        e.to_json(&|id| self.user_json(id, false))
+    }
+
+    /// The stored message for reply_to_message (without its own reply).
+    fn reply_json(&self, chat: i64, id: i32) -> Option<Value> {
+        let m = self.chats.get(&chat)?.messages.get(&id)?;
+        let mut v = m.json.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("reply_to_message");
+        }
+        Some(v)
+    }
+
+    // ------------------------------------------------------- user actions
+
+    /// A user (or anonymous admin) message; returns (message id, delivered?).
+    pub fn user_message(&mut self, msg: &IncomingMessage) -> i32 {
+        let chat_id = msg.chat_id;
+        if !self.users.contains_key(&msg.from) {
+            panic!(
+                "fake-bot-api: unknown user {} (use add_user first)",
+                msg.from
+            );
+        }
+        if chat_id > 0 {
+            if chat_id != msg.from {
+                panic!(
+                    "fake-bot-api: user {} can't write in the private chat of {chat_id}",
+                    msg.from
+                );
+            }
+            self.ensure_private_chat(chat_id);
+        }
+        let Some(kind) = self.chats.get(&chat_id).map(|c| c.kind) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        if let Some(to) = self.chats.get(&chat_id).and_then(|c| c.migrated_to) {
+            panic!("fake-bot-api: chat {chat_id} was migrated to {to}; write there");
+        }
+        let anonymous = msg.sender_chat.is_some();
+        let from = if anonymous {
+            ANONYMOUS_ADMIN_ID
+        } else {
+            msg.from
+        };
+        if matches!(kind, ChatKind::Group | ChatKind::Supergroup) && !anonymous {
+            match self.status(chat_id, msg.from) {
+                MemberStatus::Kicked => panic!(
+                    "fake-bot-api: user {} is banned from chat {chat_id} and can't write there",
+                    msg.from
+                ),
+                MemberStatus::Left => {
+                    self.change_member(chat_id, msg.from, MemberStatus::Member, None, false);
+                }
+                MemberStatus::Restricted { .. } => panic!(
+                    "fake-bot-api: user {} is restricted in chat {chat_id} (can't send messages); \
+                     Telegram would refuse the message",
+                    msg.from
+                ),
+                _ => {}
+            }
+        }
+        let chat_json = self.chat_json(chat_id);
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        let id = chat.next_message_id;
+        chat.next_message_id += 1;
+        let mut m = Map::new();
+        m.insert("message_id".into(), json!(id));
+        let is_channel = kind == ChatKind::Channel;
+        if !is_channel {
+            m.insert("from".into(), self.user_json(from, true));
+        }
+        if let Some(sc) = msg.sender_chat {
+            m.insert("sender_chat".into(), self.chat_json(sc));
+        } else if is_channel {
+            m.insert("sender_chat".into(), chat_json.clone());
+        }
+        m.insert("chat".into(), chat_json);
+        m.insert("date".into(), json!(now()));
+        if let Some(r) = msg.reply_to
+            && let Some(rv) = self.reply_json(chat_id, r)
+        {
+            m.insert("reply_to_message".into(), rv);
+        }
+        let (body, field, efield) = match (&msg.text, &msg.caption) {
+            (_, Some(c)) => (c.clone(), "caption", "caption_entities"),
+            (Some(t), None) => (t.clone(), "text", "entities"),
+            (None, None) => (String::new(), "text", "entities"),
+        };
+        if msg.caption.is_some() {
+            m.insert(
+                "photo".into(),
+                json!([{"file_id": format!("AgACfake{chat_id}_{id}"), "file_unique_id": format!("AQADfake{id}"), "width": 320, "height": 240, "file_size": 12345}]),
+            );
+        }
+        let entities: Vec<Value> = match &msg.entities {
+            Some(e) => e.clone(),
+            None => text::user_entities(&body)
+                .iter()
+                .map(|e| self.entity_json(e))
+                .collect(),
+        };
+        if !body.is_empty() || msg.caption.is_some() {
+            m.insert(field.into(), json!(body));
+        }
+        if !entities.is_empty() {
+            m.insert(efield.into(), json!(entities));
+        }
+        let json = Value::Object(m);
+        if let Some(chat) = self.chats.get_mut(&chat_id) {
+            chat.messages.insert(
+                id,
+                StoredMsg {
+                    json: json.clone(),
+                    from,
+                    sent: None,
+                    text: Some(body),
+                    entities,
+                    reply_markup: None,
+                },
+            );
+        }
+        if self.bot_receives(chat_id, &json) {
+            self.push_update(
+                if is_channel {
+                    "channel_post"
+                } else {
+                    "message"
+                },
+                json,
+            );
+        }
+        id
+    }
+
+    /// A user edits their text message: queues `edited_message` (or
+    /// `edited_channel_post`).
+    pub fn user_edit(&mut self, from: i64, chat_id: i64, message_id: i32, new_text: &str) {
+        let entities: Vec<Value> = text::user_entities(new_text)
+            .iter()
+            .map(|e| self.entity_json(e))
+            .collect();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        let kind = chat.kind;
+        let Some(m) = chat.messages.get_mut(&message_id) else {
+            panic!("fake-bot-api: no message {message_id} in chat {chat_id}");
+        };
+        if m.from != from && kind != ChatKind::Channel {
+            panic!("fake-bot-api: message {message_id} in chat {chat_id} is not from user {from}");
+        }
+        let Some(obj) = m.json.as_object_mut() else {
+            return;
+        };
+        let (field, efield) = if obj.contains_key("caption") {
+            ("caption", "caption_entities")
+        } else {
+            ("text", "entities")
+        };
+        obj.insert(field.into(), json!(new_text));
+        if entities.is_empty() {
+            obj.remove(efield);
+        } else {
+            obj.insert(efield.into(), json!(entities));
+        }
+        obj.insert("edit_date".into(), json!(now()));
+        m.text = Some(new_text.to_owned());
+        m.entities = entities;
+        let json = m.json.clone();
+        if self.bot_receives(chat_id, &json) {
+            let kind = if kind == ChatKind::Channel {
+                "edited_channel_post"
+            } else {
+                "edited_message"
+            };
+            self.push_update(kind, json);
+        }
+    }
+
+    /// Privacy mode and membership rules for group messages.
+    fn bot_receives(&self, chat_id: i64, msg: &Value) -> bool {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return false;
+        };
+        let bot = self.status(chat_id, BOT_ID);
+        match chat.kind {
+            ChatKind::Private => self.users.get(&chat_id).is_none_or(|u| !u.blocked),
+            ChatKind::Channel => bot.is_admin(),
+            ChatKind::Group | ChatKind::Supergroup => {
+                if !bot.is_present() {
+                    return false;
+                }
+                if !self.privacy_mode || bot.is_admin() {
+                    return true;
+                }
+                let text = msg
+                    .get("text")
+                    .or_else(|| msg.get("caption"))
+                    .and_then(Value::as_str);
+                let Some(text) = text else {
+                    return true; // service messages
+                };
+                if msg["reply_to_message"]["from"]["id"].as_i64() == Some(BOT_ID) {
+                    return true;
+                }
+                if let Some(cmd) = text.strip_prefix('/') {
+                    let word = cmd.split(char::is_whitespace).next().unwrap_or("");
+                    return match word.split_once('@') {
+                        Some((_, bot)) => bot.eq_ignore_ascii_case(BOT_USERNAME),
+                        None => !word.is_empty(),
+                    };
+                }
+                false
+            }
+        }
+    }
+
+    pub fn press_button(&mut self, from: i64, chat_id: i64, message_id: i32, data: &str) -> String {
+        if !self.chats.contains_key(&chat_id) {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        }
+        let message = match self
+            .chats
+            .get(&chat_id)
+            .and_then(|c| c.messages.get(&message_id))
+        {
+            Some(m) => m.json.clone(),
+            None => json!({"chat": self.chat_json(chat_id), "message_id": message_id, "date": 0}),
+        };
+        let id = (4_000_000_000_000_000_000u64 + self.next_callback).to_string();
+        self.next_callback += 1;
+        self.callbacks
+            .insert(id.clone(), CallbackRec { answered: false });
+        let instance = (chat_id.wrapping_mul(2_654_435_761)).rem_euclid(9_000_000_000_000_000_000);
+        let cq = json!({
+            "id": id,
+            "from": self.user_json(from, true),
+            "message": message,
+            "chat_instance": instance.to_string(),
+            "data": data,
+        });
+        self.push_update("callback_query", cq);
+        id
+    }
+
+    pub fn migrate_group(&mut self, group_id: i64) -> i64 {
+        let Some(old) = self.chats.get(&group_id).cloned() else {
+            panic!("fake-bot-api: unknown chat {group_id}");
+        };
+        if old.kind != ChatKind::Group || old.migrated_to.is_some() {
+            panic!("fake-bot-api: chat {group_id} is not a basic group that can be migrated");
+        }
+        let new_id = self.add_chat(ChatKind::Supergroup, &old.title, None);
+        if let Some(c) = self.chats.get_mut(&new_id) {
+            c.members = old.members.clone();
+        }
+        if let Some(c) = self.chats.get_mut(&group_id) {
+            c.migrated_to = Some(new_id);
+        }
+        let actor = self.actor_for(group_id, ANONYMOUS_ADMIN_ID);
+        let m1 = self.service_message(group_id, actor, "migrate_to_chat_id", json!(new_id));
+        if self.status(group_id, BOT_ID).is_present() {
+            self.push_update("message", m1);
+        }
+        let m2 = self.service_message(
+            new_id,
+            ANONYMOUS_ADMIN_ID,
+            "migrate_from_chat_id",
+            json!(group_id),
+        );
+        if self.status(new_id, BOT_ID).is_present() {
+            self.push_update("message", m2);
+        }
+        new_id
+    }
+
+    // --------------------------------------------------------- resolution
+
+    fn resolve_chat_id(&self, p: &Params, name: &str) -> Result<i64, ApiError> {
+        match p.get(name) {
+            None => Err(ApiError::bad(format!("{name} is empty"))),
+            Some(Value::String(s)) if s.starts_with('@') => {
+                let uname = &s[1..];
+                self.chats
+                    .values()
+                    .find(|c| {
+                        c.username
+                            .as_deref()
+                            .is_some_and(|u| u.eq_ignore_ascii_case(uname))
+                    })
+                    .map(|c| c.id)
+                    .or_else(|| {
+                        self.users
+                            .values()
+                            .find(|u| {
+                                u.username
+                                    .as_deref()
+                                    .is_some_and(|n| n.eq_ignore_ascii_case(uname))
+                            })
+                            .map(|u| u.id)
+                            .filter(|id| self.chats.contains_key(id))
+                    })
+                    .ok_or_else(|| ApiError::bad("chat not found"))
+            }
+            Some(_) => p
+                .i64(name)
+                .map_err(|_| ApiError::bad("chat not found"))?
+                .ok_or_else(|| ApiError::bad("chat not found")),
+        }
+    }
+
+    fn chat(&self, id: i64) -> Result<&ChatRec, ApiError> {
+        self.chats
+            .get(&id)
+            .ok_or_else(|| ApiError::bad("chat not found"))
+    }
+
+    /// getChat rules.
+    fn readable_chat(&self, id: i64) -> Result<&ChatRec, ApiError> {
+        let chat = self.chat(id)?;
+        if chat.kind == ChatKind::Private {
+            return Ok(chat);
+        }
+        let bot = self.status(id, BOT_ID);
+        if bot.is_present() || chat.username.is_some() {
+            return Ok(chat);
+        }
+        if bot == MemberStatus::Kicked {
+            return Err(ApiError::forbidden(format!(
+                "bot was kicked from the {}",
+                chat.kind.chat_words()
+            )));
+        }
+        Err(ApiError::bad("chat not found"))
+    }
+
+    /// The bot must be in the chat (getChatMember & co).
+    fn member_chat(&self, id: i64) -> Result<&ChatRec, ApiError> {
+        let chat = self.chat(id)?;
+        if chat.kind == ChatKind::Private {
+            return Ok(chat);
+        }
+        match self.status(id, BOT_ID) {
+            s if s.is_present() => Ok(chat),
+            MemberStatus::Kicked => Err(ApiError::forbidden(format!(
+                "bot was kicked from the {}",
+                chat.kind.chat_words()
+            ))),
+            _ => Err(ApiError::forbidden(format!(
+                "bot is not a member of the {}",
+                chat.kind.chat_words()
+            ))),
+        }
+    }
+
+    fn migrated_error(chat: &ChatRec) -> Option<ApiError> {
+        chat.migrated_to.map(|to| {
+            ApiError::bad("group chat was upgraded to a supergroup chat")
+                .with_parameters(json!({"migrate_to_chat_id": to}))
+        })
+    }
+
+    /// sendMessage & co rules.
+    fn writable_chat(&self, id: i64) -> Result<&ChatRec, ApiError> {
+        let Some(chat) = self.chats.get(&id) else {
+            if let Some(u) = self.users.get(&id) {
+                if u.is_bot {
+                    return Err(ApiError::forbidden("bot can't send messages to bots"));
+                }
+                return Err(ApiError::forbidden(
+                    "bot can't initiate conversation with a user",
+                ));
+            }
+            return Err(ApiError::bad("chat not found"));
+        };
+        if let Some(e) = Self::migrated_error(chat) {
+            return Err(e);
+        }
+        match chat.kind {
+            ChatKind::Private => {
+                if self.users.get(&id).is_some_and(|u| u.blocked) {
+                    return Err(ApiError::forbidden("bot was blocked by the user"));
+                }
+                Ok(chat)
+            }
+            ChatKind::Group | ChatKind::Supergroup => match self.status(id, BOT_ID) {
+                MemberStatus::Kicked => Err(ApiError::forbidden(format!(
+                    "bot was kicked from the {}",
+                    chat.kind.chat_words()
+                ))),
+                MemberStatus::Left | MemberStatus::Restricted { is_member: false } => {
+                    Err(ApiError::forbidden(format!(
+                        "bot is not a member of the {}",
+                        chat.kind.chat_words()
+                    )))
+                }
+                MemberStatus::Restricted { .. } => Err(ApiError::bad(
+                    "not enough rights to send text messages to the chat",
+                )),
+                _ => Ok(chat),
+            },
+            ChatKind::Channel => match self.status(id, BOT_ID) {
+                MemberStatus::Kicked => {
+                    Err(ApiError::forbidden("bot was kicked from the channel chat"))
+                }
+                s if s.is_admin() => Ok(chat),
+                s if s.is_present() => Err(ApiError::bad(
+                    "need administrator rights in the channel chat",
+                )),
+                _ => Err(ApiError::forbidden(
+                    "bot is not a member of the channel chat",
+                )),
+            },
+        }
+    }
+
+    fn user_id(&self, p: &Params, name: &str) -> Result<i64, ApiError> {
+        let id = p
+            .i64(name)?
+            .ok_or_else(|| ApiError::bad(format!("{name} is empty")))?;
+        if !self.users.contains_key(&id) {
+            return Err(ApiError::bad("user not found"));
+        }
+        Ok(id)
+    }
+
+    // ------------------------------------------------------------ methods
+
+    pub fn dispatch(&mut self, method: &str, p: &Params) -> ApiResult {
+        match method {
+            "getMe" => Ok(self.me_json()),
+            "getWebhookInfo" => Ok(json!({
+                "url": "",
+                "has_custom_certificate": false,
+                "pending_update_count": self.updates.len(),
+            })),
+            "deleteWebhook" => {
+                if p.bool("drop_pending_updates") {
+                    self.updates.clear();
+                }
+                Ok(json!(true))
+            }
+            "logOut" | "close" => Ok(json!(true)),
+            "getChat" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                self.readable_chat(id)?;
+                Ok(self.full_info_json(id))
+            }
+            "getChatMember" => self.get_chat_member(p),
+            "getChatAdministrators" => self.get_chat_administrators(p),
+            "getChatMemberCount" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                let chat = self.member_chat(id)?;
+                Ok(json!(
+                    chat.members.values().filter(|s| s.is_present()).count()
+                ))
+            }
+            "leaveChat" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                let chat = self.member_chat(id)?;
+                if chat.kind == ChatKind::Private {
+                    return Err(ApiError::bad(
+                        "chat member status can't be changed in private chats",
+                    ));
+                }
+                self.change_member(id, BOT_ID, MemberStatus::Left, Some(BOT_ID), true);
+                Ok(json!(true))
+            }
+            "sendChatAction" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                self.writable_chat(id)?;
+                Ok(json!(true))
+            }
+            "sendMessage" => self.send_message(p),
+            "editMessageText" => self.edit_message(p, true),
+            "editMessageReplyMarkup" => self.edit_message(p, false),
+            "deleteMessage" => self.delete_message(p),
+            "deleteMessages" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                self.member_chat(id)?;
+                let ids = p.json("message_ids")?.unwrap_or_default();
+                let ids: Vec<i32> = ids
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_i64())
+                            .map(|v| v as i32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if ids.is_empty() || ids.len() > 100 {
+                    return Err(ApiError::bad("message_ids is empty"));
+                }
+                if let Some(c) = self.chats.get_mut(&id) {
+                    for m in ids {
+                        if c.messages.remove(&m).is_some() {
+                            c.deleted.push(m);
+                        }
+                    }
+                }
+                Ok(json!(true))
+            }
+            "answerCallbackQuery" => self.answer_callback(p),
+            "setMyCommands" => self.set_my_commands(p),
+            "getMyCommands" => {
+                let key = self.commands_key(p)?;
+                let list = self.commands.get(&key).cloned().unwrap_or_default();
+                Ok(Value::Array(
+                    list.into_iter()
+                        .map(|(c, d)| json!({"command": c, "description": d}))
+                        .collect(),
+                ))
+            }
+            "deleteMyCommands" => {
+                let key = self.commands_key(p)?;
+                self.commands.remove(&key);
+                Ok(json!(true))
+            }
+            "banChatMember" | "unbanChatMember" | "restrictChatMember" => self.moderate(method, p),
+            "pinChatMessage" | "unpinChatMessage" | "unpinAllChatMessages" => {
+                let id = self.resolve_chat_id(p, "chat_id")?;
+                let chat = self.member_chat(id)?;
+                if chat.kind != ChatKind::Private && !self.status(id, BOT_ID).is_admin() {
+                    return Err(ApiError::bad(
+                        "not enough rights to manage pinned messages in the chat",
+                    ));
+                }
+                if method == "pinChatMessage" {
+                    let mid = p.i64("message_id")?.unwrap_or(0) as i32;
+                    if !chat.messages.contains_key(&mid) {
+                        return Err(ApiError::bad("message to pin not found"));
+                    }
+                }
+                Ok(json!(true))
+            }
+            _ => Err(not_supported()),
+        }
+    }
+
+    fn get_chat_member(&self, p: &Params) -> ApiResult {
+        let id = self.resolve_chat_id(p, "chat_id")?;
+        let chat = self.member_chat(id)?;
+        let user = self.user_id(p, "user_id")?;
+        if chat.kind == ChatKind::Private {
+            if user == id || user == BOT_ID {
+                return Ok(self.member_json(id, user, &MemberStatus::Member));
+            }
+            return Err(ApiError::bad("user not found"));
+        }
+        Ok(self.member_json(id, user, &self.status(id, user)))
+    }
+
+    fn get_chat_administrators(&self, p: &Params) -> ApiResult {
+        let id = self.resolve_chat_id(p, "chat_id")?;
+        let chat = self.member_chat(id)?;
+        if chat.kind == ChatKind::Private {
+            return Err(ApiError::bad(
+                "there are no administrators in the private chat",
+            ));
+        }
+        let mut admins: Vec<(i64, MemberStatus)> = chat
+            .members
+            .iter()
+            .filter(|(_, s)| s.is_admin())
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        admins.sort_by_key(|(uid, s)| (*s != MemberStatus::Creator, *uid));
+        Ok(Value::Array(
+            admins
+                .iter()
+                .map(|(uid, s)| self.member_json(id, *uid, s))
+                .collect(),
+        ))
+    }
+
+    fn moderate(&mut self, method: &str, p: &Params) -> ApiResult {
+        let id = self.resolve_chat_id(p, "chat_id")?;
+        let chat = self.member_chat(id)?;
+        let user = self.user_id(p, "user_id")?;
+        if chat.kind == ChatKind::Private {
+            return Err(ApiError::bad(
+                "chat member status can't be changed in private chats",
+            ));
+        }
+        if method == "restrictChatMember" && chat.kind != ChatKind::Supergroup {
+            return Err(ApiError::bad("method is available only for supergroups"));
+        }
+        if !self.status(id, BOT_ID).is_admin() {
+            return Err(ApiError::bad(
+                "not enough rights to restrict/unrestrict chat member",
+            ));
+        }
+        if user == BOT_ID {
+            return Err(ApiError::bad(if method == "restrictChatMember" {
+                "can't restrict self"
+            } else {
+                "can't remove self"
+            }));
+        }
+        let current = self.status(id, user);
+        match current {
+            MemberStatus::Creator => return Err(ApiError::bad("can't remove chat owner")),
+            MemberStatus::Administrator => {
+                return Err(ApiError::bad("user is an administrator of the chat"));
+            }
+            _ => {}
+        }
+        let new = match method {
+            "banChatMember" => MemberStatus::Kicked,
+            "unbanChatMember" => {
+                if current == MemberStatus::Kicked
+                    || (!p.bool("only_if_banned") && current.is_present())
+                {
+                    MemberStatus::Left
+                } else {
+                    return Ok(json!(true));
+                }
+            }
+            _ => {
+                let perms = p
+                    .json("permissions")?
+                    .ok_or_else(|| ApiError::bad("permissions is empty"))?;
+                let all_allowed = perms.as_object().is_some_and(|o| {
+                    [
+                        "can_send_messages",
+                        "can_send_audios",
+                        "can_send_documents",
+                        "can_send_photos",
+                        "can_send_videos",
+                        "can_send_video_notes",
+                        "can_send_voice_notes",
+                        "can_send_polls",
+                        "can_send_other_messages",
+                        "can_add_web_page_previews",
+                    ]
+                    .iter()
+                    .all(|k| o.get(*k).and_then(Value::as_bool) == Some(true))
+                });
+                let present = current.is_present();
+                if all_allowed {
+                    if present {
+                        MemberStatus::Member
+                    } else {
+                        MemberStatus::Left
+                    }
+                } else {
+                    MemberStatus::Restricted { is_member: present }
+                }
+            }
+        };
+        self.change_member(id, user, new, Some(BOT_ID), true);
+        Ok(json!(true))
+    }
+
+    /// Parses text + parse_mode/entities like Telegram; returns
+    /// (plain text, entities JSON).
+    fn message_text(
+        &self,
+        raw: &str,
+        parse_mode: Option<&str>,
+        entities: Option<Value>,
+    ) -> Result<(String, Vec<Value>), ApiError> {
+        let (plain, ents) = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") => {
+                let ents = match entities {
+                    None => Vec::new(),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|e| {
+                            Entity::from_json(e)
+                                .ok_or_else(|| ApiError::bad("can't parse entities JSON object"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    Some(_) => return Err(ApiError::bad("can't parse entities JSON object")),
+                };
+                (raw.to_owned(), ents)
+            }
+            Some("html") => text::parse_html(raw)
+                .map_err(|e| ApiError::bad(format!("can't parse entities: {e}")))?,
+            Some("markdownv2") => text::parse_markdown_v2(raw)
+                .map_err(|e| ApiError::bad(format!("can't parse entities: {e}")))?,
+            Some("markdown") => {
+                return Err(ApiError::bad(
+                    "legacy Markdown parse mode is not supported by the fake",
+                ));
+            }
+            Some(_) => return Err(ApiError::bad("unsupported parse_mode")),
+        };
+        // text_mention only for users Telegram knows.
+        let ents: Vec<Entity> = ents
+            .into_iter()
+            .filter(|e| e.user_id.is_none_or(|u| self.users.contains_key(&u)))
+            .collect();
+        let (plain, ents) = text::finalize(&plain, ents);
+        if plain.is_empty() {
+            return Err(ApiError::bad("message text is empty"));
+        }
+        if text::utf16_len(&plain) > 4096 {
+            return Err(ApiError::bad("message is too long"));
+        }
+        Ok((plain, ents.iter().map(|e| self.entity_json(e)).collect()))
+    }
+
+    fn validate_reply_markup(v: &Value) -> Result<(), ApiError> {
+        let Some(obj) = v.as_object() else {
+            return Err(ApiError::bad(
+                "can't parse reply keyboard markup JSON object",
+            ));
+        };
+        let Some(kb) = obj.get("inline_keyboard") else {
+            if obj.contains_key("keyboard")
+                || obj.contains_key("remove_keyboard")
+                || obj.contains_key("force_reply")
+            {
+                return Ok(());
+            }
+            return Err(ApiError::bad(
+                "can't parse reply keyboard markup JSON object",
+            ));
+        };
+        let rows = kb
+            .as_array()
+            .ok_or_else(|| ApiError::bad("can't parse inline keyboard markup JSON object"))?;
+        let mut count = 0;
+        for row in rows {
+            let row = row
+                .as_array()
+                .ok_or_else(|| ApiError::bad("can't parse inline keyboard markup JSON object"))?;
+            for b in row {
+                count += 1;
+                let b = b.as_object().ok_or_else(|| {
+                    ApiError::bad("can't parse inline keyboard button JSON object")
+                })?;
+                match b.get("text").and_then(Value::as_str) {
+                    Some(t) if !t.trim().is_empty() => {}
+                    Some(_) => return Err(ApiError::bad("BUTTON_TEXT_INVALID")),
+                    None => {
+                        return Err(ApiError::bad(
+                            "can't parse inline keyboard button: Field \"text\" must be of type String",
+                        ));
+                    }
+                }
+                const ACTIONS: &[&str] = &[
+                    "url",
+                    "callback_data",
+                    "web_app",
+                    "login_url",
+                    "switch_inline_query",
+                    "switch_inline_query_current_chat",
+                    "switch_inline_query_chosen_chat",
+                    "copy_text",
+                    "callback_game",
+                    "pay",
+                ];
+                if !ACTIONS.iter().any(|a| b.contains_key(*a)) {
+                    return Err(ApiError::bad(
+                        "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+                    ));
+                }
+                if let Some(d) = b.get("callback_data") {
+                    let ok = d.as_str().is_some_and(|d| (1..=64).contains(&d.len()));
+                    if !ok {
+                        return Err(ApiError::bad("BUTTON_DATA_INVALID"));
+                    }
+                }
+                if let Some(u) = b.get("url") {
+                    let ok = u.as_str().and_then(text::check_link).is_some();
+                    if !ok {
+                        return Err(ApiError::bad("BUTTON_URL_INVALID"));
+                    }
+                }
+            }
+        }
+        if count > 100 {
+            return Err(ApiError::bad("reply markup is too long"));
+        }
+        Ok(())
+    }
+
+    fn bot_message_json(&self, chat_id: i64, id: i32, sent: &SentMessage, date: i64) -> Value {
+        let kind = self.chats.get(&chat_id).map(|c| c.kind);
+        let mut m = Map::new();
+        m.insert("message_id".into(), json!(id));
+        if kind == Some(ChatKind::Channel) {
+            m.insert("sender_chat".into(), self.chat_json(chat_id));
+        } else {
+            m.insert("from".into(), self.user_json(BOT_ID, false));
+        }
+        m.insert("chat".into(), self.chat_json(chat_id));
+        m.insert("date".into(), json!(date));
+        if sent.edited {
+            m.insert("edit_date".into(), json!(now()));
+        }
+        if let Some(r) = sent.reply_to_message_id
+            && let Some(rv) = self.reply_json(chat_id, r)
+        {
+            m.insert("reply_to_message".into(), rv);
+        }
+        m.insert("text".into(), json!(sent.text));
+        if !sent.entities.is_empty() {
+            m.insert("entities".into(), json!(sent.entities));
+        }
+        if let Some(rm) = &sent.reply_markup
+            && rm.get("inline_keyboard").is_some()
+        {
+            let kb = normalize_inline_keyboard(rm);
+            if kb["inline_keyboard"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                m.insert("reply_markup".into(), kb);
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn send_message(&mut self, p: &Params) -> ApiResult {
+        let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        self.writable_chat(chat_id)?;
+        let raw = p.string("text").unwrap_or_default();
+        let parse_mode = p.string("parse_mode");
+        let (plain, entities) =
+            self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?)?;
+        let reply_markup = p.json("reply_markup")?;
+        if let Some(rm) = &reply_markup {
+            Self::validate_reply_markup(rm)?;
+        }
+        let mut reply_to = None;
+        if let Some(rp) = p.json("reply_parameters")? {
+            let mid = rp.get("message_id").and_then(Value::as_i64);
+            let other_chat = rp
+                .get("chat_id")
+                .is_some_and(|c| c.as_i64() != Some(chat_id));
+            let exists = mid.is_some_and(|m| {
+                self.chats
+                    .get(&chat_id)
+                    .is_some_and(|c| c.messages.contains_key(&(m as i32)))
+            });
+            if mid.is_none() {
+                return Err(ApiError::bad("can't parse reply parameters JSON object"));
+            }
+            if exists && !other_chat {
+                reply_to = mid.map(|m| m as i32);
+            } else if !rp
+                .get("allow_sending_without_reply")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                return Err(ApiError::bad("message to be replied not found"));
+            }
+        }
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return Err(ApiError::bad("chat not found"));
+        };
+        let id = chat.next_message_id;
+        chat.next_message_id += 1;
+        let sent = SentMessage {
+            chat_id,
+            message_id: id,
+            text: plain.clone(),
+            entities: entities.clone(),
+            raw_text: raw,
+            parse_mode,
+            reply_markup: reply_markup.clone(),
+            reply_to_message_id: reply_to,
+            edited: false,
+        };
+        let mut json = self.bot_message_json(chat_id, id, &sent, now());
+        if let Some(lp) = p.json("link_preview_options")?
+            && lp.is_object()
+        {
+            json["link_preview_options"] = lp;
+        }
+        if let Some(chat) = self.chats.get_mut(&chat_id) {
+            chat.messages.insert(
+                id,
+                StoredMsg {
+                    json: json.clone(),
+                    from: BOT_ID,
+                    sent: Some(sent.clone()),
+                    text: Some(plain),
+                    entities,
+                    reply_markup,
+                },
+            );
+        }
+        self.outbox.entry(chat_id).or_default().push_back(sent);
+        Ok(json)
+    }
+
+    fn edit_message(&mut self, p: &Params, with_text: bool) -> ApiResult {
+        if p.has("inline_message_id") {
+            return Err(ApiError::bad(
+                "inline messages are not supported by the fake",
+            ));
+        }
+        if !p.has("chat_id") || !p.has("message_id") {
+            return Err(ApiError::bad("message identifier is not specified"));
+        }
+        let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        let mid = p.i64("message_id")?.unwrap_or(0) as i32;
+        let chat = self.member_chat(chat_id)?;
+        if let Some(e) = Self::migrated_error(chat) {
+            return Err(e);
+        }
+        let Some(stored) = chat.messages.get(&mid) else {
+            return Err(ApiError::bad("message to edit not found"));
+        };
+        if stored.from != BOT_ID && chat.kind != ChatKind::Channel {
+            return Err(ApiError::bad("message can't be edited"));
+        }
+        let Some(old) = stored.sent.clone() else {
+            return Err(ApiError::bad("message can't be edited"));
+        };
+        let reply_markup = p.json("reply_markup")?;
+        if let Some(rm) = &reply_markup {
+            Self::validate_reply_markup(rm)?;
+            if rm.get("inline_keyboard").is_none() {
+                return Err(ApiError::bad("inline keyboard expected"));
+            }
+        }
+        let mut new = old.clone();
+        if with_text {
+            let raw = p.string("text").unwrap_or_default();
+            let parse_mode = p.string("parse_mode");
+            let (plain, entities) =
+                self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?)?;
+            new.text = plain;
+            new.entities = entities;
+            new.raw_text = raw;
+            new.parse_mode = parse_mode;
+        }
+        new.reply_markup = reply_markup;
+        let markup_eq = |a: &Option<Value>, b: &Option<Value>| {
+            let norm = |m: &Option<Value>| {
+                m.as_ref()
+                    .and_then(|v| v.get("inline_keyboard"))
+                    .filter(|k| k.as_array().is_some_and(|a| !a.is_empty()))
+                    .cloned()
+            };
+            norm(a) == norm(b)
+        };
+        if new.text == old.text
+            && new.entities == old.entities
+            && markup_eq(&new.reply_markup, &old.reply_markup)
+        {
+            return Err(ApiError::bad(
+                "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+            ));
+        }
+        new.edited = true;
+        let date = stored.json["date"].as_i64().unwrap_or_else(now);
+        let json = self.bot_message_json(chat_id, mid, &new, date);
+        if let Some(chat) = self.chats.get_mut(&chat_id)
+            && let Some(m) = chat.messages.get_mut(&mid)
+        {
+            m.json = json.clone();
+            m.text = Some(new.text.clone());
+            m.entities = new.entities.clone();
+            m.reply_markup = new.reply_markup.clone();
+            m.sent = Some(new.clone());
+        }
+        self.outbox.entry(chat_id).or_default().push_back(new);
+        Ok(json)
+    }
+
+    fn delete_message(&mut self, p: &Params) -> ApiResult {
+        let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        let mid = p
+            .i64("message_id")?
+            .ok_or_else(|| ApiError::bad("message_id is empty"))? as i32;
+        let chat = self.member_chat(chat_id)?;
+        let Some(m) = chat.messages.get(&mid) else {
+            return Err(ApiError::bad("message to delete not found"));
+        };
+        let bot_admin = self.status(chat_id, BOT_ID).is_admin();
+        if chat.kind != ChatKind::Private && m.from != BOT_ID && !bot_admin {
+            return Err(ApiError::bad("message can't be deleted"));
+        }
+        if let Some(c) = self.chats.get_mut(&chat_id) {
+            c.messages.remove(&mid);
+            c.deleted.push(mid);
+        }
+        Ok(json!(true))
+    }
+
+    fn answer_callback(&mut self, p: &Params) -> ApiResult {
+        let id = p.string("callback_query_id").unwrap_or_default();
+        let invalid = || {
+            ApiError::bad("query is too old and response timeout expired or query ID is invalid")
+        };
+        match self.callbacks.get(&id) {
+            Some(c) if !c.answered => {}
+            _ => return Err(invalid()),
+        }
+        if let Some(t) = p.string("text")
+            && text::utf16_len(&t) > 200
+        {
+            return Err(ApiError::bad("MESSAGE_TOO_LONG"));
+        }
+        if let Some(c) = self.callbacks.get_mut(&id) {
+            c.answered = true;
+        }
+        self.callback_answers.insert(id, Value::Object(p.0.clone()));
+        Ok(json!(true))
+    }
+
+    fn commands_key(&self, p: &Params) -> Result<(String, String), ApiError> {
+        let scope = p
+            .json("scope")?
+            .unwrap_or_else(|| json!({"type": "default"}));
+        let ty = scope.get("type").and_then(Value::as_str).unwrap_or("");
+        const SCOPES: &[&str] = &[
+            "default",
+            "all_private_chats",
+            "all_group_chats",
+            "all_chat_administrators",
+            "chat",
+            "chat_administrators",
+            "chat_member",
+        ];
+        if !SCOPES.contains(&ty) {
+            return Err(ApiError::bad("can't parse BotCommandScope JSON object"));
+        }
+        let mut scope = scope.clone();
+        if let Some(c) = scope.get("chat_id").cloned() {
+            let mut m = Map::new();
+            m.insert("chat_id".into(), c);
+            let id = self.resolve_chat_id(&Params(&m), "chat_id")?;
+            scope["chat_id"] = json!(id);
+        }
+        let lang = p.string("language_code").unwrap_or_default();
+        let valid_lang = lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase());
+        if !lang.is_empty() && !valid_lang {
+            return Err(ApiError::bad("invalid language code specified"));
+        }
+        Ok((scope_key(&scope), lang))
+    }
+
+    fn set_my_commands(&mut self, p: &Params) -> ApiResult {
+        let key = self.commands_key(p)?;
+        let cmds = p
+            .json("commands")?
+            .ok_or_else(|| ApiError::bad("commands is empty"))?;
+        let arr = cmds
+            .as_array()
+            .ok_or_else(|| ApiError::bad("can't parse commands JSON object"))?;
+        if arr.len() > 100 {
+            return Err(ApiError::bad("BOT_COMMANDS_TOO_MUCH"));
+        }
+        let mut list = Vec::with_capacity(arr.len());
+        for c in arr {
+            let command = c.get("command").and_then(Value::as_str);
+            let description = c.get("description").and_then(Value::as_str);
+            let (Some(command), Some(description)) = (command, description) else {
+                return Err(ApiError::bad("can't parse BotCommand JSON object"));
+            };
+            let command = command.strip_prefix('/').unwrap_or(command);
+            let valid = (1..=32).contains(&command.len())
+                && command
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+            if !valid {
+                return Err(ApiError::bad("BOT_COMMAND_INVALID"));
+            }
+            let dlen = description.trim().chars().count();
+            if !(1..=256).contains(&dlen) {
+                return Err(ApiError::bad("BOT_COMMAND_DESCRIPTION_INVALID"));
+            }
+            list.push((command.to_owned(), description.to_owned()));
+        }
+        if list.is_empty() {
+            self.commands.remove(&key);
+        } else {
+            self.commands.insert(key, list);
+        }
+        Ok(json!(true))
+    }
+}

@@ -1,0 +1,164 @@
+//! `TestApp`: the real bot, in-process, talking to a fresh fake Bot API and
+//! a fresh database — the `spawn_app` of these tests.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use castellan::app::{AppError, run_until};
+use castellan::config::Config;
+use fake_bot_api::{BOT_TOKEN, FakeTelegram, MemberStatus, SentMessage};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::db::{Backend, TestDb};
+
+pub struct TestApp {
+    pub tg: FakeTelegram,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+pub fn config(tg: &FakeTelegram, database_url: &str) -> Config {
+    let api_url = tg.api_url();
+    let database_url = database_url.to_owned();
+    Config::from_lookup(|name| match name {
+        "BOT_TOKEN" => Some(BOT_TOKEN.to_owned()),
+        "DATABASE_URL" => Some(database_url.clone()),
+        "TELEGRAM_API_URL" => Some(api_url.clone()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))
+}
+
+impl TestApp {
+    /// A running bot on `backend`, or `None` when that backend is skipped.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let tg = FakeTelegram::start().await;
+        Some(Self::start(tg, db).await)
+    }
+
+    async fn start(tg: FakeTelegram, db: TestDb) -> TestApp {
+        let mut app = TestApp {
+            tg,
+            db,
+            stop: None,
+            task: None,
+        };
+        app.launch().await;
+        app
+    }
+
+    /// Starts the bot and waits until it has set up: migrations ran, getMe
+    /// answered, the webhook removed. (Updates sent before its first
+    /// getUpdates wait for it, as on Telegram.)
+    async fn launch(&mut self) {
+        let before = self.tg.requests_for("deleteWebhook").len();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let config = config(&self.tg, &self.db.url);
+        self.task = Some(tokio::spawn(run_until(config, async move {
+            let _ = stop_rx.await;
+        })));
+        self.stop = Some(stop_tx);
+        let tg = self.tg.clone();
+        let ready = tokio::time::timeout(Duration::from_secs(20), async move {
+            while tg.requests_for("deleteWebhook").len() <= before {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(ready.is_ok(), "the bot did not start within 20 s");
+    }
+
+    /// Stops the bot as SIGTERM would and waits for it to exit cleanly.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"));
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("the bot stopped with an error: {e}"),
+                Err(e) => panic!("the bot task failed: {e}"),
+            }
+        }
+    }
+
+    /// Stops the bot and starts a new one on the same database and Telegram.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.launch().await;
+    }
+
+    /// A user writes `text` to the bot in PM; returns the bot's next message there.
+    pub async fn pm(&self, user: i64, text: &str) -> SentMessage {
+        self.tg.send_text(user, user, text);
+        self.tg.next_message(user).await
+    }
+
+    /// A user writes in a group; returns the bot's next message in the group.
+    pub async fn say(&self, user: i64, chat: i64, text: &str) -> SentMessage {
+        self.tg.send_text(user, chat, text);
+        self.tg.next_message(chat).await
+    }
+
+    /// A group with an owner (who has started the bot in PM) and the bot in it.
+    pub fn group_with_owner(&self, title: &str) -> (i64, i64) {
+        let owner = self.tg.add_user("Owner");
+        let chat = self.tg.add_supergroup(title, None);
+        self.tg.set_member(chat, owner, MemberStatus::Creator);
+        (chat, owner)
+    }
+
+    /// A new user with `status` in `chat`.
+    pub fn user_in(&self, chat: i64, name: &str, status: MemberStatus) -> i64 {
+        let user = self.tg.add_user(name);
+        self.tg.set_member(chat, user, status);
+        user
+    }
+
+    /// Every request the bot made followed the Bot API specification.
+    pub fn assert_spec_clean(&self) {
+        let violations = self.tg.spec_violations();
+        assert!(
+            violations.is_empty(),
+            "requests broke the Bot API spec: {violations:#?}"
+        );
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The callback data of every inline button of a message, row by row.
+pub fn button_data(message: &SentMessage) -> Vec<String> {
+    buttons(message, "callback_data")
+}
+
+/// The URLs of a message's URL buttons.
+pub fn button_urls(message: &SentMessage) -> Vec<String> {
+    buttons(message, "url")
+}
+
+fn buttons(message: &SentMessage, field: &str) -> Vec<String> {
+    let Some(markup) = &message.reply_markup else {
+        return Vec::new();
+    };
+    markup["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|button| button[field].as_str().map(str::to_owned))
+        .collect()
+}

@@ -1,0 +1,178 @@
+//! The `castellan` binary itself: configuration errors, a real run against
+//! the fake Bot API on the embedded default and on PostgreSQL, and SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_bot_api::{BOT_TOKEN, FakeTelegram, MemberStatus};
+
+use crate::db::{Backend, TestDb};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
+
+/// Runs the binary to completion in an empty directory (no `.env`).
+fn run_with(vars: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut command = Command::new(BINARY);
+    command.current_dir(dir.path());
+    for name in ["BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "RUST_LOG"] {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied());
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BINARY}: {e}"))
+}
+
+fn assert_config_error(vars: &[(&str, &str)], needle: &str) {
+    let output = run_with(vars);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn missing_token_is_a_one_line_error_with_exit_code_2() {
+    assert_config_error(&[], "BOT_TOKEN");
+    assert_config_error(&[("BOT_TOKEN", "")], "BOT_TOKEN");
+}
+
+#[test]
+fn malformed_token_is_a_one_line_error_with_exit_code_2() {
+    assert_config_error(&[("BOT_TOKEN", "not-a-token")], "BOT_TOKEN");
+    let output = run_with(&[("BOT_TOKEN", "123:short-secret-that-leaks")]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("short-secret-that-leaks"));
+}
+
+#[test]
+fn unsupported_database_url_is_a_clear_error() {
+    assert_config_error(
+        &[
+            ("BOT_TOKEN", BOT_TOKEN),
+            ("DATABASE_URL", "mysql://localhost/db"),
+        ],
+        "DATABASE_URL",
+    );
+}
+
+crate::backend_tests!(binary_answers_in_pm_and_groups_and_stops_on_sigterm);
+
+async fn binary_answers_in_pm_and_groups_and_stops_on_sigterm(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // SQLite: the embedded default, with no DATABASE_URL at all.
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match TestDb::new(Backend::Postgres).await {
+            Some(db) => Some(db),
+            None => return,
+        },
+    };
+    let tg = FakeTelegram::start().await;
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("BOT_TOKEN", BOT_TOKEN)
+        .env("TELEGRAM_API_URL", tg.api_url())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(db) = &db {
+        command.env("DATABASE_URL", &db.url);
+    }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+    let pid = child.id();
+    let mut child = Some(child);
+    let guard = KillOnDrop(pid);
+
+    let owner = tg.add_user("Owner");
+    let chat = tg.add_group("Team");
+    tg.set_member(chat, owner, MemberStatus::Creator);
+
+    tg.send_text(owner, owner, "/start");
+    assert!(tg.next_message(owner).await.text.contains("Hi Owner"));
+    tg.send_text(owner, owner, "/help");
+    assert!(tg.next_message(owner).await.text.starts_with("Help"));
+    tg.send_text(owner, owner, "/id");
+    assert_eq!(
+        tg.next_message(owner).await.text,
+        format!("Your id: {owner}")
+    );
+    tg.send_text(owner, chat, "/id");
+    assert!(
+        tg.next_message(chat)
+            .await
+            .text
+            .contains(&format!("This chat's id: {chat}"))
+    );
+    tg.send_text(owner, chat, "/help");
+    assert!(tg.next_message(chat).await.text.contains("private chat"));
+    tg.send_text(owner, chat, "/start");
+    assert!(tg.next_message(chat).await.text.contains("up and running"));
+    if backend == Backend::Sqlite {
+        assert!(
+            dir.path().join("castellan.db").exists(),
+            "the embedded database is created in the working directory"
+        );
+    }
+
+    // SIGTERM: stops polling, confirms the offset, exits 0 within seconds.
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || child.take().map(|c| c.wait_with_output()))
+        .await
+        .unwrap_or_else(|e| panic!("join: {e}"))
+        .unwrap_or_else(|| panic!("no child"))
+        .unwrap_or_else(|e| panic!("wait: {e}"));
+    std::mem::forget(guard);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    let expected_backend = if backend == Backend::Sqlite {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    assert!(
+        stdout.contains(&format!(
+            "castellan is running with {expected_backend} storage as @castellan_test_bot"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(BOT_TOKEN) && !stderr.contains(BOT_TOKEN),
+        "the token is never logged"
+    );
+    assert!(
+        tg.wait_updates_confirmed(Duration::from_secs(1)).await,
+        "every update was confirmed"
+    );
+}
+
+/// Kills the child if the test fails before it is stopped on purpose.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
+}
