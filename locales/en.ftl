@@ -130,7 +130,7 @@ error-channel-sender = Commands sent on behalf of a channel cannot be checked. S
 error-group-only = /{ $command } works in groups only.
 error-pm-only = Send /{ $command } to me in private chat.
 error-not-connected = /{ $command } acts on a group: use it in the group, or connect this chat to the group first with /connect.
-error-telegram-unavailable = Telegram did not answer my check. Please try again in a moment.
+error-telegram-unavailable = Telegram did not answer me just now. Please try again in a moment.
 error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
 # plain
 error-internal-plain = Something went wrong on my side. Please try again.

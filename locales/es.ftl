@@ -130,7 +130,7 @@ error-channel-sender = No puedo comprobar los comandos enviados en nombre de un 
 error-group-only = /{ $command } solo funciona en grupos.
 error-pm-only = Envíame /{ $command } en el chat privado.
 error-not-connected = /{ $command } actúa sobre un grupo: úsalo en el grupo, o conecta antes este chat al grupo con /connect.
-error-telegram-unavailable = Telegram no respondió a mi comprobación. Inténtalo de nuevo en un momento.
+error-telegram-unavailable = Telegram no me respondió. Inténtalo de nuevo en un momento.
 error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
 # plain
 error-internal-plain = Algo ha fallado por mi parte. Inténtalo de nuevo.

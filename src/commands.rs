@@ -128,6 +128,12 @@ impl CommandSpec {
         format!("cmd-{}", self.name)
     }
 
+    /// `/name — description` in `lang`, as HTML, for help pages and lists.
+    pub fn describe(&self, lang: crate::i18n::Lang) -> String {
+        let description = crate::i18n::translate(lang, &self.description_key(), None);
+        format!("/{} — {}", self.name, crate::i18n::escape(&description))
+    }
+
     /// The access level when usable through a connection.
     pub fn connection_access(&self) -> Option<Access> {
         match self.scope {

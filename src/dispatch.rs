@@ -39,33 +39,54 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
         .unwrap_or("non-string panic")
 }
 
-/// Runs a handler; on error or panic logs it and returns what to tell the user.
-async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Option<()> {
+/// What went wrong in a handler, as far as the user is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Telegram refused or did not answer a call: worth trying again.
+    Telegram,
+    /// A bug, a panic or the database.
+    Internal,
+}
+
+impl Failure {
+    fn locale_key(self, plain: bool) -> &'static str {
+        match (self, plain) {
+            (Failure::Telegram, _) => "error-telegram-unavailable",
+            (Failure::Internal, false) => "error-internal",
+            (Failure::Internal, true) => "error-internal-plain",
+        }
+    }
+}
+
+/// Runs a handler; on error or panic logs it and says what to tell the user.
+async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Result<(), Failure> {
     match AssertUnwindSafe(handler).catch_unwind().await {
-        Ok(Ok(())) => Some(()),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
-            tracing::error!(%error, "{what} failed");
-            None
+            if error.downcast_ref::<teloxide::RequestError>().is_some() {
+                tracing::warn!(%error, "{what} failed: Telegram refused a call");
+                Err(Failure::Telegram)
+            } else {
+                tracing::error!(%error, "{what} failed");
+                Err(Failure::Internal)
+            }
         }
         Err(panic) => {
             tracing::error!(panic = panic_text(panic.as_ref()), "{what} panicked");
-            None
+            Err(Failure::Internal)
         }
     }
 }
 
 async fn message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> HandlerResult {
-    if guarded("message handler", on_message(&bot, &msg, &state))
-        .await
-        .is_none()
-        && msg.from.is_some()
-    {
-        let lang = Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
+    let outcome = guarded("message handler", on_message(&bot, &msg, &state)).await;
+    if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref()) {
+        let lang = Lang::from_code(user.language_code.as_deref());
         let reply_to = (!msg.chat.is_private()).then_some(msg.id);
         if let Err(error) = crate::context::send_html(
             &bot,
             msg.chat.id,
-            t!(lang, "error-internal"),
+            t!(lang, failure.locale_key(false)),
             reply_to,
             None,
         )
@@ -78,15 +99,12 @@ async fn message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> Handl
 }
 
 async fn callback_endpoint(bot: Bot, query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
-    if guarded("button handler", on_callback(&bot, &query, &state))
-        .await
-        .is_none()
-    {
+    if let Err(failure) = guarded("button handler", on_callback(&bot, &query, &state)).await {
         let lang = Lang::from_code(query.from.language_code.as_deref());
         // The query may already be answered; then this fails and that is fine.
         let _ = bot
             .answer_callback_query(query.id.clone())
-            .text(t!(lang, "error-internal-plain"))
+            .text(t!(lang, failure.locale_key(true)))
             .show_alert(true)
             .await;
     }

@@ -5,7 +5,7 @@
 
 use teloxide::types::{Message, MessageEntity, MessageEntityKind};
 
-use crate::i18n::escape;
+use crate::i18n::{escape, push_escaped};
 use crate::store::FormattedText;
 
 /// The UTF-16 length of a string, the unit of entity offsets.
@@ -163,13 +163,7 @@ pub fn to_html(text: &str, entities: &[MessageEntity]) -> String {
             next += 1;
         }
         let Some(c) = chars.next() else { break };
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
         position += c.len_utf16();
     }
     for &s in open.iter().rev() {

@@ -14,7 +14,7 @@ use crate::Bot;
 use crate::auth::{AccessError, Denial, GroupChat, Role};
 use crate::commands::{self, Access};
 use crate::context::{AppState, Ctx, HandlerResult, Target};
-use crate::i18n::{Html, Lang, escape};
+use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
 use crate::modules::{answer, edit_or_send};
 use crate::store::ConnectedChat;
@@ -126,13 +126,7 @@ fn connected_view(
 /// A command list from the registry, one command per line.
 fn command_list(lang: Lang, title: &str, access: Access) -> (String, InlineKeyboardMarkup) {
     let lines: Vec<String> = commands::connection_commands(access)
-        .map(|spec| {
-            format!(
-                "/{} — {}",
-                spec.name,
-                escape(&t!(lang, &spec.description_key()))
-            )
-        })
+        .map(|spec| spec.describe(lang))
         .collect();
     let key = match access {
         Access::Admin => "connbtns-admin-list",
@@ -281,8 +275,9 @@ async fn connect_in_group(ctx: &Ctx<'_>) -> HandlerResult {
     let chat_id = ctx.msg.chat.id.0;
     let may_connect = ctx.is_anonymous_admin()
         || (!ctx.is_foreign_chat_sender()
-            && (ctx.group_role().await? == Role::Admin
-                || ctx.store().allow_connect(chat_id).await?));
+            // The stored setting first: it spares most users a Telegram call.
+            && (ctx.store().allow_connect(chat_id).await?
+                || ctx.group_role().await? == Role::Admin));
     if !may_connect {
         let denial = if ctx.is_foreign_chat_sender() {
             "error-channel-sender"

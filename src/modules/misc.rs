@@ -5,7 +5,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup}
 use crate::Bot;
 use crate::commands::{self, Module};
 use crate::context::{Ctx, HandlerResult};
-use crate::i18n::{Html, Lang, escape};
+use crate::i18n::{Html, Lang};
 use crate::modules::{answer, edit_or_send};
 use crate::t;
 
@@ -53,13 +53,7 @@ fn help_main(lang: Lang) -> (String, InlineKeyboardMarkup) {
 /// A module's help: its explanation, then its commands from the registry.
 pub fn module_help(lang: Lang, module: Module) -> (String, InlineKeyboardMarkup) {
     let commands: Vec<String> = commands::module_commands(module)
-        .map(|spec| {
-            format!(
-                "/{} — {}",
-                spec.name,
-                escape(&t!(lang, &spec.description_key()))
-            )
-        })
+        .map(|spec| spec.describe(lang))
         .collect();
     let text = t!(
         lang,

@@ -1,7 +1,7 @@
 //! Notes: named texts a chat keeps, with their formatting.
 
 use crate::commands::ParsedCommand;
-use crate::context::{Ctx, HandlerResult, Target};
+use crate::context::{Ctx, HandlerError, HandlerResult, Target};
 use crate::format::{message_tail, replied_content, stored_to_html};
 use crate::i18n::Html;
 use crate::store::Note;
@@ -30,14 +30,21 @@ fn first_word(args: &str) -> (&str, usize) {
     (&args[..end], rest_start)
 }
 
-/// `/save <name> <text>`, or `/save <name>` replying to a message.
-pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -> HandlerResult {
-    let (raw_name, rest_start) = first_word(command.args);
+/// The note name a command starts with (`#name` is accepted too) and where
+/// the rest begins. Without a valid name, replies with `usage` or the naming
+/// rules and returns `None`.
+async fn name_argument(
+    ctx: &Ctx<'_>,
+    args: &str,
+    usage: String,
+) -> Result<Option<(String, usize)>, HandlerError> {
+    let (raw_name, rest_start) = first_word(args);
     if raw_name.is_empty() {
-        ctx.reply(t!(ctx.lang, "notes-save-usage")).await?;
-        return Ok(());
+        ctx.reply(usage).await?;
+        return Ok(None);
     }
-    let Some(name) = normalize_name(raw_name) else {
+    let name = normalize_name(raw_name.strip_prefix('#').unwrap_or(raw_name));
+    if name.is_none() {
         ctx.reply(t!(
             ctx.lang,
             "notes-bad-name",
@@ -45,6 +52,14 @@ pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
             max = MAX_NAME_LEN
         ))
         .await?;
+    }
+    Ok(name.map(|name| (name, rest_start)))
+}
+
+/// `/save <name> <text>`, or `/save <name>` replying to a message.
+pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -> HandlerResult {
+    let usage = t!(ctx.lang, "notes-save-usage");
+    let Some((name, rest_start)) = name_argument(ctx, command.args, usage).await? else {
         return Ok(());
     };
     let content = message_tail(ctx.msg, command.args_offset + rest_start)
@@ -76,20 +91,8 @@ pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
 
 /// `/get <name>`: in the group, or in PM through a connection (sent to PM).
 pub async fn get(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
-    let (raw_name, _) = first_word(args);
-    if raw_name.is_empty() {
-        ctx.reply(t!(ctx.lang, "notes-get-usage")).await?;
-        return Ok(());
-    }
-    let name = raw_name.trim_start_matches('#');
-    let Some(name) = normalize_name(name) else {
-        ctx.reply(t!(
-            ctx.lang,
-            "notes-bad-name",
-            name = raw_name,
-            max = MAX_NAME_LEN
-        ))
-        .await?;
+    let usage = t!(ctx.lang, "notes-get-usage");
+    let Some((name, _)) = name_argument(ctx, args, usage).await? else {
         return Ok(());
     };
     match ctx.store().note(target.chat_id, &name).await? {
@@ -146,19 +149,8 @@ pub async fn list(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
 
 /// `/clear <name>`
 pub async fn clear(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
-    let (raw_name, _) = first_word(args);
-    if raw_name.is_empty() {
-        ctx.reply(t!(ctx.lang, "notes-clear-usage")).await?;
-        return Ok(());
-    }
-    let Some(name) = normalize_name(raw_name) else {
-        ctx.reply(t!(
-            ctx.lang,
-            "notes-bad-name",
-            name = raw_name,
-            max = MAX_NAME_LEN
-        ))
-        .await?;
+    let usage = t!(ctx.lang, "notes-clear-usage");
+    let Some((name, _)) = name_argument(ctx, args, usage).await? else {
         return Ok(());
     };
     let key = if ctx.store().delete_note(target.chat_id, &name).await? {

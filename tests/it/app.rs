@@ -40,6 +40,18 @@ impl TestApp {
         Some(Self::start(tg, db).await)
     }
 
+    /// Like [`spawn`](Self::spawn), with the fake Telegram prepared first
+    /// (faults to meet at start-up, say).
+    pub async fn spawn_prepared(
+        backend: Backend,
+        prepare: impl FnOnce(&FakeTelegram),
+    ) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let tg = FakeTelegram::start().await;
+        prepare(&tg);
+        Some(Self::start(tg, db).await)
+    }
+
     async fn start(tg: FakeTelegram, db: TestDb) -> TestApp {
         let mut app = TestApp {
             tg,

@@ -1,6 +1,6 @@
 //! /start, /help, /id, the command menus and start-up.
 
-use fake_bot_api::MemberStatus;
+use fake_bot_api::{Fault, MemberStatus};
 
 use crate::app::{TestApp, button_data, button_urls};
 use crate::db::Backend;
@@ -14,6 +14,8 @@ crate::backend_tests!(
     names_with_html_are_escaped,
     unknown_deep_link_gets_an_answer,
     spanish_users_get_spanish,
+    start_up_retries_get_me_until_telegram_answers,
+    stopping_while_telegram_is_unreachable_is_clean,
 );
 
 async fn start_in_pm_greets_with_a_help_button(backend: Backend) {
@@ -243,4 +245,54 @@ async fn spanish_users_get_spanish(backend: Backend) {
         "{}",
         reply.text
     );
+}
+
+async fn start_up_retries_get_me_until_telegram_answers(backend: Backend) {
+    let Some(app) = TestApp::spawn_prepared(backend, |tg| {
+        tg.fail_next(
+            "getMe",
+            Fault::BadRequest("Bad Request: try later".into()),
+            2,
+        );
+        tg.fail_next("deleteWebhook", Fault::RetryAfter(1), 1);
+    })
+    .await
+    else {
+        return;
+    };
+    let user = app.tg.add_user("Ana");
+    let reply = app.pm(user, "/start").await;
+    assert!(reply.text.contains("Hi Ana"), "{}", reply.text);
+    let failed_get_me = app
+        .tg
+        .requests_for("getMe")
+        .iter()
+        .filter(|r| !r.ok)
+        .count();
+    assert_eq!(failed_get_me, 2);
+}
+
+async fn stopping_while_telegram_is_unreachable_is_clean(backend: Backend) {
+    let Some(db) = crate::db::TestDb::new(backend).await else {
+        return;
+    };
+    // Nothing listens on port 9 of the loopback: every call fails at once.
+    let config = castellan::config::Config::from_lookup(|name| match name {
+        "BOT_TOKEN" => Some(fake_bot_api::BOT_TOKEN.to_owned()),
+        "DATABASE_URL" => Some(db.url.clone()),
+        "TELEGRAM_API_URL" => Some("http://127.0.0.1:9".to_owned()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        castellan::app::run_until(
+            config,
+            tokio::time::sleep(std::time::Duration::from_millis(1500)),
+        ),
+    )
+    .await;
+    assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use castellan::commands::Access;
 use fake_bot_api::{Fault, IncomingMessage, MemberStatus};
 
 use crate::app::{TestApp, button_data, button_urls};
@@ -25,6 +26,7 @@ crate::backend_tests!(
     group_admin_cache_follows_chat_member_updates,
     telegram_failure_keeps_the_connection_and_says_so,
     html_special_titles_are_escaped,
+    failures_are_never_silent,
     connections_survive_a_restart,
 );
 
@@ -634,6 +636,13 @@ async fn allowconnect_through_a_connection(backend: Backend) {
     app.assert_spec_clean();
 }
 
+/// What the bot's registry says is usable through a connection at `access`.
+fn registry_list(access: Access) -> Vec<String> {
+    castellan::commands::connection_commands(access)
+        .map(|spec| format!("/{}", spec.name))
+        .collect()
+}
+
 async fn connbtns_lists_and_their_guards(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -681,6 +690,7 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
         .skip(1)
         .filter_map(|l| l.split(" — ").next())
         .collect();
+    assert_eq!(listed, registry_list(Access::Member));
     assert_eq!(listed, vec!["/get", "/notes", "/rules"]);
 
     let id = app
@@ -922,6 +932,61 @@ async fn connections_survive_a_restart(backend: Backend) {
         reply.text.starts_with("Only admins may connect"),
         "{}",
         reply.text
+    );
+    app.assert_spec_clean();
+}
+
+async fn failures_are_never_silent(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (chat, owner) = app.group_with_owner("Team");
+
+    // The admin list cannot be fetched: the user hears why.
+    app.tg.fail_next(
+        "getChatAdministrators",
+        Fault::BadRequest("Bad Request: odd".into()),
+        1,
+    );
+    let reply = app.say(owner, chat, "/allowconnect").await;
+    assert!(
+        reply.text.contains("Telegram did not answer"),
+        "{}",
+        reply.text
+    );
+
+    // A button whose check fails still gets an answer, as an alert.
+    let view = app.pm(owner, &format!("/connect {chat}")).await;
+    app.tg.fail_next("getChatMember", Fault::RetryAfter(2), 2);
+    let id = app
+        .tg
+        .press_button(owner, owner, view.message_id, "connbtns.User");
+    let answer = app.tg.next_callback_answer(&id).await;
+    assert_eq!(answer["show_alert"], true);
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Telegram did not answer"),
+        "{answer}"
+    );
+
+    // A message that can no longer be edited: the content comes as a new one.
+    app.tg.fail_next(
+        "editMessageText",
+        Fault::BadRequest("Bad Request: message can't be edited".into()),
+        1,
+    );
+    let id = app
+        .tg
+        .press_button(owner, owner, view.message_id, "connbtns.Admin");
+    app.tg.next_callback_answer(&id).await;
+    let list = app.tg.next_message(owner).await;
+    assert!(!list.edited);
+    assert!(
+        list.text.starts_with("Admin commands for Team"),
+        "{}",
+        list.text
     );
     app.assert_spec_clean();
 }
