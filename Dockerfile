@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY fake-bot-api ./fake-bot-api
 COPY src ./src
+COPY benches ./benches
 COPY migrations ./migrations
 COPY locales ./locales
 RUN cargo build --release --locked --bin castellan

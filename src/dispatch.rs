@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, ChatMemberUpdated};
+use teloxide::types::{CallbackQuery, ChatMemberUpdated, MaybeInaccessibleMessage};
 
 use crate::Bot;
 use crate::commands::{self, Command, Scope};
@@ -205,9 +205,28 @@ async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
 
 async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> HandlerResult {
     let lang = Lang::from_code(query.from.language_code.as_deref());
+    // Every button the bot makes lives in the presser's private chat. Callback
+    // data can be forged on any message, so a press anywhere else is refused
+    // rather than letting it rewrite a group's message.
+    let in_own_pm = match &query.message {
+        Some(MaybeInaccessibleMessage::Regular(message)) => {
+            message.chat.id.0 == query.from.id.0 as i64
+        }
+        Some(MaybeInaccessibleMessage::Inaccessible(message)) => {
+            message.chat.id.0 == query.from.id.0 as i64
+        }
+        None => false,
+    };
     let data = query.data.as_deref().unwrap_or_default();
     let (prefix, rest) = data.split_once('.').unwrap_or((data, ""));
     match prefix {
+        _ if !in_own_pm => {
+            bot.answer_callback_query(query.id.clone())
+                .text(t!(lang, "button-unknown"))
+                .show_alert(true)
+                .await?;
+            Ok(())
+        }
         "connbtns" => connections::buttons(bot, state, query, lang, rest).await,
         "connect" => connections::history_button(bot, state, query, lang, rest).await,
         "help" => misc::help_button(bot, query, lang, rest).await,

@@ -145,9 +145,14 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the bot, and checks (unless the test already failed) that every
+    /// request it made followed the Bot API specification.
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if !std::thread::panicking() {
+            self.assert_spec_clean();
         }
     }
 }
