@@ -68,6 +68,8 @@ pub enum ConfigError {
     MalformedToken,
     #[error(transparent)]
     DatabaseUrl(#[from] crate::store::UnsupportedDatabaseUrl),
+    #[error(".env cannot be read: {0}")]
+    DotEnv(String),
     #[error("TELEGRAM_API_URL is not a valid http(s) URL: {0}")]
     TelegramApiUrl(String),
 }
@@ -75,8 +77,13 @@ pub enum ConfigError {
 impl Config {
     /// Reads the process environment, after loading `.env` if present.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal; a present one fills unset variables only.
-        let _ = dotenvy::dotenv();
+        // A missing .env is normal; a present one fills unset variables only,
+        // and one that does not parse is an error rather than half-read.
+        if let Err(error) = dotenvy::dotenv()
+            && !error.not_found()
+        {
+            return Err(ConfigError::DotEnv(error.to_string()));
+        }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 

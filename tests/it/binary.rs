@@ -12,7 +12,13 @@ const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
 /// Runs the binary to completion in an empty directory (no `.env`).
 fn run_with(vars: &[(&str, &str)]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    run_in(
+        &tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
+        vars,
+    )
+}
+
+fn run_in(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(BINARY);
     command.current_dir(dir.path());
     for name in ["BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "RUST_LOG"] {
@@ -44,6 +50,31 @@ fn malformed_token_is_a_one_line_error_with_exit_code_2() {
     assert_config_error(&[("BOT_TOKEN", "not-a-token")], "BOT_TOKEN");
     let output = run_with(&[("BOT_TOKEN", "123:short-secret-that-leaks")]);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("short-secret-that-leaks"));
+}
+
+#[test]
+fn a_broken_env_file_is_an_error_not_half_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    std::fs::write(dir.path().join(".env"), "BOT_TOKEN='unterminated\n")
+        .unwrap_or_else(|e| panic!("write .env: {e}"));
+    let output = run_in(&dir, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(".env"), "{stderr}");
+}
+
+#[test]
+fn the_env_file_is_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    std::fs::write(dir.path().join(".env"), "BOT_TOKEN=123:too-short\n")
+        .unwrap_or_else(|e| panic!("write .env: {e}"));
+    let output = run_in(&dir, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("BOT_TOKEN is malformed"),
+        "the token came from .env: {stderr}"
+    );
 }
 
 #[test]
