@@ -111,6 +111,9 @@ pub async fn run_until(
         bot_username: me.username().to_owned(),
     });
     dispatch(bot, state, stop_rx).await;
+    // Every update in flight has finished: release the database cleanly
+    // (SQLite checkpoints its write-ahead log into the file).
+    store.close().await;
     tracing::info!("castellan stopped");
     Ok(())
 }
