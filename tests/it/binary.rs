@@ -52,25 +52,28 @@ fn malformed_token_is_a_one_line_error_with_exit_code_2() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("short-secret-that-leaks"));
 }
 
+/// Runs the binary in a directory whose `.env` holds `contents`.
+fn run_with_env_file(contents: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    std::fs::write(dir.path().join(".env"), contents).unwrap_or_else(|e| panic!("write .env: {e}"));
+    let output = run_in(&dir, &[]);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_broken_env_file_is_an_error_not_half_read() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    std::fs::write(dir.path().join(".env"), "BOT_TOKEN='unterminated\n")
-        .unwrap_or_else(|e| panic!("write .env: {e}"));
-    let output = run_in(&dir, &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = run_with_env_file("BOT_TOKEN='unterminated\n");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(".env"), "{stderr}");
 }
 
 #[test]
 fn the_env_file_is_read() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    std::fs::write(dir.path().join(".env"), "BOT_TOKEN=123:too-short\n")
-        .unwrap_or_else(|e| panic!("write .env: {e}"));
-    let output = run_in(&dir, &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = run_with_env_file("BOT_TOKEN=123:too-short\n");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("BOT_TOKEN is malformed"),
         "the token came from .env: {stderr}"
