@@ -18,6 +18,29 @@ crate::backend_tests!(
     stopping_while_telegram_is_unreachable_is_clean,
 );
 
+/// PostgreSQL that is not up yet is waited for (it returns an error at
+/// once if the bot gives up); a stop request still ends the wait cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_postgres_at_start_is_retried_until_stopped() {
+    let tg = fake_bot_api::FakeTelegram::start().await;
+    let config = crate::app::config(&tg, "postgres://postgres@127.0.0.1:9/castellan");
+    let run = tokio::spawn(castellan::app::run_until(
+        config,
+        tokio::time::sleep(std::time::Duration::from_millis(1500)),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(
+        !run.is_finished(),
+        "the bot gave up on PostgreSQL instead of retrying"
+    );
+    let result = tokio::time::timeout(std::time::Duration::from_secs(5), run).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    assert!(
+        tg.requests_for("getMe").is_empty(),
+        "nothing is asked of Telegram before the database"
+    );
+}
+
 async fn start_in_pm_greets_with_a_help_button(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
