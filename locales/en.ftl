@@ -100,8 +100,6 @@ disconnect-not-connected = You are not connected to any group.
 reconnect-no-history = You have not been connected to any group yet. Send /connect to connect.
 connection-revoked = Your connection to <b>{ $title }</b> has ended: { $reason }
 # plain
-connection-revoked-plain = Your connection to { $title } has ended: { $reason }
-# plain
 connbtns-not-connected = You are not connected to a group any more. Send /connect to connect.
 # plain
 connbtns-admins-only = Only the group's admins can see the admin commands.

@@ -100,8 +100,6 @@ disconnect-not-connected = No estás conectado a ningún grupo.
 reconnect-no-history = Todavía no te has conectado a ningún grupo. Envía /connect para conectarte.
 connection-revoked = Tu conexión con <b>{ $title }</b> ha terminado: { $reason }
 # plain
-connection-revoked-plain = Tu conexión con { $title } ha terminado: { $reason }
-# plain
 connbtns-not-connected = Ya no estás conectado a ningún grupo. Envía /connect para conectarte.
 # plain
 connbtns-admins-only = Solo los administradores del grupo pueden ver los comandos de administrador.

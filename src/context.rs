@@ -134,37 +134,42 @@ impl Ctx<'_> {
         self.msg.chat.title().unwrap_or_default().to_owned()
     }
 
-    /// Explains an access failure to the user. A definite denial through a
-    /// connection ends that connection first, so it is never left dangling.
-    pub async fn report_access_error(
-        &self,
-        error: AccessError,
-        connected_title: Option<&str>,
-    ) -> HandlerResult {
-        let text = match error {
-            AccessError::Denied(denial) => {
-                let reason = t!(self.lang, denial.locale_key());
-                match connected_title {
-                    Some(title) => {
-                        self.store().disconnect(self.user.id.0 as i64).await?;
-                        t!(
-                            self.lang,
-                            "connection-revoked",
-                            title = title,
-                            reason = crate::i18n::Html(reason)
-                        )
-                    }
-                    None => reason,
-                }
-            }
-            AccessError::Telegram(error) => {
-                tracing::warn!(%error, "Telegram could not answer an access check");
-                t!(self.lang, "error-telegram-unavailable")
-            }
-            AccessError::Store(error) => return Err(error.into()),
-        };
+    /// Explains to the user why their connection to `title` failed its
+    /// check (see [`connection_check_failed`]).
+    pub async fn report_access_error(&self, error: AccessError, title: &str) -> HandlerResult {
+        let user_id = self.user.id.0 as i64;
+        let text = connection_check_failed(self.store(), self.lang, user_id, title, error).await?;
         self.reply(text).await?;
         Ok(())
+    }
+}
+
+/// What to tell a user whose connection to `title` failed its check, as
+/// HTML. A definite denial ends the connection first, so it is never left
+/// dangling; a Telegram failure changes nothing.
+pub async fn connection_check_failed(
+    store: &dyn Store,
+    lang: Lang,
+    user_id: i64,
+    title: &str,
+    error: AccessError,
+) -> Result<String, HandlerError> {
+    match error {
+        AccessError::Denied(denial) => {
+            store.disconnect(user_id).await?;
+            let reason = t!(lang, denial.locale_key());
+            Ok(t!(
+                lang,
+                "connection-revoked",
+                title = title,
+                reason = crate::i18n::Html(reason)
+            ))
+        }
+        AccessError::Telegram(error) => {
+            tracing::warn!(%error, "Telegram could not answer an access check");
+            Ok(t!(lang, "error-telegram-unavailable"))
+        }
+        AccessError::Store(error) => Err(error.into()),
     }
 }
 
@@ -237,7 +242,7 @@ pub async fn resolve_target(
     {
         Ok(role) => role,
         Err(error) => {
-            ctx.report_access_error(error, Some(&connection.chat_title))
+            ctx.report_access_error(error, &connection.chat_title)
                 .await?;
             return Ok(None);
         }

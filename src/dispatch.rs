@@ -195,7 +195,8 @@ async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
     let (prefix, rest) = payload.split_once('_').unwrap_or((payload, ""));
     match prefix {
         "connect" => connections::deep_link(ctx, rest).await,
-        "help" => misc::help_deep_link(ctx, rest).await,
+        // `/start help` and `/start help_<module>`.
+        "help" => misc::help(ctx, rest).await,
         _ => {
             ctx.reply(t!(ctx.lang, "start-unknown-link")).await?;
             Ok(())

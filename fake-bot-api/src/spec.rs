@@ -121,18 +121,9 @@ impl Spec {
     fn validate_type_expr(&self, expr: &str, value: &Value, path: &str, errors: &mut Vec<String>) {
         let alternatives: Vec<&str> = expr.split(" or ").collect();
         if alternatives.len() > 1 {
-            let mut best: Option<Vec<String>> = None;
-            for alt in alternatives {
-                let mut e = Vec::new();
-                self.validate_type_expr(alt, value, path, &mut e);
-                if e.is_empty() {
-                    return;
-                }
-                if best.as_ref().is_none_or(|b| e.len() < b.len()) {
-                    best = Some(e);
-                }
-            }
-            errors.extend(best.unwrap_or_default());
+            errors.extend(closest_match(alternatives, |alt, e| {
+                self.validate_type_expr(alt, value, path, e)
+            }));
             return;
         }
         if let Some(inner) = expr.strip_prefix("Array of ") {
@@ -175,18 +166,9 @@ impl Spec {
             return;
         };
         if !ts.subtypes.is_empty() {
-            let mut best: Option<Vec<String>> = None;
-            for sub in &ts.subtypes {
-                let mut e = Vec::new();
-                self.validate_object(sub, value, path, &mut e);
-                if e.is_empty() {
-                    return;
-                }
-                if best.as_ref().is_none_or(|b| e.len() < b.len()) {
-                    best = Some(e);
-                }
-            }
-            errors.extend(best.unwrap_or_default());
+            errors.extend(closest_match(&ts.subtypes, |sub, e| {
+                self.validate_object(sub, value, path, e)
+            }));
             return;
         }
         let Some(obj) = value.as_object() else {
@@ -314,4 +296,24 @@ pub fn derive_fixture(api: &Value) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// Validates against each alternative: no errors when one fits, otherwise
+/// the errors of the closest one (fewest complaints).
+fn closest_match<T>(
+    alternatives: impl IntoIterator<Item = T>,
+    mut validate: impl FnMut(T, &mut Vec<String>),
+) -> Vec<String> {
+    let mut best: Option<Vec<String>> = None;
+    for alternative in alternatives {
+        let mut errors = Vec::new();
+        validate(alternative, &mut errors);
+        if errors.is_empty() {
+            return errors;
+        }
+        if best.as_ref().is_none_or(|b| errors.len() < b.len()) {
+            best = Some(errors);
+        }
+    }
+    best.unwrap_or_default()
 }

@@ -13,7 +13,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
 use crate::Bot;
 use crate::auth::{AccessError, Denial, GroupChat, Role};
 use crate::commands::{self, Access};
-use crate::context::{AppState, Ctx, HandlerResult, Target};
+use crate::context::{AppState, Ctx, HandlerResult, Target, connection_check_failed};
 use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
 use crate::modules::{answer, edit_or_send};
@@ -359,10 +359,7 @@ pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
             ctx.reply_with(text, Some(keyboard)).await?;
             Ok(())
         }
-        Err(error) => {
-            ctx.report_access_error(error, Some(&current.chat_title))
-                .await
-        }
+        Err(error) => ctx.report_access_error(error, &current.chat_title).await,
     }
 }
 
@@ -416,29 +413,18 @@ pub async fn buttons(
         .await
     {
         Ok(role) => role,
-        Err(AccessError::Denied(denial)) => {
-            state.store.disconnect(user_id.0 as i64).await?;
-            let text = t!(
+        Err(error) => {
+            let text = connection_check_failed(
+                state.store.as_ref(),
                 lang,
-                "connection-revoked-plain",
-                title = Html(current.chat_title.clone()),
-                reason = Html(plain(&t!(lang, denial.locale_key())))
-            );
-            answer(bot, query, Some(text), true).await?;
-            return Ok(());
-        }
-        Err(AccessError::Telegram(error)) => {
-            tracing::warn!(%error, "Telegram could not answer a connection check");
-            answer(
-                bot,
-                query,
-                Some(plain(&t!(lang, "error-telegram-unavailable"))),
-                true,
+                user_id.0 as i64,
+                &current.chat_title,
+                error,
             )
             .await?;
+            answer(bot, query, Some(plain(&text)), true).await?;
             return Ok(());
         }
-        Err(AccessError::Store(error)) => return Err(error.into()),
     };
     let (text, keyboard) = match which {
         "Admin" if role == Role::Admin => command_list(lang, &current.chat_title, Access::Admin),

@@ -106,11 +106,6 @@ pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     Ok(())
 }
 
-/// `/start help` and `/start help_<module>`.
-pub async fn help_deep_link(ctx: &Ctx<'_>, module: &str) -> HandlerResult {
-    help(ctx, module).await
-}
-
 pub async fn help_button(
     bot: &Bot,
     query: &CallbackQuery,
