@@ -6,6 +6,7 @@
 module-connections = Connections
 module-notes = Notes
 module-rules = Rules
+module-business = Business
 module-misc = Basics
 
 ## Command descriptions (plain: command menus and lists)
@@ -34,6 +35,8 @@ button-connect-pm = Connect in private chat
 button-admin-commands = Admin commands
 button-user-commands = User commands
 button-unknown = This button is not valid (any more).
+button-business-pause = Pause my replies in this chat
+button-business-resume = Resume my replies in this chat
 
 ## Start and help
 start-private = Hi <b>{ $name }</b>! I am castellan, a bot that helps manage groups.
@@ -51,6 +54,9 @@ help-module = <b>{ $name }</b>
 
     <b>Commands</b>
     { $commands }
+help-module-no-commands = <b>{ $name }</b>
+
+    { $body }
 help-connections = Connect your private chat with me to a group, and the group's commands sent here act on that group without anyone in the group seeing them. Admins can change things; members can read what the group offers.
     • Send <code>/connect -1001234567890</code> with the group's id, or <code>/connect @groupname</code> for a public group.
     • Get the id by sending /id in the group: group ids are negative numbers.
@@ -66,6 +72,12 @@ help-notes = Notes are texts a group keeps under a name, with their formatting.
 help-rules = Every group can have rules.
     • /rules shows them.
     • <code>/setrules text</code>, or /setrules replying to a message, sets them (admins); /clearrules removes them.
+help-business = With Telegram Business, your notes answer your customers.
+    • Connect me to your business account: Settings → Telegram Business → Chatbots, pick me, and allow <b>Reply to messages</b>.
+    • Send <code>/connect business</code> here, then <code>/save name text</code>, /notes and <code>/clear name</code> manage your business's notes. /connection shows the connection's state and rights.
+    • When a customer writes <code>#name</code> in a chat with you, I answer with your note <code>name</code>, in your name. Nothing else a customer writes is answered, and nothing you write.
+    • Press <b>Manage Bot</b> at the top of a customer chat to pause or resume my replies in that chat only.
+    Only the account's owner can manage it; if you disconnect me or take away my right to reply, I stop answering at once.
 help-misc = The basics.
     • /start greets you, /help shows this help.
     • /id shows your id; in a group also the group's id; as a reply, the id of the replied-to user.
@@ -79,6 +91,11 @@ id-this-chat = This chat's id: <code>{ $id }</code>
 ## Roles (plain)
 role-admin = admin
 role-member = member
+role-owner = owner
+word-yes = yes
+word-no = no
+# used as a title in other messages: plain
+business-account = your business account
 
 ## Connections
 connect-success = You are now connected to <b>{ $title }</b> as { $role }.
@@ -97,6 +114,7 @@ connect-bad-link = This connection link is broken. Send /connect in the group to
 connect-in-group = Press the button to connect to <b>{ $title }</b> in private chat.
 disconnect-done = Disconnected from <b>{ $title }</b>.
 disconnect-not-connected = You are not connected to any group.
+business-state = Connection enabled: { $enabled }. May reply to customers: { $can_reply }. May read messages: { $can_read }.
 reconnect-no-history = You have not been connected to any group yet. Send /connect to connect.
 connection-revoked = Your connection to <b>{ $title }</b> has ended: { $reason }
 # plain
@@ -120,6 +138,9 @@ deny-bot-not-in-chat = I am not a member of that group. Add me to it first.
 deny-not-member = you are not a member of that group.
 deny-banned = you are banned from that group.
 deny-connections-disabled = the group's admins allow only admins to connect.
+deny-no-business = you have no Telegram Business account connected to me. Connect me in Settings → Telegram Business → Chatbots first.
+deny-business-disabled = your business account has disconnected me. Connect me again in Settings → Telegram Business → Chatbots.
+deny-not-business-owner = only the owner of a business account can manage it.
 
 ## Errors
 error-admins-only = Only admins can use /{ $command }.
@@ -128,6 +149,7 @@ error-channel-sender = Commands sent on behalf of a channel cannot be checked. S
 error-group-only = /{ $command } works in groups only.
 error-pm-only = Send /{ $command } to me in private chat.
 error-not-connected = /{ $command } acts on a group: use it in the group, or connect this chat to the group first with /connect.
+error-not-through-business = /{ $command } does not work for a business account: it is for groups. Connect to a group with /connect to use it.
 error-telegram-unavailable = Telegram did not answer me just now. Please try again in a moment.
 error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
 # plain
@@ -159,3 +181,19 @@ rules-none = <b>{ $title }</b> has no rules yet.
 rules-set-usage = Send <code>/setrules</code> followed by the rules, or as a reply to the message with the rules.
 rules-set = The rules of <b>{ $title }</b> are saved.
 rules-cleared = The rules of <b>{ $title }</b> are deleted.
+
+## Telegram Business
+business-connected = Hi { $name }! I am now connected to your business account.
+    When a customer writes <code>#name</code>, I answer with your note <code>name</code>. Send <code>/connect business</code> here to manage your business's notes, and /help business for more.
+business-connected-no-reply = Hi { $name }! I am connected to your business account, but I may not reply to messages, so your customers get no answers from me.
+    To allow it: Settings → Telegram Business → Chatbots → me → turn on <b>Reply to messages</b>.
+business-disconnected = Hi { $name }! Your business account has disconnected me, so I no longer answer your customers. Your business's notes are kept: connect me again in Settings → Telegram Business → Chatbots to use them.
+business-manage-refused = I cannot manage that chat: { $reason }
+business-chat-active = Customer chat <code>{ $chat }</code>: I answer <code>#name</code> there with your notes.
+    { $state }
+business-chat-paused = Customer chat <code>{ $chat }</code>: my replies are <b>paused</b> there.
+    { $state }
+# plain
+business-paused-done = Paused: I will not reply in that chat.
+# plain
+business-resumed-done = Resumed: I reply in that chat again.

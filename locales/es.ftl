@@ -6,6 +6,7 @@
 module-connections = Conexiones
 module-notes = Notas
 module-rules = Reglas
+module-business = Negocio
 module-misc = Básicos
 
 ## Descripciones de comandos (plain)
@@ -34,6 +35,8 @@ button-connect-pm = Conectar en chat privado
 button-admin-commands = Comandos de administrador
 button-user-commands = Comandos de usuario
 button-unknown = Este botón no es válido (o ya no lo es).
+button-business-pause = Pausar mis respuestas en este chat
+button-business-resume = Reanudar mis respuestas en este chat
 
 ## Inicio y ayuda
 start-private = ¡Hola, <b>{ $name }</b>! Soy castellan, un bot que ayuda a administrar grupos.
@@ -51,6 +54,9 @@ help-module = <b>{ $name }</b>
 
     <b>Comandos</b>
     { $commands }
+help-module-no-commands = <b>{ $name }</b>
+
+    { $body }
 help-connections = Conecta tu chat privado conmigo a un grupo, y los comandos del grupo que envíes aquí actuarán sobre ese grupo sin que nadie en él los vea. Los administradores pueden cambiar cosas; los miembros pueden leer lo que ofrece el grupo.
     • Envía <code>/connect -1001234567890</code> con el id del grupo, o <code>/connect @nombregrupo</code> si el grupo es público.
     • Consigue el id enviando /id en el grupo: los ids de grupo son números negativos.
@@ -66,6 +72,12 @@ help-notes = Las notas son textos que un grupo guarda con un nombre, con su form
 help-rules = Cada grupo puede tener reglas.
     • /rules las muestra.
     • <code>/setrules texto</code>, o /setrules respondiendo a un mensaje, las establece (administradores); /clearrules las borra.
+help-business = Con Telegram Business, tus notas responden a tus clientes.
+    • Conéctame a tu cuenta de empresa: Ajustes → Telegram Business → Chatbots, elígeme y permite <b>Responder a mensajes</b>.
+    • Envía <code>/connect business</code> aquí; después <code>/save nombre texto</code>, /notes y <code>/clear nombre</code> gestionan las notas de tu negocio. /connection muestra el estado y los permisos de la conexión.
+    • Cuando un cliente escribe <code>#nombre</code> en un chat contigo, respondo con tu nota <code>nombre</code>, en tu nombre. No respondo a nada más de lo que escriba un cliente, ni a lo que escribas tú.
+    • Pulsa <b>Gestionar bot</b> arriba en el chat de un cliente para pausar o reanudar mis respuestas solo en ese chat.
+    Solo el propietario de la cuenta puede gestionarla; si me desconectas o me quitas el permiso de responder, dejo de responder al instante.
 help-misc = Lo básico.
     • /start te saluda, /help muestra esta ayuda.
     • /id muestra tu id; en un grupo también el del grupo; como respuesta, el id del usuario al que respondes.
@@ -79,6 +91,11 @@ id-this-chat = Id de este chat: <code>{ $id }</code>
 ## Roles (plain)
 role-admin = administrador
 role-member = miembro
+role-owner = propietario
+word-yes = sí
+word-no = no
+# se usa como título en otros mensajes: plain
+business-account = tu cuenta de empresa
 
 ## Conexiones
 connect-success = Ahora estás conectado a <b>{ $title }</b> como { $role }.
@@ -97,6 +114,7 @@ connect-bad-link = Este enlace de conexión está roto. Envía /connect en el gr
 connect-in-group = Pulsa el botón para conectarte a <b>{ $title }</b> en el chat privado.
 disconnect-done = Desconectado de <b>{ $title }</b>.
 disconnect-not-connected = No estás conectado a ningún grupo.
+business-state = Conexión activa: { $enabled }. Puede responder a clientes: { $can_reply }. Puede leer mensajes: { $can_read }.
 reconnect-no-history = Todavía no te has conectado a ningún grupo. Envía /connect para conectarte.
 connection-revoked = Tu conexión con <b>{ $title }</b> ha terminado: { $reason }
 # plain
@@ -120,6 +138,9 @@ deny-bot-not-in-chat = no soy miembro de ese grupo. Añádeme primero.
 deny-not-member = no eres miembro de ese grupo.
 deny-banned = estás expulsado de ese grupo.
 deny-connections-disabled = los administradores del grupo solo permiten conectarse a los administradores.
+deny-no-business = no tienes ninguna cuenta de Telegram Business conectada a mí. Conéctame antes en Ajustes → Telegram Business → Chatbots.
+deny-business-disabled = tu cuenta de empresa me ha desconectado. Vuelve a conectarme en Ajustes → Telegram Business → Chatbots.
+deny-not-business-owner = solo el propietario de una cuenta de empresa puede gestionarla.
 
 ## Errores
 error-admins-only = Solo los administradores pueden usar /{ $command }.
@@ -128,6 +149,7 @@ error-channel-sender = No puedo comprobar los comandos enviados en nombre de un 
 error-group-only = /{ $command } solo funciona en grupos.
 error-pm-only = Envíame /{ $command } en el chat privado.
 error-not-connected = /{ $command } actúa sobre un grupo: úsalo en el grupo, o conecta antes este chat al grupo con /connect.
+error-not-through-business = /{ $command } no sirve para una cuenta de empresa: es para grupos. Conéctate a un grupo con /connect para usarlo.
 error-telegram-unavailable = Telegram no me respondió. Inténtalo de nuevo en un momento.
 error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
 # plain
@@ -159,3 +181,19 @@ rules-none = <b>{ $title }</b> todavía no tiene reglas.
 rules-set-usage = Envía <code>/setrules</code> seguido de las reglas, o como respuesta al mensaje con las reglas.
 rules-set = Las reglas de <b>{ $title }</b> están guardadas.
 rules-cleared = Las reglas de <b>{ $title }</b> están borradas.
+
+## Telegram Business
+business-connected = ¡Hola, { $name }! Ya estoy conectado a tu cuenta de empresa.
+    Cuando un cliente escriba <code>#nombre</code>, le responderé con tu nota <code>nombre</code>. Envía <code>/connect business</code> aquí para gestionar las notas de tu negocio, y /help business para saber más.
+business-connected-no-reply = ¡Hola, { $name }! Estoy conectado a tu cuenta de empresa, pero no puedo responder a mensajes, así que tus clientes no recibirán respuestas mías.
+    Para permitirlo: Ajustes → Telegram Business → Chatbots → yo → activa <b>Responder a mensajes</b>.
+business-disconnected = ¡Hola, { $name }! Tu cuenta de empresa me ha desconectado, así que ya no respondo a tus clientes. Las notas de tu negocio se conservan: vuelve a conectarme en Ajustes → Telegram Business → Chatbots para usarlas.
+business-manage-refused = No puedo gestionar ese chat: { $reason }
+business-chat-active = Chat con el cliente <code>{ $chat }</code>: allí respondo a <code>#nombre</code> con tus notas.
+    { $state }
+business-chat-paused = Chat con el cliente <code>{ $chat }</code>: mis respuestas están <b>en pausa</b> allí.
+    { $state }
+# plain
+business-paused-done = En pausa: no responderé en ese chat.
+# plain
+business-resumed-done = Reanudado: vuelvo a responder en ese chat.

@@ -9,11 +9,11 @@ use teloxide::dispatching::Dispatcher;
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope};
-use teloxide::update_listeners::Polling;
 use tokio::sync::watch;
 
 use crate::Bot;
 use crate::auth::Auth;
+use crate::business::BusinessConnections;
 use crate::commands::{COMMANDS, CommandSpec};
 use crate::config::Config;
 use crate::context::AppState;
@@ -21,6 +21,7 @@ use crate::dispatch::handler_tree;
 use crate::i18n::Lang;
 use crate::store::{self, Backend, Store, StoreError};
 use crate::t;
+use crate::updates::RawPolling;
 
 /// How long one getUpdates call waits for updates (teloxide's HTTP client
 /// gives up after 17 s, so this must stay below that).
@@ -108,6 +109,7 @@ pub async fn run_until(
     let state = Arc::new(AppState {
         store: Arc::clone(&store),
         auth: Auth::new(bot.clone(), me.id),
+        business: BusinessConnections::new(bot.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
     });
     dispatch(bot, state, stop_rx).await;
@@ -235,7 +237,7 @@ async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<b
 
     let mut attempt = 0;
     loop {
-        let listener = Polling::builder(bot.clone()).timeout(POLL_TIMEOUT).build();
+        let listener = RawPolling::new(bot.clone(), POLL_TIMEOUT);
         let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
         // try_dispatch asks getMe again and returns (instead of panicking) when
         // that fails: then wait and start over.

@@ -15,7 +15,8 @@ use teloxide::prelude::*;
 use teloxide::types::{ChatMember, ChatMemberKind, Recipient};
 
 use crate::Bot;
-use crate::store::{Store, StoreError};
+use crate::business::LiveConnection;
+use crate::store::{Space, Store, StoreError};
 
 pub const ADMIN_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Bounds the cache: past this many chats, expired entries are swept.
@@ -42,6 +43,12 @@ pub enum Denial {
     Banned,
     /// The chat lets only admins connect.
     ConnectionsDisabled,
+    /// The user has no business account connected to the bot.
+    NoBusinessConnection,
+    /// The user's business account disconnected the bot (it is disabled).
+    BusinessDisabled,
+    /// A business account is only ever the owner's to manage.
+    NotBusinessOwner,
 }
 
 impl Denial {
@@ -53,6 +60,9 @@ impl Denial {
             Denial::NotMember => "deny-not-member",
             Denial::Banned => "deny-banned",
             Denial::ConnectionsDisabled => "deny-connections-disabled",
+            Denial::NoBusinessConnection => "deny-no-business",
+            Denial::BusinessDisabled => "deny-business-disabled",
+            Denial::NotBusinessOwner => "deny-not-business-owner",
         }
     }
 }
@@ -94,6 +104,24 @@ impl Membership {
             ChatMemberKind::Restricted(_) | ChatMemberKind::Left => Membership::NotMember,
             ChatMemberKind::Banned(_) => Membership::Banned,
         }
+    }
+}
+
+/// Whether `user_id` may manage the business account of `owner_id`: only its
+/// owner may, and only while the account's connection to the bot is enabled.
+/// Used to connect and on every use of the connection.
+pub async fn check_business(
+    store: &dyn Store,
+    owner_id: i64,
+    user_id: UserId,
+) -> Result<LiveConnection, AccessError> {
+    if owner_id != user_id.0 as i64 {
+        return Err(AccessError::Denied(Denial::NotBusinessOwner));
+    }
+    match store.owner_business_connection(owner_id).await? {
+        None => Err(AccessError::Denied(Denial::NoBusinessConnection)),
+        Some(record) if !record.is_enabled => Err(AccessError::Denied(Denial::BusinessDisabled)),
+        Some(record) => Ok(LiveConnection::from_record(record)),
     }
 }
 
@@ -169,6 +197,22 @@ impl Auth {
         };
         let role = self.check_use(store, group.id, user_id).await?;
         Ok((group, role))
+    }
+
+    /// The check repeated on every use of a connection to `space`.
+    pub async fn check_space(
+        &self,
+        store: &dyn Store,
+        space: Space,
+        user_id: UserId,
+    ) -> Result<Role, AccessError> {
+        match space {
+            Space::Chat(chat_id) => self.check_use(store, chat_id, user_id).await,
+            Space::Business(owner_id) => {
+                check_business(store, owner_id, user_id).await?;
+                Ok(Role::Admin)
+            }
+        }
     }
 
     /// The check repeated on every use of an existing connection: the bot is

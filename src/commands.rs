@@ -8,14 +8,16 @@ pub enum Module {
     Connections,
     Notes,
     Rules,
+    Business,
     Misc,
 }
 
 impl Module {
-    pub const ALL: [Module; 4] = [
+    pub const ALL: [Module; 5] = [
         Module::Connections,
         Module::Notes,
         Module::Rules,
+        Module::Business,
         Module::Misc,
     ];
 
@@ -25,6 +27,7 @@ impl Module {
             Module::Connections => "connections",
             Module::Notes => "notes",
             Module::Rules => "rules",
+            Module::Business => "business",
             Module::Misc => "misc",
         }
     }
@@ -35,8 +38,14 @@ impl Module {
             Module::Connections => &["connection", "connect", "connexions", "conexiones"],
             Module::Notes => &["note", "saved", "notas"],
             Module::Rules => &["rule", "reglas"],
+            Module::Business => &["negocio", "negocios", "empresa"],
             Module::Misc => &["misc", "basics", "general", "id", "start"],
         }
+    }
+
+    /// The module whose id this is, exactly (button data).
+    pub fn by_id(id: &str) -> Option<Module> {
+        Module::ALL.into_iter().find(|m| m.id() == id)
     }
 
     pub fn by_name(name: &str) -> Option<Module> {
@@ -52,6 +61,7 @@ impl Module {
             Module::Connections => "module-connections",
             Module::Notes => "module-notes",
             Module::Rules => "module-rules",
+            Module::Business => "module-business",
             Module::Misc => "module-misc",
         }
     }
@@ -61,13 +71,15 @@ impl Module {
             Module::Connections => "help-connections",
             Module::Notes => "help-notes",
             Module::Rules => "help-rules",
+            Module::Business => "help-business",
             Module::Misc => "help-misc",
         }
     }
 }
 
+/// Commands about the sender and the bot itself; they need no target chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
+pub enum PersonalCommand {
     Start,
     Help,
     Id,
@@ -75,6 +87,12 @@ pub enum Command {
     Disconnect,
     Reconnect,
     Connection,
+}
+
+/// Commands that act on a space: the group they are sent in, or in PM the
+/// space the sender is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpaceCommand {
     AllowConnect,
     Save,
     Get,
@@ -85,32 +103,70 @@ pub enum Command {
     ClearRules,
 }
 
-/// Who may use a command on a chat. Judged in the target chat, never in PM.
+/// Who may use a command on a space. Judged in the target space, never in PM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Members of the chat (and its admins).
     Member,
-    /// The chat's creator and administrators.
+    /// The chat's creator and administrators; a business account's owner.
     Admin,
 }
 
-/// Where a command is meant to be sent.
+/// The kinds of connection a space command works through, from PM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    /// A connection to a group.
+    pub group: bool,
+    /// A connection to the sender's own Telegram Business account.
+    pub business: bool,
+}
+
+impl Via {
+    pub const GROUP: Via = Via {
+        group: true,
+        business: false,
+    };
+    pub const GROUP_AND_BUSINESS: Via = Via {
+        group: true,
+        business: true,
+    };
+
+    pub fn accepts(self, kind: ConnectionKind) -> bool {
+        match kind {
+            ConnectionKind::Group => self.group,
+            ConnectionKind::Business => self.business,
+        }
+    }
+}
+
+/// What a PM can be connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionKind {
+    Group,
+    Business,
+}
+
+/// Where a command runs and what it acts on. Dispatch is derived from it:
+/// a personal command is handled in private chats (and in groups when
+/// `in_groups`); a space command is handled in groups, and in private chats
+/// through a connection of a kind `via` accepts. No command runs in a
+/// business chat: those are a business's customers talking to its owner, and
+/// only `#name` is answered there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Commands about the user and the bot itself, in any chat
-    /// (/start, /help, /id, connection management).
-    Anywhere,
-    /// Commands that act on a group: sent in the group, or in PM through a
-    /// connection when `via_connection` is set.
-    Chat {
+    Personal {
+        command: PersonalCommand,
+        in_groups: bool,
+    },
+    Space {
+        command: SpaceCommand,
         access: Access,
-        via_connection: bool,
+        via: Via,
     },
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct CommandSpec {
-    pub command: Command,
     /// The name users type, lower-case, as registered with setMyCommands.
     pub name: &'static str,
     pub aliases: &'static [&'static str],
@@ -134,170 +190,149 @@ impl CommandSpec {
         format!("/{} — {}", self.name, crate::i18n::escape(&description))
     }
 
-    /// The access level when usable through a connection.
-    pub fn connection_access(&self) -> Option<Access> {
+    /// The access level when usable through a connection of `kind`.
+    pub fn connection_access(&self, kind: ConnectionKind) -> Option<Access> {
         match self.scope {
-            Scope::Chat {
-                access,
-                via_connection: true,
-            } => Some(access),
+            Scope::Space { access, via, .. } if via.accepts(kind) => Some(access),
             _ => None,
         }
     }
 }
 
-const fn chat(access: Access, via_connection: bool) -> Scope {
-    Scope::Chat {
+const fn personal(command: PersonalCommand, in_groups: bool) -> Scope {
+    Scope::Personal { command, in_groups }
+}
+
+const fn space(command: SpaceCommand, access: Access, via: Via) -> Scope {
+    Scope::Space {
+        command,
         access,
-        via_connection,
+        via,
     }
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
-        command: Command::Start,
         name: "start",
         aliases: &[],
         module: Module::Misc,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Start, true),
         in_private_menu: true,
         in_group_menu: false,
     },
     CommandSpec {
-        command: Command::Help,
         name: "help",
         aliases: &[],
         module: Module::Misc,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Help, true),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Id,
         name: "id",
         aliases: &[],
         module: Module::Misc,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Id, true),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Connect,
         name: "connect",
         aliases: &[],
         module: Module::Connections,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Connect, true),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Disconnect,
         name: "disconnect",
         aliases: &[],
         module: Module::Connections,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Disconnect, false),
         in_private_menu: true,
         in_group_menu: false,
     },
     CommandSpec {
-        command: Command::Reconnect,
         name: "reconnect",
         aliases: &[],
         module: Module::Connections,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Reconnect, false),
         in_private_menu: true,
         in_group_menu: false,
     },
     CommandSpec {
-        command: Command::Connection,
         name: "connection",
         aliases: &[],
         module: Module::Connections,
-        scope: Scope::Anywhere,
+        scope: personal(PersonalCommand::Connection, false),
         in_private_menu: true,
         in_group_menu: false,
     },
     CommandSpec {
-        command: Command::AllowConnect,
         name: "allowconnect",
         aliases: &[],
         module: Module::Connections,
-        scope: chat(Access::Admin, true),
+        scope: space(SpaceCommand::AllowConnect, Access::Admin, Via::GROUP),
         in_private_menu: false,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Get,
         name: "get",
         aliases: &[],
         module: Module::Notes,
-        scope: chat(Access::Member, true),
+        scope: space(SpaceCommand::Get, Access::Member, Via::GROUP_AND_BUSINESS),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Notes,
         name: "notes",
         aliases: &["saved"],
         module: Module::Notes,
-        scope: chat(Access::Member, true),
+        scope: space(SpaceCommand::Notes, Access::Member, Via::GROUP_AND_BUSINESS),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Save,
         name: "save",
         aliases: &[],
         module: Module::Notes,
-        scope: chat(Access::Admin, true),
+        scope: space(SpaceCommand::Save, Access::Admin, Via::GROUP_AND_BUSINESS),
         in_private_menu: false,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Clear,
         name: "clear",
         aliases: &[],
         module: Module::Notes,
-        scope: chat(Access::Admin, true),
+        scope: space(SpaceCommand::Clear, Access::Admin, Via::GROUP_AND_BUSINESS),
         in_private_menu: false,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::Rules,
         name: "rules",
         aliases: &[],
         module: Module::Rules,
-        scope: chat(Access::Member, true),
+        scope: space(SpaceCommand::Rules, Access::Member, Via::GROUP),
         in_private_menu: true,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::SetRules,
         name: "setrules",
         aliases: &[],
         module: Module::Rules,
-        scope: chat(Access::Admin, true),
+        scope: space(SpaceCommand::SetRules, Access::Admin, Via::GROUP),
         in_private_menu: false,
         in_group_menu: true,
     },
     CommandSpec {
-        command: Command::ClearRules,
         name: "clearrules",
         aliases: &[],
         module: Module::Rules,
-        scope: chat(Access::Admin, true),
+        scope: space(SpaceCommand::ClearRules, Access::Admin, Via::GROUP),
         in_private_menu: false,
         in_group_menu: true,
     },
 ];
-
-pub fn spec(command: Command) -> &'static CommandSpec {
-    // Every Command has an entry: checked by `every_command_is_declared_once`.
-    COMMANDS
-        .iter()
-        .find(|s| s.command == command)
-        .unwrap_or(&COMMANDS[0])
-}
 
 /// Looks a typed name (without the slash) up among names and aliases.
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
@@ -306,12 +341,15 @@ pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
     })
 }
 
-/// The commands usable through a connection with exactly this access level,
-/// in registry order.
-pub fn connection_commands(access: Access) -> impl Iterator<Item = &'static CommandSpec> {
+/// The commands usable through a connection of `kind` with exactly this
+/// access level, in registry order.
+pub fn connection_commands(
+    kind: ConnectionKind,
+    access: Access,
+) -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS
         .iter()
-        .filter(move |s| s.connection_access() == Some(access))
+        .filter(move |s| s.connection_access(kind) == Some(access))
 }
 
 pub fn module_commands(module: Module) -> impl Iterator<Item = &'static CommandSpec> {
@@ -359,9 +397,13 @@ mod tests {
     fn every_command_is_declared_once_with_a_valid_telegram_name() {
         use std::collections::HashSet;
         let mut names = HashSet::new();
-        for declared in COMMANDS {
-            let spec = declared;
-            assert_eq!(super::spec(spec.command).name, spec.name);
+        let mut scopes = HashSet::new();
+        for spec in COMMANDS {
+            let command = match spec.scope {
+                Scope::Personal { command, .. } => format!("{command:?}"),
+                Scope::Space { command, .. } => format!("{command:?}"),
+            };
+            assert!(scopes.insert(command), "/{} is declared twice", spec.name);
             for name in std::iter::once(&spec.name).chain(spec.aliases) {
                 assert!(names.insert(*name), "{name} declared twice");
                 assert!(
@@ -385,15 +427,61 @@ mod tests {
     }
 
     #[test]
-    fn both_connection_lists_are_non_empty() {
-        assert!(connection_commands(Access::Admin).count() > 0);
-        assert!(connection_commands(Access::Member).count() > 0);
+    fn every_connection_list_is_non_empty() {
+        for kind in [ConnectionKind::Group, ConnectionKind::Business] {
+            for access in [Access::Admin, Access::Member] {
+                assert!(
+                    connection_commands(kind, access).count() > 0,
+                    "{kind:?} {access:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_enum_value_is_in_the_registry() {
+        use PersonalCommand as P;
+        use SpaceCommand as S;
+        let personal = [
+            P::Start,
+            P::Help,
+            P::Id,
+            P::Connect,
+            P::Disconnect,
+            P::Reconnect,
+            P::Connection,
+        ];
+        let space = [
+            S::AllowConnect,
+            S::Save,
+            S::Get,
+            S::Notes,
+            S::Clear,
+            S::Rules,
+            S::SetRules,
+            S::ClearRules,
+        ];
+        for wanted in personal {
+            assert!(
+                COMMANDS.iter().any(
+                    |s| matches!(s.scope, Scope::Personal { command, .. } if command == wanted)
+                )
+            );
+        }
+        for wanted in space {
+            assert!(
+                COMMANDS
+                    .iter()
+                    .any(|s| matches!(s.scope, Scope::Space { command, .. } if command == wanted))
+            );
+        }
+        assert_eq!(COMMANDS.len(), personal.len() + space.len());
     }
 
     #[test]
     fn parsing() {
         let p = parse("/connect -100123", "castellan_bot").unwrap();
-        assert_eq!(p.spec.command, Command::Connect);
+        assert_eq!(p.spec.name, "connect");
         assert_eq!(p.args, "-100123");
         assert_eq!(&"/connect -100123"[p.args_offset..], "-100123");
         let p = parse("/Connect@Castellan_Bot   x y ", "castellan_bot").unwrap();
@@ -401,7 +489,7 @@ mod tests {
         assert!(parse("/connect@other_bot 1", "castellan_bot").is_none());
         assert!(parse("/unknown", "castellan_bot").is_none());
         assert!(parse("connect", "castellan_bot").is_none());
-        assert_eq!(parse("/saved", "b").unwrap().spec.command, Command::Notes);
+        assert_eq!(parse("/saved", "b").unwrap().spec.name, "notes");
         let p = parse("/save n\nline two", "b").unwrap();
         assert_eq!(p.args, "n\nline two");
     }

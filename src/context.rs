@@ -12,9 +12,11 @@ use teloxide::types::{
 
 use crate::Bot;
 use crate::auth::{AccessError, Auth, Role};
-use crate::commands::{Access, CommandSpec, Scope};
+use crate::business::BusinessConnections;
+use crate::commands::{Access, CommandSpec, ConnectionKind, Scope};
 use crate::i18n::Lang;
-use crate::store::Store;
+use crate::payload::StartPayload;
+use crate::store::{ConnectedChat, Space, Store};
 use crate::t;
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,12 +26,13 @@ pub type HandlerResult = Result<(), HandlerError>;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Auth,
+    pub business: BusinessConnections,
     pub bot_username: String,
 }
 
 impl AppState {
     /// `https://t.me/<bot>?start=<payload>`
-    pub fn deep_link(&self, payload: &str) -> String {
+    pub fn deep_link(&self, payload: &StartPayload) -> String {
         format!("https://t.me/{}?start={payload}", self.bot_username)
     }
 }
@@ -173,34 +176,64 @@ pub async fn connection_check_failed(
     }
 }
 
-/// The chat a chat command acts on, and the sender's role there.
+/// What a connection's title shows: a group's stored title, or "your
+/// business account" in the user's language.
+pub fn connection_title(lang: Lang, chat: &ConnectedChat) -> String {
+    match chat.space {
+        Space::Chat(_) => chat.title.clone(),
+        Space::Business(_) => crate::i18n::translate(lang, "business-account", None),
+    }
+}
+
+/// The kind of connection a space is reached through.
+pub fn connection_kind(space: Space) -> ConnectionKind {
+    match space {
+        Space::Chat(_) => ConnectionKind::Group,
+        Space::Business(_) => ConnectionKind::Business,
+    }
+}
+
+/// The space a space command acts on, and the sender's role there.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub chat_id: i64,
+    pub space: Space,
     pub title: String,
     pub role: Role,
     /// Sent in PM through a connection (replies go to the PM).
     pub via_connection: bool,
 }
 
-/// Decides which chat a chat command acts on, and whether the sender may run
-/// it there. Returns `None` after replying with the reason when not.
+impl Target {
+    /// The group a group-only command acts on. The registry routes such
+    /// commands to groups only; should a business account reach one anyway,
+    /// the user is told it has no such thing, and `None` returned.
+    pub async fn group(&self, ctx: &Ctx<'_>, command: &str) -> Result<Option<i64>, HandlerError> {
+        match self.space {
+            Space::Chat(chat_id) => Ok(Some(chat_id)),
+            Space::Business(_) => {
+                ctx.reply(t!(
+                    ctx.lang,
+                    "error-not-through-business",
+                    command = command
+                ))
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Decides which space a space command acts on, and whether the sender may
+/// run it there. Returns `None` after replying with the reason when not.
 pub async fn resolve_target(
     ctx: &Ctx<'_>,
     spec: &'static CommandSpec,
 ) -> Result<Option<Target>, HandlerError> {
-    let Scope::Chat {
-        access,
-        via_connection,
-    } = spec.scope
-    else {
+    let Scope::Space { access, via, .. } = spec.scope else {
         return Ok(None);
     };
 
     if !ctx.is_private() {
-        if ctx.msg.chat.is_channel() {
-            return Ok(None);
-        }
         let role = match access {
             // Anyone who can post in the group is a member of it.
             Access::Member => Role::Member,
@@ -216,14 +249,14 @@ pub async fn resolve_target(
             return Ok(None);
         }
         return Ok(Some(Target {
-            chat_id: ctx.msg.chat.id.0,
+            space: Space::Chat(ctx.msg.chat.id.0),
             title: ctx.chat_title(),
             role,
             via_connection: false,
         }));
     }
 
-    if !via_connection {
+    if !via.group && !via.business {
         ctx.reply(t!(ctx.lang, "error-group-only", command = spec.name))
             .await?;
         return Ok(None);
@@ -234,16 +267,25 @@ pub async fn resolve_target(
             .await?;
         return Ok(None);
     };
+    let title = connection_title(ctx.lang, &connection);
+    if !via.accepts(connection_kind(connection.space)) {
+        ctx.reply(t!(
+            ctx.lang,
+            "error-not-through-business",
+            command = spec.name
+        ))
+        .await?;
+        return Ok(None);
+    }
     let role = match ctx
         .state
         .auth
-        .check_use(ctx.store(), connection.chat_id, ctx.user.id)
+        .check_space(ctx.store(), connection.space, ctx.user.id)
         .await
     {
         Ok(role) => role,
         Err(error) => {
-            ctx.report_access_error(error, &connection.chat_title)
-                .await?;
+            ctx.report_access_error(error, &title).await?;
             return Ok(None);
         }
     };
@@ -252,14 +294,14 @@ pub async fn resolve_target(
             ctx.lang,
             "error-admins-only-in",
             command = spec.name,
-            title = &connection.chat_title
+            title = &title
         ))
         .await?;
         return Ok(None);
     }
     Ok(Some(Target {
-        chat_id: connection.chat_id,
-        title: connection.chat_title,
+        space: connection.space,
+        title,
         role,
         via_connection: true,
     }))

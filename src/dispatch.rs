@@ -14,21 +14,34 @@ use std::sync::Arc;
 use futures::FutureExt;
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, ChatMemberUpdated, MaybeInaccessibleMessage};
+use teloxide::types::{
+    BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
+    MaybeInaccessibleMessage,
+};
 
 use crate::Bot;
-use crate::commands::{self, Command, Scope};
+use crate::business::connection_id_of;
+use crate::commands::{self, ParsedCommand, PersonalCommand, Scope, SpaceCommand};
 use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target};
 use crate::i18n::Lang;
-use crate::modules::{connections, misc, notes, rules};
+use crate::modules::{answer, business, connections, misc, notes, rules};
+use crate::payload::{Button, StartPayload};
 use crate::t;
 
+/// Every update kind castellan handles; the dispatcher derives the
+/// `allowed_updates` it asks Telegram for from these filters.
 pub fn handler_tree() -> UpdateHandler<HandlerError> {
     dptree::entry()
         .branch(Update::filter_message().endpoint(message_endpoint))
         .branch(Update::filter_callback_query().endpoint(callback_endpoint))
         .branch(Update::filter_chat_member().endpoint(chat_member_endpoint))
         .branch(Update::filter_my_chat_member().endpoint(chat_member_endpoint))
+        .branch(Update::filter_business_connection().endpoint(business_connection_endpoint))
+        .branch(Update::filter_business_message().endpoint(business_message_endpoint))
+        .branch(Update::filter_edited_business_message().endpoint(edited_business_message_endpoint))
+        .branch(
+            Update::filter_deleted_business_messages().endpoint(deleted_business_messages_endpoint),
+        )
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
@@ -151,53 +164,65 @@ async fn on_message(bot: &Bot, msg: &Message, state: &AppState) -> HandlerResult
         }
         return Ok(());
     };
-
-    if let Scope::Chat { .. } = command.spec.scope {
-        let Some(target) = resolve_target(&ctx, command.spec).await? else {
-            return Ok(());
-        };
-        return match command.spec.command {
-            Command::AllowConnect => connections::allow_connect(&ctx, &target, command.args).await,
-            Command::Save => notes::save(&ctx, &target, &command).await,
-            Command::Get => notes::get(&ctx, &target, command.args).await,
-            Command::Notes => notes::list(&ctx, &target).await,
-            Command::Clear => notes::clear(&ctx, &target, command.args).await,
-            Command::Rules => rules::show(&ctx, &target).await,
-            Command::SetRules => rules::set(&ctx, &target, &command).await,
-            Command::ClearRules => rules::clear(&ctx, &target).await,
-            Command::Start
-            | Command::Help
-            | Command::Id
-            | Command::Connect
-            | Command::Disconnect
-            | Command::Reconnect
-            | Command::Connection => Ok(()),
-        };
-    }
-    match command.spec.command {
-        Command::Start => start(&ctx, command.args).await,
-        Command::Help => misc::help(&ctx, command.args).await,
-        Command::Id => misc::id(&ctx).await,
-        Command::Connect => connections::connect(&ctx, command.args).await,
-        Command::Disconnect => connections::disconnect(&ctx).await,
-        Command::Reconnect => connections::reconnect(&ctx).await,
-        Command::Connection => connections::connection(&ctx).await,
-        _ => Ok(()),
+    match command.spec.scope {
+        Scope::Personal {
+            command: personal,
+            in_groups,
+        } => {
+            if !in_groups && !ctx.is_private() {
+                ctx.reply(t!(ctx.lang, "error-pm-only", command = command.spec.name))
+                    .await?;
+                return Ok(());
+            }
+            on_personal(&ctx, personal, &command).await
+        }
+        Scope::Space { command: space, .. } => {
+            let Some(target) = resolve_target(&ctx, command.spec).await? else {
+                return Ok(());
+            };
+            match space {
+                SpaceCommand::AllowConnect => {
+                    connections::allow_connect(&ctx, &target, command.args).await
+                }
+                SpaceCommand::Save => notes::save(&ctx, &target, &command).await,
+                SpaceCommand::Get => notes::get(&ctx, &target, command.args).await,
+                SpaceCommand::Notes => notes::list(&ctx, &target).await,
+                SpaceCommand::Clear => notes::clear(&ctx, &target, command.args).await,
+                SpaceCommand::Rules => rules::show(&ctx, &target).await,
+                SpaceCommand::SetRules => rules::set(&ctx, &target, &command).await,
+                SpaceCommand::ClearRules => rules::clear(&ctx, &target).await,
+            }
+        }
     }
 }
 
-/// `/start [payload]`: deep-link payloads go to the module owning their prefix.
-async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
-    let payload = payload.trim();
-    if payload.is_empty() {
-        return misc::start(ctx).await;
+async fn on_personal(
+    ctx: &Ctx<'_>,
+    personal: PersonalCommand,
+    command: &ParsedCommand<'_>,
+) -> HandlerResult {
+    match personal {
+        PersonalCommand::Start => start(ctx, command.args).await,
+        PersonalCommand::Help => misc::help(ctx, command.args).await,
+        PersonalCommand::Id => misc::id(ctx).await,
+        PersonalCommand::Connect => connections::connect(ctx, command.args).await,
+        PersonalCommand::Disconnect => connections::disconnect(ctx).await,
+        PersonalCommand::Reconnect => connections::reconnect(ctx).await,
+        PersonalCommand::Connection => connections::connection(ctx).await,
     }
-    let (prefix, rest) = payload.split_once('_').unwrap_or((payload, ""));
-    match prefix {
-        "connect" => connections::deep_link(ctx, rest).await,
-        // `/start help` and `/start help_<module>`.
-        "help" => misc::help(ctx, rest).await,
-        _ => {
+}
+
+/// `/start [payload]`: deep-link payloads go to the module they belong to.
+async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
+    match StartPayload::parse(payload) {
+        StartPayload::Greeting => misc::start(ctx).await,
+        StartPayload::Help(module) => misc::help(ctx, &module).await,
+        StartPayload::Connect(chat_id) => connections::deep_link(ctx, Some(chat_id)).await,
+        StartPayload::BrokenConnectLink => connections::deep_link(ctx, None).await,
+        StartPayload::BusinessChat(chat_id) if ctx.is_private() => {
+            business::manage_chat(ctx, chat_id).await
+        }
+        StartPayload::BusinessChat(_) | StartPayload::Unknown => {
             ctx.reply(t!(ctx.lang, "start-unknown-link")).await?;
             Ok(())
         }
@@ -206,37 +231,77 @@ async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
 
 async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> HandlerResult {
     let lang = Lang::from_code(query.from.language_code.as_deref());
+    let message = match &query.message {
+        Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.as_ref()),
+        _ => None,
+    };
+    // A business chat has its customer's id, the same number as that
+    // customer's PM with the bot: it must never pass for a PM.
+    if message.is_some_and(|message| connection_id_of(message).is_some()) {
+        return business::callback(bot, query, lang).await;
+    }
     // Every button the bot makes lives in the presser's private chat. Callback
     // data can be forged on any message, so a press anywhere else is refused
     // rather than letting it rewrite a group's message.
-    let in_own_pm = match &query.message {
-        Some(MaybeInaccessibleMessage::Regular(message)) => {
-            message.chat.id.0 == query.from.id.0 as i64
-        }
-        Some(MaybeInaccessibleMessage::Inaccessible(message)) => {
-            message.chat.id.0 == query.from.id.0 as i64
-        }
-        None => false,
+    let chat_id = match &query.message {
+        Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.chat.id),
+        Some(MaybeInaccessibleMessage::Inaccessible(message)) => Some(message.chat.id),
+        None => None,
     };
-    let data = query.data.as_deref().unwrap_or_default();
-    let (prefix, rest) = data.split_once('.').unwrap_or((data, ""));
-    match prefix {
-        _ if !in_own_pm => {
-            bot.answer_callback_query(query.id.clone())
-                .text(t!(lang, "button-unknown"))
-                .show_alert(true)
-                .await?;
-            Ok(())
-        }
-        "connbtns" => connections::buttons(bot, state, query, lang, rest).await,
-        "connect" => connections::history_button(bot, state, query, lang, rest).await,
-        "help" => misc::help_button(bot, query, lang, rest).await,
+    let in_own_pm = chat_id.is_some_and(|chat| chat.0 == query.from.id.0 as i64);
+    let button = query.data.as_deref().and_then(Button::parse);
+    match button {
+        Some(button) if in_own_pm => match button {
+            Button::Help(module) => misc::help_button(bot, query, lang, module).await,
+            Button::Connection(page) => {
+                connections::page_button(bot, state, query, lang, page).await
+            }
+            Button::Reconnect(target) => {
+                connections::reconnect_button(bot, state, query, lang, target).await
+            }
+            Button::BusinessChat { chat_id, paused } => {
+                business::pause_button(bot, state, query, lang, chat_id, paused).await
+            }
+        },
         _ => {
-            bot.answer_callback_query(query.id.clone())
-                .text(t!(lang, "button-unknown"))
-                .show_alert(true)
-                .await?;
+            answer(bot, query, Some(t!(lang, "button-unknown")), true).await?;
             Ok(())
         }
     }
+}
+
+async fn business_connection_endpoint(
+    bot: Bot,
+    connection: BusinessConnection,
+    state: Arc<AppState>,
+) -> HandlerResult {
+    let work = business::connection_update(&bot, &state, &connection);
+    // Nobody asked for this update: a failure is logged, not replied to.
+    let _ = guarded("business connection handler", work).await;
+    Ok(())
+}
+
+async fn business_message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> HandlerResult {
+    // Customers never hear of castellan's failures: they wrote to a business.
+    let _ = guarded(
+        "business message handler",
+        business::message(&bot, &state, &msg),
+    )
+    .await;
+    Ok(())
+}
+
+async fn edited_business_message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
+    let work = business::edited_message(&state, &msg);
+    let _ = guarded("edited business message handler", work).await;
+    Ok(())
+}
+
+async fn deleted_business_messages_endpoint(
+    deleted: BusinessMessagesDeleted,
+    state: Arc<AppState>,
+) -> HandlerResult {
+    let work = business::deleted_messages(&state, &deleted);
+    let _ = guarded("deleted business messages handler", work).await;
+    Ok(())
 }

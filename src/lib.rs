@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod business;
 pub mod commands;
 pub mod config;
 pub mod context;
@@ -10,7 +11,9 @@ pub mod dispatch;
 pub mod format;
 pub mod i18n;
 pub mod modules;
+pub mod payload;
 pub mod store;
+pub mod updates;
 
 /// The Telegram client every module uses.
 pub type Bot = teloxide::Bot;

@@ -19,6 +19,24 @@
 //!   of the chat, and delivered only when "chat_member" is in the
 //!   `allowed_updates` of the bot's latest `getUpdates` that set them.
 //!   Updates of kinds not allowed are dropped when a `getUpdates` sees them.
+//! * Telegram Business: a user connects the bot to their business account
+//!   ([`FakeTelegram::connect_business`]); the bot gets a
+//!   `business_connection` update with a random-looking connection id, then
+//!   `business_message` / `edited_business_message` /
+//!   `deleted_business_messages` updates (`message_ids` are integers, as
+//!   api.json says) for the account's private chats while the connection is
+//!   enabled (nothing while disabled). One account has at most one connected
+//!   bot: connecting again, or editing the settings
+//!   ([`FakeTelegram::change_business_connection_id`]), issues a new id and
+//!   the old one becomes invalid (`BUSINESS_CONNECTION_INVALID`, also from
+//!   `getBusinessConnection`). Sending with `business_connection_id` needs
+//!   an enabled connection whose rights include `can_reply`
+//!   (else `BUSINESS_CONNECTION_NOT_ALLOWED`) and a customer who wrote to
+//!   the account (else "chat not found"); the message comes `from` the
+//!   owner with `sender_business_bot` = the bot. A business chat has the
+//!   customer's user id as chat id, like the customer's private chat with
+//!   the bot, but its messages, ids and outbox are separate
+//!   ([`FakeTelegram::next_business_message`]).
 
 mod params;
 mod server;
@@ -117,7 +135,7 @@ pub struct RecordedRequest {
 /// A message the bot sent (or its state after an edit).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
-    /// The chat.
+    /// The chat (for a business message, the customer's user id).
     pub chat_id: i64,
     /// The message id.
     pub message_id: i32,
@@ -137,6 +155,9 @@ pub struct SentMessage {
     pub reply_to_message_id: Option<i32>,
     /// True for the result of editMessageText / editMessageReplyMarkup.
     pub edited: bool,
+    /// The business connection it was sent (or last edited) through; None
+    /// for the bot's own chats.
+    pub business_connection_id: Option<String>,
 }
 
 impl SentMessage {
@@ -246,6 +267,85 @@ impl IncomingMessage {
         self.text = None;
         self.caption = Some(caption.to_owned());
         self
+    }
+}
+
+/// The rights of a business bot (`BusinessBotRights`); only the `true`
+/// ones appear in the JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BusinessRights {
+    /// Can send and edit messages in the account's private chats.
+    pub can_reply: bool,
+    /// Can mark incoming private messages as read.
+    pub can_read_messages: bool,
+    /// Can delete messages sent by the bot.
+    pub can_delete_sent_messages: bool,
+    /// Can delete all private messages in managed chats.
+    pub can_delete_all_messages: bool,
+    /// Can edit the account's first and last name.
+    pub can_edit_name: bool,
+    /// Can edit the account's bio.
+    pub can_edit_bio: bool,
+    /// Can edit the account's profile photo.
+    pub can_edit_profile_photo: bool,
+    /// Can edit the account's username.
+    pub can_edit_username: bool,
+    /// Can change the account's gift privacy settings.
+    pub can_change_gift_settings: bool,
+    /// Can view the account's gifts and Telegram Stars.
+    pub can_view_gifts_and_stars: bool,
+    /// Can convert the account's regular gifts to Telegram Stars.
+    pub can_convert_gifts_to_stars: bool,
+    /// Can transfer and upgrade the account's gifts.
+    pub can_transfer_and_upgrade_gifts: bool,
+    /// Can transfer the account's Telegram Stars.
+    pub can_transfer_stars: bool,
+    /// Can post, edit and delete the account's stories.
+    pub can_manage_stories: bool,
+}
+
+impl BusinessRights {
+    /// The usual rights of a chat bot: `can_reply` and `can_read_messages`.
+    pub fn reply() -> BusinessRights {
+        BusinessRights {
+            can_reply: true,
+            can_read_messages: true,
+            ..BusinessRights::default()
+        }
+    }
+
+    /// The `BusinessBotRights` object (only the `true` fields, like the Bot
+    /// API server writes it).
+    pub fn to_json(&self) -> Value {
+        let fields = [
+            ("can_reply", self.can_reply),
+            ("can_read_messages", self.can_read_messages),
+            ("can_delete_sent_messages", self.can_delete_sent_messages),
+            ("can_delete_all_messages", self.can_delete_all_messages),
+            ("can_edit_name", self.can_edit_name),
+            ("can_edit_bio", self.can_edit_bio),
+            ("can_edit_profile_photo", self.can_edit_profile_photo),
+            ("can_edit_username", self.can_edit_username),
+            ("can_change_gift_settings", self.can_change_gift_settings),
+            ("can_view_gifts_and_stars", self.can_view_gifts_and_stars),
+            (
+                "can_convert_gifts_to_stars",
+                self.can_convert_gifts_to_stars,
+            ),
+            (
+                "can_transfer_and_upgrade_gifts",
+                self.can_transfer_and_upgrade_gifts,
+            ),
+            ("can_transfer_stars", self.can_transfer_stars),
+            ("can_manage_stories", self.can_manage_stories),
+        ];
+        Value::Object(
+            fields
+                .into_iter()
+                .filter(|(_, on)| *on)
+                .map(|(k, _)| (k.to_owned(), Value::Bool(true)))
+                .collect(),
+        )
     }
 }
 
@@ -523,6 +623,107 @@ impl FakeTelegram {
         self.with(|s| s.migrate_group(group_id))
     }
 
+    // ------------------------------------------------------------ business
+
+    /// The user `owner` connects the bot to their business account: a new
+    /// unique connection id (returned), enabled, dated now, and a
+    /// `business_connection` update. `rights: None` = no `rights` field (no
+    /// rights). An account has at most one connected bot: an earlier
+    /// connection of `owner` is replaced and its id becomes invalid.
+    pub fn connect_business(&self, owner: i64, rights: Option<BusinessRights>) -> String {
+        self.with(|s| s.connect_business(owner, rights, true))
+    }
+
+    /// Like [`connect_business`](Self::connect_business) but without the
+    /// update (connected while the bot was offline: it learns of the
+    /// connection only through getBusinessConnection).
+    pub fn connect_business_silently(&self, owner: i64, rights: Option<BusinessRights>) -> String {
+        self.with(|s| s.connect_business(owner, rights, false))
+    }
+
+    /// The owner changes the bot's rights (same id); queues
+    /// `business_connection`.
+    pub fn set_business_rights(&self, connection_id: &str, rights: Option<BusinessRights>) {
+        self.with(|s| s.update_business(connection_id, |c| c.rights = rights));
+    }
+
+    /// The owner disables the connection (`is_enabled: false`, id kept);
+    /// queues `business_connection`. Nothing more is delivered from the
+    /// account and sends through it fail with BUSINESS_CONNECTION_NOT_ALLOWED.
+    pub fn disable_business(&self, connection_id: &str) {
+        self.with(|s| s.update_business(connection_id, |c| c.enabled = false));
+    }
+
+    /// The owner enables the connection again; queues `business_connection`.
+    pub fn enable_business(&self, connection_id: &str) {
+        self.with(|s| s.update_business(connection_id, |c| c.enabled = true));
+    }
+
+    /// The owner edits the settings and Telegram issues a new id for the
+    /// same account (same rights, enabled, dated now): queues
+    /// `business_connection` with the new id, which is returned; the old id
+    /// becomes invalid.
+    pub fn change_business_connection_id(&self, connection_id: &str) -> String {
+        self.with(|s| s.change_business_connection_id(connection_id))
+    }
+
+    /// The user `customer` writes `text` to the business account in their
+    /// private chat with its owner: a `business_message` update (only while
+    /// the connection is enabled) with entities detected like Telegram.
+    /// Returns the message id (ids count per business chat).
+    pub fn business_message(&self, connection_id: &str, customer: i64, text: &str) -> i32 {
+        self.with(|s| s.business_incoming(connection_id, customer, false, text))
+    }
+
+    /// The owner writes `text` in their chat with `customer` (from = owner);
+    /// a `business_message` update while enabled. Returns the message id.
+    pub fn business_message_from_owner(
+        &self,
+        connection_id: &str,
+        customer: i64,
+        text: &str,
+    ) -> i32 {
+        self.with(|s| s.business_incoming(connection_id, customer, true, text))
+    }
+
+    /// The customer or the owner edits their message `message_id` of the
+    /// business chat: an `edited_business_message` update while enabled.
+    pub fn edit_business_message(
+        &self,
+        connection_id: &str,
+        customer: i64,
+        message_id: i32,
+        new_text: &str,
+    ) {
+        self.with(|s| s.business_edit(connection_id, customer, message_id, new_text));
+    }
+
+    /// Messages of the business chat with `customer` are deleted: a
+    /// `deleted_business_messages` update (integer `message_ids`) while
+    /// enabled.
+    pub fn delete_business_messages(
+        &self,
+        connection_id: &str,
+        customer: i64,
+        message_ids: &[i32],
+    ) {
+        self.with(|s| s.business_delete(connection_id, customer, message_ids));
+    }
+
+    /// The customer presses an inline button of `message_id`, a message the
+    /// bot sent through the connection: a `callback_query` update whose
+    /// message carries `business_connection_id` (while enabled). Returns the
+    /// callback query id (answerCallbackQuery works as usual).
+    pub fn press_business_button(
+        &self,
+        connection_id: &str,
+        customer: i64,
+        message_id: i32,
+        data: &str,
+    ) -> String {
+        self.with(|s| s.business_press(connection_id, customer, message_id, data))
+    }
+
     // -------------------------------------------------------- observation
 
     /// Every request so far.
@@ -683,6 +884,79 @@ impl FakeTelegram {
                 m.text, m.message_id, m.edited
             );
         }
+    }
+
+    /// Takes the next message the bot sent or edited through a business
+    /// connection in the chat of `owner`'s account with `customer` (FIFO;
+    /// not the bot's private chat with `customer`). Panics after 10 s.
+    pub async fn next_business_message(&self, owner: i64, customer: i64) -> SentMessage {
+        match self
+            .try_next_business_message(owner, customer, NEXT_MESSAGE_TIMEOUT)
+            .await
+        {
+            Some(m) => m,
+            None => panic!(
+                "fake-bot-api: no business message from the bot in the chat of {owner} with {customer} within {:?}; recent requests:\n{}",
+                NEXT_MESSAGE_TIMEOUT,
+                self.recent_requests()
+            ),
+        }
+    }
+
+    /// Like [`next_business_message`](Self::next_business_message) with a
+    /// custom timeout, returning None instead of panicking.
+    pub async fn try_next_business_message(
+        &self,
+        owner: i64,
+        customer: i64,
+        timeout: Duration,
+    ) -> Option<SentMessage> {
+        self.wait_until(timeout, |s| {
+            s.business_outbox
+                .get_mut(&(owner, customer))
+                .and_then(|q| q.pop_front())
+        })
+        .await
+    }
+
+    /// Panics if an untaken business message of the bot is (or becomes)
+    /// pending in the chat of `owner`'s account with `customer` within
+    /// `wait`.
+    pub async fn assert_no_business_message(&self, owner: i64, customer: i64, wait: Duration) {
+        let got = self
+            .wait_until(wait, |s| {
+                s.business_outbox
+                    .get(&(owner, customer))
+                    .and_then(|q| q.front().cloned())
+            })
+            .await;
+        if let Some(m) = got {
+            panic!(
+                "fake-bot-api: expected no business message in the chat of {owner} with {customer}, but the bot sent {:?} (message {}, edited: {})",
+                m.text, m.message_id, m.edited
+            );
+        }
+    }
+
+    /// The full stored Message JSON of a business chat (any sender), None
+    /// if absent/deleted.
+    pub fn business_message_json(
+        &self,
+        owner: i64,
+        customer: i64,
+        message_id: i32,
+    ) -> Option<Value> {
+        self.read(|s| {
+            s.business_chats
+                .get(&(owner, customer))
+                .and_then(|c| c.messages.get(&message_id))
+                .map(|m| m.json.clone())
+        })
+    }
+
+    /// The getBusinessConnection requests so far.
+    pub fn business_connection_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_for("getBusinessConnection")
     }
 
     /// All the bot's messages in the chat (current state, not deleted),

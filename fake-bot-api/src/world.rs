@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::params::{ApiError, ApiResult, Params};
 use crate::text::{self, Entity};
 use crate::{
-    ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, Fault, IncomingMessage, MemberStatus,
+    ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, BusinessRights, Fault, IncomingMessage, MemberStatus,
     RecordedRequest, SentMessage,
 };
 
@@ -91,6 +91,49 @@ pub(crate) struct QueuedUpdate {
     pub json: Value,
 }
 
+/// A business connection: the current one of its owner's account (a
+/// replaced connection is forgotten, so its id is invalid).
+#[derive(Debug, Clone)]
+pub(crate) struct BusinessConn {
+    pub id: String,
+    pub owner: i64,
+    pub date: i64,
+    pub rights: Option<BusinessRights>,
+    pub enabled: bool,
+}
+
+/// Where a message lives: a chat of the bot, or the chat of a business
+/// account with a customer. Both have the customer's user id as chat id
+/// for private chats, hence the owner in the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Place {
+    Chat(i64),
+    Business { owner: i64, customer: i64 },
+}
+
+impl Place {
+    fn chat_id(self) -> i64 {
+        match self {
+            Place::Chat(id) => id,
+            Place::Business { customer, .. } => customer,
+        }
+    }
+}
+
+/// A bijective 64-bit mix (splitmix64), for ids that look random.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The `business_connection_id` parameter; empty counts as absent, like
+/// the Bot API server does.
+fn business_connection_param(p: &Params) -> Option<String> {
+    p.string("business_connection_id").filter(|s| !s.is_empty())
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct CallbackRec {
     pub answered: bool,
@@ -119,6 +162,15 @@ pub(crate) struct State {
     pub commands: HashMap<(String, String), Vec<(String, String)>>,
     pub faults: HashMap<String, VecDeque<Fault>>,
     pub privacy_mode: bool,
+    /// Business connections by owner.
+    pub business: HashMap<i64, BusinessConn>,
+    /// Chats of business accounts by (owner, customer); never in `chats`.
+    /// `members` holds the customer once they wrote.
+    pub business_chats: HashMap<(i64, i64), ChatRec>,
+    /// The bot's messages sent through business connections, by (owner,
+    /// customer).
+    pub business_outbox: HashMap<(i64, i64), VecDeque<SentMessage>>,
+    next_business: u64,
 }
 
 /// Canonical text of a command scope, independent of key order.
@@ -224,6 +276,10 @@ impl State {
             commands: HashMap::new(),
             faults: HashMap::new(),
             privacy_mode: true,
+            business: HashMap::new(),
+            business_chats: HashMap::new(),
+            business_outbox: HashMap::new(),
+            next_business: 1,
         }
     }
 
@@ -485,7 +541,7 @@ impl State {
         me["can_join_groups"] = json!(true);
         me["can_read_all_group_messages"] = json!(!self.privacy_mode);
         me["supports_inline_queries"] = json!(false);
-        me["can_connect_to_business"] = json!(false);
+        me["can_connect_to_business"] = json!(true);
         me["has_main_web_app"] = json!(false);
         me
     }
@@ -494,25 +550,41 @@ impl State {
         let Some(c) = self.chats.get(&id) else {
             return json!({"id": id, "type": if id > 0 { "private" } else { "group" }});
         };
-        let mut v = json!({"id": c.id, "type": c.kind.as_str()});
-        match c.kind {
-            ChatKind::Private => {
-                if let Some(u) = self.users.get(&id) {
-                    v["first_name"] = json!(u.first_name);
-                    if let Some(l) = &u.last_name {
-                        v["last_name"] = json!(l);
-                    }
-                    if let Some(n) = &u.username {
-                        v["username"] = json!(n);
-                    }
-                }
+        if c.kind == ChatKind::Private {
+            return self.user_chat_json(id);
+        }
+        let mut v = json!({"id": c.id, "type": c.kind.as_str(), "title": c.title});
+        if let Some(n) = &c.username {
+            v["username"] = json!(n);
+        }
+        v
+    }
+
+    /// The private chat with a user, as any account sees it.
+    pub fn user_chat_json(&self, user: i64) -> Value {
+        let mut v = json!({"id": user, "type": "private"});
+        if let Some(u) = self.users.get(&user) {
+            v["first_name"] = json!(u.first_name);
+            if let Some(l) = &u.last_name {
+                v["last_name"] = json!(l);
             }
-            _ => {
-                v["title"] = json!(c.title);
-                if let Some(n) = &c.username {
-                    v["username"] = json!(n);
-                }
+            if let Some(n) = &u.username {
+                v["username"] = json!(n);
             }
+        }
+        v
+    }
+
+    pub fn business_connection_json(&self, c: &BusinessConn) -> Value {
+        let mut v = json!({
+            "id": c.id,
+            "user": self.user_json(c.owner, true),
+            "user_chat_id": c.owner,
+            "date": c.date,
+            "is_enabled": c.enabled,
+        });
+        if let Some(r) = &c.rights {
+            v["rights"] = r.to_json();
         }
         v
     }
@@ -603,8 +675,8 @@ impl State {
     }
 
     /// The stored message for reply_to_message (without its own reply).
-    fn reply_json(&self, chat: i64, id: i32) -> Option<Value> {
-        let m = self.chats.get(&chat)?.messages.get(&id)?;
+    fn reply_json(&self, place: Place, id: i32) -> Option<Value> {
+        let m = self.rec(place)?.messages.get(&id)?;
         let mut v = m.json.clone();
         if let Some(o) = v.as_object_mut() {
             o.remove("reply_to_message");
@@ -681,7 +753,7 @@ impl State {
         m.insert("chat".into(), chat_json);
         m.insert("date".into(), json!(now()));
         if let Some(r) = msg.reply_to
-            && let Some(rv) = self.reply_json(chat_id, r)
+            && let Some(rv) = self.reply_json(Place::Chat(chat_id), r)
         {
             m.insert("reply_to_message".into(), rv);
         }
@@ -878,6 +950,361 @@ impl State {
         new_id
     }
 
+    // -------------------------------------------------------------- business
+
+    /// A new connection id: 27 base64url characters, the middle 11 of which
+    /// encode a bijection of a counter (so ids never repeat).
+    fn new_business_id(&mut self) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let n = self.next_business;
+        self.next_business += 1;
+        let chars = |w: u64, count: u32| -> String {
+            (0..count)
+                .map(|i| char::from(ALPHABET[((w >> (6 * i)) & 63) as usize]))
+                .collect()
+        };
+        let mut id = chars(mix(n ^ 0x5151_5151_5151_5151), 8);
+        id.push_str(&chars(mix(n), 11));
+        id.push_str(&chars(mix(n.rotate_left(29) ^ 0x0BAD_C0DE), 8));
+        id
+    }
+
+    /// The current connection with this id.
+    fn connection(&self, id: &str) -> Option<&BusinessConn> {
+        self.business.values().find(|c| c.id == id)
+    }
+
+    /// The owner of the current connection `id`; panics for an unknown or
+    /// replaced id (a bug in the test).
+    fn business_owner(&self, id: &str) -> i64 {
+        match self.connection(id) {
+            Some(c) => c.owner,
+            None => panic!("fake-bot-api: unknown or replaced business connection {id:?}"),
+        }
+    }
+
+    fn push_business_connection(&mut self, owner: i64) {
+        if let Some(c) = self.business.get(&owner) {
+            let v = self.business_connection_json(c);
+            self.push_update("business_connection", v);
+        }
+    }
+
+    pub fn connect_business(
+        &mut self,
+        owner: i64,
+        rights: Option<BusinessRights>,
+        notify: bool,
+    ) -> String {
+        match self.users.get(&owner) {
+            Some(u) if u.is_bot => {
+                panic!("fake-bot-api: bot {owner} can't have a business account")
+            }
+            Some(_) => {}
+            None => panic!("fake-bot-api: unknown user {owner} (use add_user first)"),
+        }
+        let id = self.new_business_id();
+        // Connecting opens the owner's chat with the bot: user_chat_id
+        // reaches them even if they never wrote to it.
+        self.ensure_private_chat(owner);
+        self.business.insert(
+            owner,
+            BusinessConn {
+                id: id.clone(),
+                owner,
+                date: now(),
+                rights,
+                enabled: true,
+            },
+        );
+        if notify {
+            self.push_business_connection(owner);
+        }
+        id
+    }
+
+    /// Changes the connection `id` in place and queues the update.
+    pub fn update_business(&mut self, id: &str, f: impl FnOnce(&mut BusinessConn)) {
+        let owner = self.business_owner(id);
+        if let Some(c) = self.business.get_mut(&owner) {
+            f(c);
+        }
+        self.push_business_connection(owner);
+    }
+
+    pub fn change_business_connection_id(&mut self, id: &str) -> String {
+        let owner = self.business_owner(id);
+        let new_id = self.new_business_id();
+        if let Some(c) = self.business.get_mut(&owner) {
+            c.id = new_id.clone();
+            c.enabled = true;
+            c.date = now();
+        }
+        self.push_business_connection(owner);
+        new_id
+    }
+
+    /// Whether the account of `owner` delivers updates (connection enabled).
+    fn business_delivers(&self, owner: i64) -> bool {
+        self.business.get(&owner).is_some_and(|c| c.enabled)
+    }
+
+    /// The owner of the connection `id` for a business action of a test
+    /// with `customer`; panics on mistakes.
+    fn business_chat_for(&self, id: &str, customer: i64) -> i64 {
+        let owner = self.business_owner(id);
+        match self.users.get(&customer) {
+            Some(u) if u.is_bot => {
+                panic!("fake-bot-api: bot {customer} can't be a business customer")
+            }
+            Some(_) => {}
+            None => panic!("fake-bot-api: unknown user {customer} (use add_user first)"),
+        }
+        if customer == owner {
+            panic!("fake-bot-api: the business account {owner} can't be its own customer");
+        }
+        owner
+    }
+
+    /// The stored business message `message_id`; panics when absent.
+    fn business_msg_mut(&mut self, owner: i64, customer: i64, message_id: i32) -> &mut StoredMsg {
+        match self
+            .business_chats
+            .get_mut(&(owner, customer))
+            .and_then(|c| c.messages.get_mut(&message_id))
+        {
+            Some(m) => m,
+            None => panic!(
+                "fake-bot-api: no message {message_id} in the business chat of {owner} with {customer}"
+            ),
+        }
+    }
+
+    /// A message of the customer (or of the owner) in a business chat.
+    pub fn business_incoming(
+        &mut self,
+        id: &str,
+        customer: i64,
+        from_owner: bool,
+        text: &str,
+    ) -> i32 {
+        let owner = self.business_chat_for(id, customer);
+        let from = if from_owner { owner } else { customer };
+        let entities: Vec<Value> = text::user_entities(text)
+            .iter()
+            .map(|e| self.entity_json(e))
+            .collect();
+        let mut m = Map::new();
+        m.insert("business_connection_id".into(), json!(id));
+        m.insert("from".into(), self.user_json(from, true));
+        m.insert("chat".into(), self.user_chat_json(customer));
+        m.insert("date".into(), json!(now()));
+        if !text.is_empty() {
+            m.insert("text".into(), json!(text));
+        }
+        if !entities.is_empty() {
+            m.insert("entities".into(), json!(entities));
+        }
+        let chat = self
+            .business_chats
+            .entry((owner, customer))
+            .or_insert_with(|| ChatRec {
+                id: customer,
+                kind: ChatKind::Private,
+                title: String::new(),
+                username: None,
+                members: HashMap::from([(owner, MemberStatus::Member)]),
+                messages: BTreeMap::new(),
+                deleted: Vec::new(),
+                next_message_id: 1,
+                migrated_to: None,
+            });
+        if !from_owner {
+            chat.members.insert(customer, MemberStatus::Member);
+        }
+        let mid = chat.next_message_id;
+        chat.next_message_id += 1;
+        m.insert("message_id".into(), json!(mid));
+        let json = Value::Object(m);
+        chat.messages.insert(
+            mid,
+            StoredMsg {
+                json: json.clone(),
+                from,
+                sent: None,
+                text: Some(text.to_owned()),
+                entities,
+                reply_markup: None,
+            },
+        );
+        if self.business_delivers(owner) {
+            self.push_update("business_message", json);
+        }
+        mid
+    }
+
+    pub fn business_edit(&mut self, id: &str, customer: i64, message_id: i32, new_text: &str) {
+        let owner = self.business_chat_for(id, customer);
+        let entities: Vec<Value> = text::user_entities(new_text)
+            .iter()
+            .map(|e| self.entity_json(e))
+            .collect();
+        let m = self.business_msg_mut(owner, customer, message_id);
+        if m.from == BOT_ID {
+            panic!(
+                "fake-bot-api: message {message_id} of the business chat of {owner} with {customer} \
+                 was sent by the bot (edit it with editMessageText)"
+            );
+        }
+        m.text = Some(new_text.to_owned());
+        m.entities = entities.clone();
+        if let Some(obj) = m.json.as_object_mut() {
+            obj.insert("business_connection_id".into(), json!(id));
+            obj.insert("text".into(), json!(new_text));
+            if entities.is_empty() {
+                obj.remove("entities");
+            } else {
+                obj.insert("entities".into(), json!(entities));
+            }
+            obj.insert("edit_date".into(), json!(now()));
+        }
+        let json = m.json.clone();
+        if self.business_delivers(owner) {
+            self.push_update("edited_business_message", json);
+        }
+    }
+
+    pub fn business_delete(&mut self, id: &str, customer: i64, message_ids: &[i32]) {
+        let owner = self.business_chat_for(id, customer);
+        for &mid in message_ids {
+            self.business_msg_mut(owner, customer, mid);
+        }
+        if let Some(c) = self.business_chats.get_mut(&(owner, customer)) {
+            for mid in message_ids {
+                c.messages.remove(mid);
+            }
+        }
+        if self.business_delivers(owner) {
+            let payload = json!({
+                "business_connection_id": id,
+                "chat": self.user_chat_json(customer),
+                "message_ids": message_ids,
+            });
+            self.push_update("deleted_business_messages", payload);
+        }
+    }
+
+    pub fn business_press(
+        &mut self,
+        id: &str,
+        customer: i64,
+        message_id: i32,
+        data: &str,
+    ) -> String {
+        let owner = self.business_chat_for(id, customer);
+        let m = self.business_msg_mut(owner, customer, message_id);
+        if m.sent.is_none() {
+            panic!(
+                "fake-bot-api: message {message_id} of the business chat of {owner} with {customer} \
+                 was not sent by the bot (it has no inline buttons)"
+            );
+        }
+        let mut message = m.json.clone();
+        message["business_connection_id"] = json!(id);
+        let qid = (4_000_000_000_000_000_000u64 + self.next_callback).to_string();
+        self.next_callback += 1;
+        let instance = (owner.wrapping_mul(2_654_435_761) ^ customer.wrapping_mul(40_503))
+            .rem_euclid(9_000_000_000_000_000_000);
+        if self.business_delivers(owner) {
+            self.callbacks
+                .insert(qid.clone(), CallbackRec { answered: false });
+            let cq = json!({
+                "id": qid,
+                "from": self.user_json(customer, true),
+                "message": message,
+                "chat_instance": instance.to_string(),
+                "data": data,
+            });
+            self.push_update("callback_query", cq);
+        }
+        qid
+    }
+
+    /// Checks a request made on behalf of a business account, in the Bot
+    /// API server's order: the chat id (an Integer), the connection
+    /// (current), the chat (a customer who wrote to the account), then the
+    /// right to reply (connection enabled, `can_reply`).
+    fn business_place(&self, p: &Params, connection_id: &str) -> Result<Place, ApiError> {
+        let chat_id = p
+            .i64("chat_id")
+            .map_err(|_| ApiError::bad("chat identifier must be a valid Integer"))?
+            .ok_or_else(|| ApiError::bad("chat identifier is empty"))?;
+        let conn = self
+            .connection(connection_id)
+            .ok_or_else(|| ApiError::bad("BUSINESS_CONNECTION_INVALID"))?;
+        if chat_id == conn.owner {
+            return Err(ApiError::bad("Messages must not be sent to self"));
+        }
+        let known = self
+            .business_chats
+            .get(&(conn.owner, chat_id))
+            .is_some_and(|c| c.members.contains_key(&chat_id));
+        if !known {
+            return Err(ApiError::bad("chat not found"));
+        }
+        let allowed = conn.enabled && conn.rights.is_some_and(|r| r.can_reply);
+        if !allowed {
+            return Err(ApiError::bad("BUSINESS_CONNECTION_NOT_ALLOWED"));
+        }
+        Ok(Place::Business {
+            owner: conn.owner,
+            customer: chat_id,
+        })
+    }
+
+    /// sendMessage & co: a business chat with `business_connection_id`,
+    /// else a chat the bot can write to.
+    fn send_target(&self, p: &Params) -> Result<Place, ApiError> {
+        if let Some(bc) = business_connection_param(p) {
+            return self.business_place(p, &bc);
+        }
+        let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        self.writable_chat(chat_id)?;
+        Ok(Place::Chat(chat_id))
+    }
+
+    fn rec(&self, place: Place) -> Option<&ChatRec> {
+        match place {
+            Place::Chat(id) => self.chats.get(&id),
+            Place::Business { owner, customer } => self.business_chats.get(&(owner, customer)),
+        }
+    }
+
+    fn rec_mut(&mut self, place: Place) -> Option<&mut ChatRec> {
+        match place {
+            Place::Chat(id) => self.chats.get_mut(&id),
+            Place::Business { owner, customer } => self.business_chats.get_mut(&(owner, customer)),
+        }
+    }
+
+    fn outbox_mut(&mut self, place: Place) -> &mut VecDeque<SentMessage> {
+        match place {
+            Place::Chat(id) => self.outbox.entry(id).or_default(),
+            Place::Business { owner, customer } => {
+                self.business_outbox.entry((owner, customer)).or_default()
+            }
+        }
+    }
+
+    /// The current connection id of a business place.
+    fn place_connection_id(&self, place: Place) -> Option<String> {
+        match place {
+            Place::Chat(_) => None,
+            Place::Business { owner, .. } => self.business.get(&owner).map(|c| c.id.clone()),
+        }
+    }
+
     // --------------------------------------------------------- resolution
 
     fn resolve_chat_id(&self, p: &Params, name: &str) -> Result<i64, ApiError> {
@@ -1071,9 +1498,15 @@ impl State {
                 Ok(json!(true))
             }
             "sendChatAction" => {
-                let id = self.resolve_chat_id(p, "chat_id")?;
-                self.writable_chat(id)?;
+                self.send_target(p)?;
                 Ok(json!(true))
+            }
+            "getBusinessConnection" => {
+                let id = p.string("business_connection_id").unwrap_or_default();
+                match self.connection(&id) {
+                    Some(c) => Ok(self.business_connection_json(c)),
+                    None => Err(ApiError::bad("BUSINESS_CONNECTION_INVALID")),
+                }
             }
             "sendMessage" => self.send_message(p),
             "editMessageText" => self.edit_message(p, true),
@@ -1121,6 +1554,23 @@ impl State {
                 Ok(json!(true))
             }
             "banChatMember" | "unbanChatMember" | "restrictChatMember" => self.moderate(method, p),
+            "pinChatMessage" | "unpinChatMessage" if business_connection_param(p).is_some() => {
+                let bc = business_connection_param(p).unwrap_or_default();
+                let place = self.business_place(p, &bc)?;
+                if let Some(mid) = p.i64("message_id")? {
+                    let exists = self
+                        .rec(place)
+                        .is_some_and(|c| c.messages.contains_key(&(mid as i32)));
+                    if !exists {
+                        return Err(ApiError::bad(if method == "pinChatMessage" {
+                            "message to pin not found"
+                        } else {
+                            "message to unpin not found"
+                        }));
+                    }
+                }
+                Ok(json!(true))
+            }
             "pinChatMessage" | "unpinChatMessage" | "unpinAllChatMessages" => {
                 let id = self.resolve_chat_id(p, "chat_id")?;
                 let chat = self.member_chat(id)?;
@@ -1381,22 +1831,36 @@ impl State {
         Ok(())
     }
 
-    fn bot_message_json(&self, chat_id: i64, id: i32, sent: &SentMessage, date: i64) -> Value {
-        let kind = self.chats.get(&chat_id).map(|c| c.kind);
+    /// A message of the bot. Through a business connection it comes from
+    /// the account's owner, with `sender_business_bot` = the bot.
+    fn bot_message_json(&self, place: Place, id: i32, sent: &SentMessage, date: i64) -> Value {
         let mut m = Map::new();
         m.insert("message_id".into(), json!(id));
-        if kind == Some(ChatKind::Channel) {
-            m.insert("sender_chat".into(), self.chat_json(chat_id));
-        } else {
-            m.insert("from".into(), self.user_json(BOT_ID, false));
+        match place {
+            Place::Business { owner, customer } => {
+                if let Some(bc) = &sent.business_connection_id {
+                    m.insert("business_connection_id".into(), json!(bc));
+                }
+                m.insert("sender_business_bot".into(), self.user_json(BOT_ID, false));
+                m.insert("from".into(), self.user_json(owner, true));
+                m.insert("chat".into(), self.user_chat_json(customer));
+            }
+            Place::Chat(chat_id) => {
+                let kind = self.chats.get(&chat_id).map(|c| c.kind);
+                if kind == Some(ChatKind::Channel) {
+                    m.insert("sender_chat".into(), self.chat_json(chat_id));
+                } else {
+                    m.insert("from".into(), self.user_json(BOT_ID, false));
+                }
+                m.insert("chat".into(), self.chat_json(chat_id));
+            }
         }
-        m.insert("chat".into(), self.chat_json(chat_id));
         m.insert("date".into(), json!(date));
         if sent.edited {
             m.insert("edit_date".into(), json!(now()));
         }
         if let Some(r) = sent.reply_to_message_id
-            && let Some(rv) = self.reply_json(chat_id, r)
+            && let Some(rv) = self.reply_json(place, r)
         {
             m.insert("reply_to_message".into(), rv);
         }
@@ -1419,8 +1883,8 @@ impl State {
     }
 
     fn send_message(&mut self, p: &Params) -> ApiResult {
-        let chat_id = self.resolve_chat_id(p, "chat_id")?;
-        self.writable_chat(chat_id)?;
+        let place = self.send_target(p)?;
+        let chat_id = place.chat_id();
         let raw = p.string("text").unwrap_or_default();
         let parse_mode = p.string("parse_mode");
         let (plain, entities) =
@@ -1436,8 +1900,7 @@ impl State {
                 .get("chat_id")
                 .is_some_and(|c| c.as_i64() != Some(chat_id));
             let exists = mid.is_some_and(|m| {
-                self.chats
-                    .get(&chat_id)
+                self.rec(place)
                     .is_some_and(|c| c.messages.contains_key(&(m as i32)))
             });
             if mid.is_none() {
@@ -1453,7 +1916,9 @@ impl State {
                 return Err(ApiError::bad("message to be replied not found"));
             }
         }
-        let Some(chat) = self.chats.get_mut(&chat_id) else {
+        let link_preview = p.json("link_preview_options")?;
+        let business_connection_id = self.place_connection_id(place);
+        let Some(chat) = self.rec_mut(place) else {
             return Err(ApiError::bad("chat not found"));
         };
         let id = chat.next_message_id;
@@ -1468,14 +1933,15 @@ impl State {
             reply_markup: reply_markup.clone(),
             reply_to_message_id: reply_to,
             edited: false,
+            business_connection_id,
         };
-        let mut json = self.bot_message_json(chat_id, id, &sent, now());
-        if let Some(lp) = p.json("link_preview_options")?
+        let mut json = self.bot_message_json(place, id, &sent, now());
+        if let Some(lp) = link_preview
             && lp.is_object()
         {
             json["link_preview_options"] = lp;
         }
-        if let Some(chat) = self.chats.get_mut(&chat_id) {
+        if let Some(chat) = self.rec_mut(place) {
             chat.messages.insert(
                 id,
                 StoredMsg {
@@ -1488,7 +1954,7 @@ impl State {
                 },
             );
         }
-        self.outbox.entry(chat_id).or_default().push_back(sent);
+        self.outbox_mut(place).push_back(sent);
         Ok(json)
     }
 
@@ -1501,9 +1967,17 @@ impl State {
         if !p.has("chat_id") || !p.has("message_id") {
             return Err(ApiError::bad("message identifier is not specified"));
         }
-        let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        let place = match business_connection_param(p) {
+            Some(bc) => self.business_place(p, &bc)?,
+            None => Place::Chat(self.resolve_chat_id(p, "chat_id")?),
+        };
         let mid = p.i64("message_id")?.unwrap_or(0) as i32;
-        let chat = self.member_chat(chat_id)?;
+        let chat = match place {
+            Place::Chat(chat_id) => self.member_chat(chat_id)?,
+            Place::Business { .. } => self
+                .rec(place)
+                .ok_or_else(|| ApiError::bad("chat not found"))?,
+        };
         if let Some(e) = Self::migrated_error(chat) {
             return Err(e);
         }
@@ -1553,9 +2027,10 @@ impl State {
             ));
         }
         new.edited = true;
+        new.business_connection_id = self.place_connection_id(place);
         let date = stored.json["date"].as_i64().unwrap_or_else(now);
-        let json = self.bot_message_json(chat_id, mid, &new, date);
-        if let Some(chat) = self.chats.get_mut(&chat_id)
+        let json = self.bot_message_json(place, mid, &new, date);
+        if let Some(chat) = self.rec_mut(place)
             && let Some(m) = chat.messages.get_mut(&mid)
         {
             m.json = json.clone();
@@ -1564,7 +2039,7 @@ impl State {
             m.reply_markup = new.reply_markup.clone();
             m.sent = Some(new.clone());
         }
-        self.outbox.entry(chat_id).or_default().push_back(new);
+        self.outbox_mut(place).push_back(new);
         Ok(json)
     }
 

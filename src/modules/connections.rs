@@ -1,131 +1,129 @@
-//! Connections: a user connects their PM with the bot to a group, and chat
-//! commands sent in PM then act on that group.
+//! Connections: a user connects their PM with the bot to a group (or to
+//! their own Telegram Business account), and space commands sent in PM then
+//! act on it.
 //!
-//! Every way in (`/connect <chat>`, the deep link, `/reconnect`, the history
-//! buttons) goes through [`Auth::check_connect`](crate::auth::Auth::check_connect),
-//! and every later use through `check_use`: a user who no longer passes is
-//! disconnected and told why. The connection is stored before any reply
-//! says it exists.
+//! Every way in (`/connect <chat>`, `/connect business`, the deep link,
+//! `/reconnect`, the history buttons) goes through the full check
+//! ([`Auth::check_connect`](crate::auth::Auth::check_connect) for groups,
+//! [`check_business`] for a business account), and every later use through
+//! `check_space`: a user who no longer passes is disconnected and told why.
+//! The connection is stored before any reply says it exists.
 
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Recipient};
 
 use crate::Bot;
-use crate::auth::{AccessError, Denial, GroupChat, Role};
-use crate::commands::{self, Access};
-use crate::context::{AppState, Ctx, HandlerResult, Target, connection_check_failed};
+use crate::auth::{AccessError, Denial, Role, check_business};
+use crate::business::LiveConnection;
+use crate::commands::{self, Access, ConnectionKind};
+use crate::context::{
+    AppState, Ctx, HandlerResult, Target, connection_check_failed, connection_kind,
+    connection_title,
+};
 use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
-use crate::modules::{answer, edit_or_send};
-use crate::store::ConnectedChat;
+use crate::modules::{answer, edit_or_send, plain};
+use crate::payload::{
+    Button, ChatRef, ConnectionPage, HistoryTarget, StartPayload, parse_chat_ref,
+};
+use crate::store::{ConnectedChat, Space};
 use crate::t;
 
-/// The largest magnitude a Telegram chat id has (channels and supergroups
-/// are `-100…` followed by up to 10 digits; see Bot API "Chat.id").
-const MAX_CHAT_ID_MAGNITUDE: i64 = 1_999_999_999_999;
-
-/// What `/connect` was given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatRef {
-    Id(i64),
-    Username(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChatRefError {
-    /// Not a number, not an @username.
-    Invalid,
-    /// A number, but no Telegram chat has it.
-    OutOfRange,
-    /// A positive id: a user or their private chat, never a group.
-    NotAGroupId,
-    /// `@` with nothing (valid) after it.
-    BadUsername,
-}
-
-impl ChatRefError {
-    fn locale_key(self) -> &'static str {
-        match self {
-            ChatRefError::Invalid => "connect-bad-chat",
-            ChatRefError::OutOfRange => "connect-id-out-of-range",
-            ChatRefError::NotAGroupId => "connect-positive-id",
-            ChatRefError::BadUsername => "connect-bad-username",
-        }
+fn recipient(chat: &ChatRef) -> Option<Recipient> {
+    match chat {
+        ChatRef::Id(id) => Some(Recipient::Id(ChatId(*id))),
+        ChatRef::Username(name) => Some(Recipient::ChannelUsername(format!("@{name}"))),
+        ChatRef::Business => None,
     }
 }
 
-pub fn parse_chat_ref(input: &str) -> Result<ChatRef, ChatRefError> {
-    let input = input.trim();
-    if let Some(name) = input.strip_prefix('@') {
-        let valid = (4..=32).contains(&name.len())
-            && name.starts_with(|c: char| c.is_ascii_alphabetic())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        return if valid {
-            Ok(ChatRef::Username(name.to_owned()))
-        } else {
-            Err(ChatRefError::BadUsername)
-        };
-    }
-    let digits = input.strip_prefix('-').unwrap_or(input);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ChatRefError::Invalid);
-    }
-    // Anything longer than 13 digits is out of range whatever i64 says.
-    let magnitude: i64 = match digits.parse() {
-        Ok(value) if digits.len() <= 13 => value,
-        _ => return Err(ChatRefError::OutOfRange),
-    };
-    if magnitude == 0 || magnitude > MAX_CHAT_ID_MAGNITUDE {
-        return Err(ChatRefError::OutOfRange);
-    }
-    if !input.starts_with('-') {
-        return Err(ChatRefError::NotAGroupId);
-    }
-    Ok(ChatRef::Id(-magnitude))
-}
-
-impl ChatRef {
-    fn recipient(&self) -> Recipient {
-        match self {
-            ChatRef::Id(id) => Recipient::Id(ChatId(*id)),
-            ChatRef::Username(name) => Recipient::ChannelUsername(format!("@{name}")),
-        }
-    }
-}
-
-/// The connected view: who you are connected to, and the command lists.
-fn connected_view(
-    lang: Lang,
-    key: &str,
-    title: &str,
+/// A connection that passed its check: what the views show.
+struct Checked {
+    chat: ConnectedChat,
     role: Role,
-) -> (String, InlineKeyboardMarkup) {
+    /// For a business account: its connection as it stands.
+    business: Option<LiveConnection>,
+}
+
+/// The check of every use of an existing connection.
+async fn check_current(
+    state: &AppState,
+    user_id: UserId,
+    chat: ConnectedChat,
+) -> Result<Checked, AccessError> {
+    match chat.space {
+        Space::Chat(chat_id) => {
+            let role = state
+                .auth
+                .check_use(state.store.as_ref(), chat_id, user_id)
+                .await?;
+            Ok(Checked {
+                chat,
+                role,
+                business: None,
+            })
+        }
+        Space::Business(owner_id) => {
+            let live = check_business(state.store.as_ref(), owner_id, user_id).await?;
+            Ok(Checked {
+                chat,
+                role: Role::Admin,
+                business: Some(live),
+            })
+        }
+    }
+}
+
+/// The connected view: what you are connected to, and the command lists.
+fn connected_view(lang: Lang, key: &str, checked: &Checked) -> (String, InlineKeyboardMarkup) {
     let mut rows = Vec::new();
-    if role == Role::Admin {
+    if checked.role == Role::Admin {
         rows.push(vec![InlineKeyboardButton::callback(
             t!(lang, "button-admin-commands"),
-            "connbtns.Admin",
+            Button::Connection(ConnectionPage::Admin),
         )]);
     }
     rows.push(vec![InlineKeyboardButton::callback(
         t!(lang, "button-user-commands"),
-        "connbtns.User",
+        Button::Connection(ConnectionPage::User),
     )]);
     let role_text = t!(
         lang,
-        if role == Role::Admin {
-            "role-admin"
-        } else {
-            "role-member"
+        match (&checked.business, checked.role) {
+            (Some(_), _) => "role-owner",
+            (None, Role::Admin) => "role-admin",
+            (None, Role::Member) => "role-member",
         }
     );
-    let text = t!(lang, key, title = title, role = Html(role_text));
+    let title = connection_title(lang, &checked.chat);
+    let mut text = t!(lang, key, title = &title, role = Html(role_text));
+    if let Some(live) = &checked.business {
+        text.push_str("\n\n");
+        text.push_str(&business_state(lang, live));
+    }
     (text, InlineKeyboardMarkup::new(rows))
 }
 
+/// A business connection's state and rights, as HTML.
+pub fn business_state(lang: Lang, live: &LiveConnection) -> String {
+    let yes_no = |value: bool| t!(lang, if value { "word-yes" } else { "word-no" });
+    t!(
+        lang,
+        "business-state",
+        enabled = Html(yes_no(live.record.is_enabled)),
+        can_reply = Html(yes_no(live.rights.can_reply)),
+        can_read = Html(yes_no(live.rights.can_read_messages))
+    )
+}
+
 /// A command list from the registry, one command per line.
-fn command_list(lang: Lang, title: &str, access: Access) -> (String, InlineKeyboardMarkup) {
-    let lines: Vec<String> = commands::connection_commands(access)
+fn command_list(
+    lang: Lang,
+    title: &str,
+    kind: ConnectionKind,
+    access: Access,
+) -> (String, InlineKeyboardMarkup) {
+    let lines: Vec<String> = commands::connection_commands(kind, access)
         .map(|spec| spec.describe(lang))
         .collect();
     let key = match access {
@@ -135,40 +133,63 @@ fn command_list(lang: Lang, title: &str, access: Access) -> (String, InlineKeybo
     let text = t!(lang, key, title = title, commands = Html(lines.join("\n")));
     let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
         t!(lang, "button-back"),
-        "connbtns.Main",
+        Button::Connection(ConnectionPage::Main),
     )]]);
     (text, keyboard)
 }
 
 enum Outcome {
-    Connected(GroupChat, Role),
+    Connected(Checked),
     Refused(AccessError),
+}
+
+/// The full check of a new connection, by what the user asked for.
+async fn check_new(
+    state: &AppState,
+    user_id: UserId,
+    chat: &ChatRef,
+) -> Result<Checked, AccessError> {
+    match recipient(chat) {
+        Some(recipient) => {
+            let (group, role) = state
+                .auth
+                .check_connect(state.store.as_ref(), recipient, user_id)
+                .await?;
+            Ok(Checked {
+                chat: ConnectedChat {
+                    space: Space::Chat(group.id),
+                    title: group.title,
+                },
+                role,
+                business: None,
+            })
+        }
+        None => {
+            let owner_id = user_id.0 as i64;
+            let live = check_business(state.store.as_ref(), owner_id, user_id).await?;
+            Ok(Checked {
+                chat: ConnectedChat {
+                    space: Space::Business(owner_id),
+                    title: String::new(),
+                },
+                role: Role::Admin,
+                business: Some(live),
+            })
+        }
+    }
 }
 
 /// The one way a connection is made: full check, then stored, then told.
 async fn try_connect(
     state: &AppState,
     user_id: UserId,
-    chat: Recipient,
+    chat: &ChatRef,
 ) -> Result<Outcome, crate::store::StoreError> {
-    match state
-        .auth
-        .check_connect(state.store.as_ref(), chat, user_id)
-        .await
-    {
-        Ok((group, role)) => {
-            state
-                .store
-                .connect(
-                    user_id.0 as i64,
-                    &ConnectedChat {
-                        chat_id: group.id,
-                        chat_title: group.title.clone(),
-                    },
-                )
-                .await?;
-            tracing::debug!(user = user_id.0, chat = group.id, ?role, "connected");
-            Ok(Outcome::Connected(group, role))
+    match check_new(state, user_id, chat).await {
+        Ok(checked) => {
+            state.store.connect(user_id.0 as i64, &checked.chat).await?;
+            tracing::debug!(user = user_id.0, space = ?checked.chat.space, role = ?checked.role, "connected");
+            Ok(Outcome::Connected(checked))
         }
         Err(AccessError::Store(error)) => Err(error),
         Err(error) => Ok(Outcome::Refused(error)),
@@ -191,10 +212,10 @@ fn refusal_text(lang: Lang, error: &AccessError) -> String {
 }
 
 /// Connects from a message (`/connect <chat>`, deep link, `/reconnect`).
-async fn connect_and_reply(ctx: &Ctx<'_>, chat: Recipient) -> HandlerResult {
+async fn connect_and_reply(ctx: &Ctx<'_>, chat: &ChatRef) -> HandlerResult {
     match try_connect(ctx.state, ctx.user.id, chat).await? {
-        Outcome::Connected(group, role) => {
-            let (text, keyboard) = connected_view(ctx.lang, "connect-success", &group.title, role);
+        Outcome::Connected(checked) => {
+            let (text, keyboard) = connected_view(ctx.lang, "connect-success", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
         }
         Outcome::Refused(error) => {
@@ -204,7 +225,7 @@ async fn connect_and_reply(ctx: &Ctx<'_>, chat: Recipient) -> HandlerResult {
     Ok(())
 }
 
-/// `/connect [chat]`
+/// `/connect [chat | business]`
 pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     if !ctx.is_private() {
         return connect_in_group(ctx).await;
@@ -219,7 +240,7 @@ pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
         return Ok(());
     }
     match parse_chat_ref(args) {
-        Ok(chat) => connect_and_reply(ctx, chat.recipient()).await,
+        Ok(chat) => connect_and_reply(ctx, &chat).await,
         Err(error) => {
             ctx.reply(t!(ctx.lang, error.locale_key(), input = args))
                 .await?;
@@ -229,16 +250,29 @@ pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
 }
 
 /// `/start connect_<chat id>`: exactly the checks of `/connect <id>`.
-pub async fn deep_link(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
-    match parse_chat_ref(payload) {
-        Ok(chat @ ChatRef::Id(_)) if ctx.is_private() => {
-            connect_and_reply(ctx, chat.recipient()).await
-        }
+pub async fn deep_link(ctx: &Ctx<'_>, chat_id: Option<i64>) -> HandlerResult {
+    match chat_id {
+        Some(chat_id) if ctx.is_private() => connect_and_reply(ctx, &ChatRef::Id(chat_id)).await,
         _ => {
             ctx.reply(t!(ctx.lang, "connect-bad-link")).await?;
             Ok(())
         }
     }
+}
+
+fn history_button(lang: Lang, chat: &ConnectedChat) -> InlineKeyboardButton {
+    let (label, target) = match chat.space {
+        Space::Chat(chat_id) => {
+            let label = if chat.title.trim().is_empty() {
+                chat_id.to_string()
+            } else {
+                chat.title.clone()
+            };
+            (label, HistoryTarget::Group(chat_id))
+        }
+        Space::Business(_) => (connection_title(lang, chat), HistoryTarget::Business),
+    };
+    InlineKeyboardButton::callback(label, Button::Reconnect(target))
 }
 
 async fn show_history(ctx: &Ctx<'_>) -> HandlerResult {
@@ -249,17 +283,7 @@ async fn show_history(ctx: &Ctx<'_>) -> HandlerResult {
     }
     let rows: Vec<Vec<InlineKeyboardButton>> = recent
         .iter()
-        .map(|chat| {
-            let label = if chat.chat_title.trim().is_empty() {
-                chat.chat_id.to_string()
-            } else {
-                chat.chat_title.clone()
-            };
-            vec![InlineKeyboardButton::callback(
-                label,
-                format!("connect.{}", chat.chat_id),
-            )]
-        })
+        .map(|chat| vec![history_button(ctx.lang, chat)])
         .collect();
     ctx.reply_with(
         t!(ctx.lang, "connect-recent"),
@@ -294,7 +318,7 @@ async fn connect_in_group(ctx: &Ctx<'_>) -> HandlerResult {
     }
     let keyboard = url_keyboard(
         t!(ctx.lang, "button-connect-pm"),
-        ctx.state.deep_link(&format!("connect_{chat_id}")),
+        ctx.state.deep_link(&StartPayload::Connect(chat_id)),
     );
     ctx.reply_with(
         t!(ctx.lang, "connect-in-group", title = &ctx.chat_title()),
@@ -306,29 +330,31 @@ async fn connect_in_group(ctx: &Ctx<'_>) -> HandlerResult {
 
 /// `/disconnect`
 pub async fn disconnect(ctx: &Ctx<'_>) -> HandlerResult {
-    if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "disconnect"))
-            .await?;
-        return Ok(());
-    }
     let text = match ctx.store().disconnect(ctx.user.id.0 as i64).await? {
-        Some(chat) => t!(ctx.lang, "disconnect-done", title = &chat.chat_title),
+        Some(chat) => t!(
+            ctx.lang,
+            "disconnect-done",
+            title = &connection_title(ctx.lang, &chat)
+        ),
         None => t!(ctx.lang, "disconnect-not-connected"),
     };
     ctx.reply(text).await?;
     Ok(())
 }
 
+/// What a stored history entry asks to connect to again.
+fn chat_ref_of(chat: &ConnectedChat) -> ChatRef {
+    match chat.space {
+        Space::Chat(chat_id) => ChatRef::Id(chat_id),
+        Space::Business(_) => ChatRef::Business,
+    }
+}
+
 /// `/reconnect`: the last chat, after the full check.
 pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
-    if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "reconnect"))
-            .await?;
-        return Ok(());
-    }
     let recent = ctx.store().recent_chats(ctx.user.id.0 as i64).await?;
     match recent.first() {
-        Some(last) => connect_and_reply(ctx, Recipient::Id(ChatId(last.chat_id))).await,
+        Some(last) => connect_and_reply(ctx, &chat_ref_of(last)).await,
         None => {
             ctx.reply(t!(ctx.lang, "reconnect-no-history")).await?;
             Ok(())
@@ -338,37 +364,30 @@ pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
 
 /// `/connection`: the current connection, checked again.
 pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
-    if !ctx.is_private() {
-        ctx.reply(t!(ctx.lang, "error-pm-only", command = "connection"))
-            .await?;
-        return Ok(());
-    }
     let Some(current) = ctx.store().current_connection(ctx.user.id.0 as i64).await? else {
         ctx.reply(t!(ctx.lang, "connection-none")).await?;
         return Ok(());
     };
-    match ctx
-        .state
-        .auth
-        .check_use(ctx.store(), current.chat_id, ctx.user.id)
-        .await
-    {
-        Ok(role) => {
-            let (text, keyboard) =
-                connected_view(ctx.lang, "connection-current", &current.chat_title, role);
+    let title = connection_title(ctx.lang, &current);
+    match check_current(ctx.state, ctx.user.id, current).await {
+        Ok(checked) => {
+            let (text, keyboard) = connected_view(ctx.lang, "connection-current", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
             Ok(())
         }
-        Err(error) => ctx.report_access_error(error, &current.chat_title).await,
+        Err(error) => ctx.report_access_error(error, &title).await,
     }
 }
 
 /// `/allowconnect [yes|no|…]`, by the chat's admins (resolved by the caller).
 pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
+    let Some(chat_id) = target.group(ctx, "allowconnect").await? else {
+        return Ok(());
+    };
     let arg = args.split_whitespace().next().map(str::to_lowercase);
     let text = match arg.as_deref() {
         None => {
-            let allowed = ctx.store().allow_connect(target.chat_id).await?;
+            let allowed = ctx.store().allow_connect(chat_id).await?;
             t!(
                 ctx.lang,
                 if allowed {
@@ -380,11 +399,11 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
             )
         }
         Some("yes" | "on" | "true") => {
-            ctx.store().set_allow_connect(target.chat_id, true).await?;
+            ctx.store().set_allow_connect(chat_id, true).await?;
             t!(ctx.lang, "allowconnect-set-on", title = &target.title)
         }
         Some("no" | "off" | "false") => {
-            ctx.store().set_allow_connect(target.chat_id, false).await?;
+            ctx.store().set_allow_connect(chat_id, false).await?;
             t!(ctx.lang, "allowconnect-set-off", title = &target.title)
         }
         Some(other) => t!(ctx.lang, "allowconnect-bad-option", option = other),
@@ -393,32 +412,30 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
     Ok(())
 }
 
-/// `connbtns.Admin`, `connbtns.User`, `connbtns.Main`: every press re-checks
-/// the connection, and the Admin list needs a live admin.
-pub async fn buttons(
+/// The pages of the current connection: every press re-checks the
+/// connection, and the Admin list needs a live admin.
+pub async fn page_button(
     bot: &Bot,
     state: &AppState,
     query: &CallbackQuery,
     lang: Lang,
-    which: &str,
+    page: ConnectionPage,
 ) -> HandlerResult {
     let user_id = query.from.id;
     let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
         answer(bot, query, Some(t!(lang, "connbtns-not-connected")), true).await?;
         return Ok(());
     };
-    let role = match state
-        .auth
-        .check_use(state.store.as_ref(), current.chat_id, user_id)
-        .await
-    {
-        Ok(role) => role,
+    let title = connection_title(lang, &current);
+    let kind = connection_kind(current.space);
+    let checked = match check_current(state, user_id, current).await {
+        Ok(checked) => checked,
         Err(error) => {
             let text = connection_check_failed(
                 state.store.as_ref(),
                 lang,
                 user_id.0 as i64,
-                &current.chat_title,
+                &title,
                 error,
             )
             .await?;
@@ -426,9 +443,11 @@ pub async fn buttons(
             return Ok(());
         }
     };
-    let (text, keyboard) = match which {
-        "Admin" if role == Role::Admin => command_list(lang, &current.chat_title, Access::Admin),
-        "Admin" => {
+    let (text, keyboard) = match page {
+        ConnectionPage::Admin if checked.role == Role::Admin => {
+            command_list(lang, &title, kind, Access::Admin)
+        }
+        ConnectionPage::Admin => {
             answer(
                 bot,
                 query,
@@ -438,37 +457,30 @@ pub async fn buttons(
             .await?;
             return Ok(());
         }
-        "User" => command_list(lang, &current.chat_title, Access::Member),
-        "Main" => connected_view(lang, "connection-current", &current.chat_title, role),
-        _ => {
-            answer(bot, query, Some(t!(lang, "button-unknown")), true).await?;
-            return Ok(());
-        }
+        ConnectionPage::User => command_list(lang, &title, kind, Access::Member),
+        ConnectionPage::Main => connected_view(lang, "connection-current", &checked),
     };
     answer(bot, query, None, false).await?;
     edit_or_send(bot, query, text, keyboard).await?;
     Ok(())
 }
 
-/// A history button (`connect.<chat id>`): connects after the full check.
-pub async fn history_button(
+/// A history button: connects after the full check.
+pub async fn reconnect_button(
     bot: &Bot,
     state: &AppState,
     query: &CallbackQuery,
     lang: Lang,
-    data: &str,
+    target: HistoryTarget,
 ) -> HandlerResult {
-    let chat = match parse_chat_ref(data) {
-        Ok(chat @ ChatRef::Id(_)) => chat,
-        _ => {
-            answer(bot, query, Some(t!(lang, "button-unknown")), true).await?;
-            return Ok(());
-        }
+    let chat = match target {
+        HistoryTarget::Group(chat_id) => ChatRef::Id(chat_id),
+        HistoryTarget::Business => ChatRef::Business,
     };
-    match try_connect(state, query.from.id, chat.recipient()).await? {
-        Outcome::Connected(group, role) => {
+    match try_connect(state, query.from.id, &chat).await? {
+        Outcome::Connected(checked) => {
             answer(bot, query, None, false).await?;
-            let (text, keyboard) = connected_view(lang, "connect-success", &group.title, role);
+            let (text, keyboard) = connected_view(lang, "connect-success", &checked);
             edit_or_send(bot, query, text, keyboard).await?;
         }
         Outcome::Refused(error) => {
@@ -478,70 +490,21 @@ pub async fn history_button(
     Ok(())
 }
 
-/// Alerts are plain text: drop the tags of a translated HTML message and
-/// undo its escapes.
-fn plain(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn chat_refs() {
-        assert_eq!(
-            parse_chat_ref("-1001234567890"),
-            Ok(ChatRef::Id(-1001234567890))
-        );
-        assert_eq!(parse_chat_ref(" -4001 "), Ok(ChatRef::Id(-4001)));
-        assert_eq!(
-            parse_chat_ref("@Some_Group"),
-            Ok(ChatRef::Username("Some_Group".into()))
-        );
-        assert_eq!(parse_chat_ref("abc"), Err(ChatRefError::Invalid));
-        assert_eq!(parse_chat_ref("-"), Err(ChatRefError::Invalid));
-        assert_eq!(parse_chat_ref("--5"), Err(ChatRefError::Invalid));
-        assert_eq!(parse_chat_ref("+5"), Err(ChatRefError::Invalid));
-        assert_eq!(parse_chat_ref("-12a"), Err(ChatRefError::Invalid));
-        assert_eq!(parse_chat_ref("@"), Err(ChatRefError::BadUsername));
-        assert_eq!(parse_chat_ref("@a b"), Err(ChatRefError::BadUsername));
-        assert_eq!(parse_chat_ref("@1abc"), Err(ChatRefError::BadUsername));
-        assert_eq!(parse_chat_ref("12345"), Err(ChatRefError::NotAGroupId));
-        assert_eq!(parse_chat_ref("0"), Err(ChatRefError::OutOfRange));
-        assert_eq!(parse_chat_ref("-0"), Err(ChatRefError::OutOfRange));
-        assert_eq!(
-            parse_chat_ref("-9999999999999"),
-            Err(ChatRefError::OutOfRange)
-        );
-        assert_eq!(
-            parse_chat_ref(&format!("-{}", "9".repeat(300))),
-            Err(ChatRefError::OutOfRange)
-        );
-        assert_eq!(
-            parse_chat_ref("-9223372036854775808"),
-            Err(ChatRefError::OutOfRange)
-        );
-    }
-
-    #[test]
-    fn alerts_are_plain() {
-        assert_eq!(
-            plain("<b>Ops &lt;Team&gt; &amp;amp;</b>"),
-            "Ops <Team> &amp;"
-        );
+    fn history_entries_reconnect_to_what_they_name() {
+        let group = ConnectedChat {
+            space: Space::Chat(-100),
+            title: "G".into(),
+        };
+        let business = ConnectedChat {
+            space: Space::Business(5),
+            title: String::new(),
+        };
+        assert_eq!(chat_ref_of(&group), ChatRef::Id(-100));
+        assert_eq!(chat_ref_of(&business), ChatRef::Business);
     }
 }

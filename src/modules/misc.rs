@@ -7,13 +7,14 @@ use crate::commands::{self, Module};
 use crate::context::{Ctx, HandlerResult};
 use crate::i18n::{Html, Lang};
 use crate::modules::{answer, edit_or_send};
+use crate::payload::{Button, StartPayload};
 use crate::t;
 
 fn url_button(text: String, url: String) -> InlineKeyboardButton {
     match url.parse() {
         Ok(url) => InlineKeyboardButton::url(text, url),
         // Only reachable with a bot username that is not URL-safe.
-        Err(_) => InlineKeyboardButton::callback(text, "help.main"),
+        Err(_) => InlineKeyboardButton::callback(text, Button::Help(None)),
     }
 }
 
@@ -25,7 +26,7 @@ pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
     if ctx.is_private() {
         let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
             t!(ctx.lang, "button-help"),
-            "help.main",
+            Button::Help(None),
         )]]);
         ctx.reply_with(
             t!(ctx.lang, "start-private", name = &ctx.user.first_name),
@@ -33,7 +34,10 @@ pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
         )
         .await?;
     } else {
-        let keyboard = url_keyboard(t!(ctx.lang, "button-open-pm"), ctx.state.deep_link("start"));
+        let keyboard = url_keyboard(
+            t!(ctx.lang, "button-open-pm"),
+            ctx.state.deep_link(&StartPayload::Greeting),
+        );
         ctx.reply_with(t!(ctx.lang, "start-group"), Some(keyboard))
             .await?;
     }
@@ -44,27 +48,34 @@ pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
 fn help_main(lang: Lang) -> (String, InlineKeyboardMarkup) {
     let buttons: Vec<InlineKeyboardButton> = Module::ALL
         .into_iter()
-        .map(|m| InlineKeyboardButton::callback(t!(lang, m.name_key()), format!("help.{}", m.id())))
+        .map(|m| InlineKeyboardButton::callback(t!(lang, m.name_key()), Button::Help(Some(m))))
         .collect();
     let rows: Vec<Vec<InlineKeyboardButton>> = buttons.chunks(2).map(<[_]>::to_vec).collect();
     (t!(lang, "help-main"), InlineKeyboardMarkup::new(rows))
 }
 
-/// A module's help: its explanation, then its commands from the registry.
+/// A module's help: its explanation, then its commands from the registry
+/// (a module without commands of its own shows no empty list).
 pub fn module_help(lang: Lang, module: Module) -> (String, InlineKeyboardMarkup) {
     let commands: Vec<String> = commands::module_commands(module)
         .map(|spec| spec.describe(lang))
         .collect();
-    let text = t!(
-        lang,
-        "help-module",
-        name = Html(t!(lang, module.name_key())),
-        body = Html(t!(lang, module.help_key())),
-        commands = Html(commands.join("\n"))
-    );
+    let name = Html(t!(lang, module.name_key()));
+    let body = Html(t!(lang, module.help_key()));
+    let text = if commands.is_empty() {
+        t!(lang, "help-module-no-commands", name = name, body = body)
+    } else {
+        t!(
+            lang,
+            "help-module",
+            name = name,
+            body = body,
+            commands = Html(commands.join("\n"))
+        )
+    };
     let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
         t!(lang, "button-back"),
-        "help.main",
+        Button::Help(None),
     )]]);
     (text, keyboard)
 }
@@ -89,7 +100,7 @@ pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
         },
     };
     if !ctx.is_private() {
-        let payload = module.map_or_else(|| "help".to_owned(), |m| format!("help_{}", m.id()));
+        let payload = StartPayload::Help(module.map(|m| m.id().to_owned()).unwrap_or_default());
         let keyboard = url_keyboard(
             t!(ctx.lang, "button-help-pm"),
             ctx.state.deep_link(&payload),
@@ -110,19 +121,14 @@ pub async fn help_button(
     bot: &Bot,
     query: &CallbackQuery,
     lang: Lang,
-    data: &str,
+    module: Option<Module>,
 ) -> HandlerResult {
-    let view = match data {
-        "main" => Some(help_main(lang)),
-        name => Module::by_name(name).map(|module| module_help(lang, module)),
+    let (text, keyboard) = match module {
+        None => help_main(lang),
+        Some(module) => module_help(lang, module),
     };
-    match view {
-        Some((text, keyboard)) => {
-            answer(bot, query, None, false).await?;
-            edit_or_send(bot, query, text, keyboard).await?;
-        }
-        None => answer(bot, query, Some(t!(lang, "button-unknown")), true).await?,
-    }
+    answer(bot, query, None, false).await?;
+    edit_or_send(bot, query, text, keyboard).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Feature modules, one file each.
 
+pub mod business;
 pub mod connections;
 pub mod misc;
 pub mod notes;
@@ -67,4 +68,36 @@ pub async fn answer(
         request = request.text(text).show_alert(alert);
     }
     request.await.map(|_| ())
+}
+
+/// Alerts are plain text: drop the tags of a translated HTML message and
+/// undo its escapes.
+pub fn plain(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_are_plain() {
+        assert_eq!(
+            plain("<b>Ops &lt;Team&gt; &amp;amp;</b>"),
+            "Ops <Team> &amp;"
+        );
+    }
 }

@@ -4,7 +4,7 @@ use crate::commands::ParsedCommand;
 use crate::context::{Ctx, HandlerError, HandlerResult, Target};
 use crate::format::{message_tail, replied_content, stored_to_html};
 use crate::i18n::Html;
-use crate::store::Note;
+use crate::store::{Note, Space};
 use crate::t;
 
 pub const MAX_NAME_LEN: usize = 64;
@@ -72,7 +72,7 @@ pub async fn save(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
     let replaced = ctx
         .store()
         .save_note(
-            target.chat_id,
+            target.space,
             &Note {
                 name: name.clone(),
                 content,
@@ -95,7 +95,7 @@ pub async fn get(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
     let Some((name, _)) = name_argument(ctx, args, usage).await? else {
         return Ok(());
     };
-    match ctx.store().note(target.chat_id, &name).await? {
+    match ctx.store().note(target.space, &name).await? {
         Some(note) => {
             ctx.reply(stored_to_html(&note.content)).await?;
         }
@@ -112,14 +112,23 @@ pub async fn get(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
     Ok(())
 }
 
+/// The note a message asks for with `#name` (alone or first), if any.
+pub fn hashtag_name(text: &str) -> Option<String> {
+    let word = text.strip_prefix('#')?.split(char::is_whitespace).next()?;
+    normalize_name(word)
+}
+
 /// `#name` in a group: sends the note when there is one. Any other hashtag is
 /// ordinary chat and gets no answer.
 pub async fn hashtag(ctx: &Ctx<'_>, text: &str) -> HandlerResult {
-    let word = text[1..].split_whitespace().next().unwrap_or_default();
-    let Some(name) = normalize_name(word) else {
+    let Some(name) = hashtag_name(text) else {
         return Ok(());
     };
-    if let Some(note) = ctx.store().note(ctx.msg.chat.id.0, &name).await? {
+    if let Some(note) = ctx
+        .store()
+        .note(Space::Chat(ctx.msg.chat.id.0), &name)
+        .await?
+    {
         ctx.reply(stored_to_html(&note.content)).await?;
     }
     Ok(())
@@ -127,7 +136,7 @@ pub async fn hashtag(ctx: &Ctx<'_>, text: &str) -> HandlerResult {
 
 /// `/notes` (`/saved`)
 pub async fn list(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
-    let names = ctx.store().note_names(target.chat_id).await?;
+    let names = ctx.store().note_names(target.space).await?;
     let text = if names.is_empty() {
         t!(ctx.lang, "notes-none", title = &target.title)
     } else {
@@ -153,7 +162,7 @@ pub async fn clear(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult 
     let Some((name, _)) = name_argument(ctx, args, usage).await? else {
         return Ok(());
     };
-    let key = if ctx.store().delete_note(target.chat_id, &name).await? {
+    let key = if ctx.store().delete_note(target.space, &name).await? {
         "notes-cleared"
     } else {
         "notes-not-found"
@@ -182,6 +191,17 @@ mod tests {
         assert_eq!(normalize_name("a b"), None);
         assert_eq!(normalize_name("a.b"), None);
         assert_eq!(normalize_name("<b>"), None);
+    }
+
+    #[test]
+    fn hashtags() {
+        assert_eq!(hashtag_name("#Hours").as_deref(), Some("hours"));
+        assert_eq!(hashtag_name("#hours please").as_deref(), Some("hours"));
+        assert_eq!(hashtag_name("#hours\nthanks").as_deref(), Some("hours"));
+        assert_eq!(hashtag_name("#"), None);
+        assert_eq!(hashtag_name("# hours"), None);
+        assert_eq!(hashtag_name("#hours!"), None);
+        assert_eq!(hashtag_name("hours #x"), None);
     }
 
     #[test]

@@ -8,7 +8,10 @@ use crate::t;
 
 /// `/rules`
 pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
-    let text = match ctx.store().rules(target.chat_id).await? {
+    let Some(chat_id) = target.group(ctx, "rules").await? else {
+        return Ok(());
+    };
+    let text = match ctx.store().rules(chat_id).await? {
         Some(rules) => t!(
             ctx.lang,
             "rules-show",
@@ -23,12 +26,15 @@ pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
 
 /// `/setrules <text>`, or as a reply.
 pub async fn set(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -> HandlerResult {
+    let Some(chat_id) = target.group(ctx, "setrules").await? else {
+        return Ok(());
+    };
     let rules = message_tail(ctx.msg, command.args_offset).or_else(|| replied_content(ctx.msg));
     let Some(rules) = rules else {
         ctx.reply(t!(ctx.lang, "rules-set-usage")).await?;
         return Ok(());
     };
-    ctx.store().set_rules(target.chat_id, &rules).await?;
+    ctx.store().set_rules(chat_id, &rules).await?;
     ctx.reply(t!(ctx.lang, "rules-set", title = &target.title))
         .await?;
     Ok(())
@@ -36,7 +42,10 @@ pub async fn set(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) ->
 
 /// `/clearrules`
 pub async fn clear(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
-    let key = if ctx.store().clear_rules(target.chat_id).await? {
+    let Some(chat_id) = target.group(ctx, "clearrules").await? else {
+        return Ok(());
+    };
+    let key = if ctx.store().clear_rules(chat_id).await? {
         "rules-cleared"
     } else {
         "rules-none"

@@ -1,20 +1,19 @@
-//! Storage: one interface for every handler, implemented for PostgreSQL
-//! (production) and SQLite (the embedded default), chosen by URL scheme.
+//! Storage: one interface for every handler, implemented once ([`SqlStore`])
+//! for PostgreSQL (production) and SQLite (the embedded default), chosen by
+//! URL scheme.
 //!
 //! Every method commits before it returns: a handler that replies after an
 //! `await` on the store never tells the user something the database does not
 //! hold.
 
-mod postgres;
-mod sqlite;
+mod sql;
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 /// How many recent chats a user's connection history keeps.
 pub const HISTORY_LIMIT: usize = 5;
@@ -90,12 +89,51 @@ impl fmt::Display for Backend {
     }
 }
 
-/// A chat a user is, or was, connected to. The title is the one seen when
+/// Whose records a command reads and writes: a group's, or a Telegram
+/// Business account's. Stored as a kind (`'chat'` / `'business'`) beside the
+/// id, so a business account's records can never be taken for those of a
+/// chat with the same number (a business chat's id is its customer's user
+/// id, the same number as that customer's PM with the bot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// A group or supergroup, by chat id.
+    Chat(i64),
+    /// A Telegram Business account, by its owner's user id.
+    Business(i64),
+}
+
+impl Space {
+    /// The `space` column's value.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Space::Chat(_) => "chat",
+            Space::Business(_) => "business",
+        }
+    }
+
+    /// The `chat_id` column's value: the chat id, or the owner's user id.
+    pub fn id(self) -> i64 {
+        match self {
+            Space::Chat(id) | Space::Business(id) => id,
+        }
+    }
+
+    /// Rebuilds a space from its two columns; `None` for an unknown kind.
+    pub fn from_columns(kind: &str, id: i64) -> Option<Space> {
+        match kind {
+            "chat" => Some(Space::Chat(id)),
+            "business" => Some(Space::Business(id)),
+            _ => None,
+        }
+    }
+}
+
+/// What a user is, or was, connected to. The title is the one seen when
 /// connecting; it labels buttons and replies without asking Telegram again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectedChat {
-    pub chat_id: i64,
-    pub chat_title: String,
+    pub space: Space,
+    pub title: String,
 }
 
 /// Text with its Telegram message entities kept as the Bot API's JSON array
@@ -113,6 +151,44 @@ pub struct Note {
     pub content: FormattedText,
 }
 
+/// A Telegram Business connection as Telegram last described it (the Bot
+/// API's `BusinessConnection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessConnectionRecord {
+    pub id: String,
+    /// The business account's owner (`user.id`).
+    pub owner_id: i64,
+    /// The owner's private chat with the bot.
+    pub user_chat_id: i64,
+    /// The `rights` object (`BusinessBotRights`) as JSON; `None` when
+    /// Telegram sent none, which means no rights.
+    pub rights_json: Option<String>,
+    pub is_enabled: bool,
+    /// When the connection was established, in Unix time.
+    pub date: i64,
+}
+
+/// A stored business connection and whether a newer one of the same owner
+/// replaced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBusinessConnection {
+    pub connection: BusinessConnectionRecord,
+    /// A newer connection of the same owner exists: this id is dead, and
+    /// updates carrying it are ignored.
+    pub superseded: bool,
+}
+
+/// What [`Store::record_business_connection`] made of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessRecorded {
+    /// It is now the owner's connection (any older id of the owner is
+    /// superseded).
+    Current,
+    /// The id was already superseded, or the owner has a newer connection:
+    /// nothing the bot acts on changed.
+    Superseded,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -122,6 +198,7 @@ pub trait Store: Send + Sync + 'static {
     /// Makes `chat` the user's current connection and the newest entry of
     /// their history (trimmed to [`HISTORY_LIMIT`]), in one transaction.
     /// A user has at most one current connection, whatever runs concurrently.
+    /// History entries are unique per space (kind and id).
     async fn connect(&self, user_id: i64, chat: &ConnectedChat) -> StoreResult<()>;
     /// Ends the current connection (history is kept) and returns it.
     async fn disconnect(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
@@ -138,12 +215,12 @@ pub trait Store: Send + Sync + 'static {
     // --- notes -----------------------------------------------------------
 
     /// Inserts or replaces; returns `true` when a note of that name existed.
-    async fn save_note(&self, chat_id: i64, note: &Note) -> StoreResult<bool>;
-    async fn note(&self, chat_id: i64, name: &str) -> StoreResult<Option<Note>>;
-    /// Sorted by name.
-    async fn note_names(&self, chat_id: i64) -> StoreResult<Vec<String>>;
+    async fn save_note(&self, space: Space, note: &Note) -> StoreResult<bool>;
+    async fn note(&self, space: Space, name: &str) -> StoreResult<Option<Note>>;
+    /// Sorted by name (byte-wise).
+    async fn note_names(&self, space: Space) -> StoreResult<Vec<String>>;
     /// Returns `true` when a note was deleted.
-    async fn delete_note(&self, chat_id: i64, name: &str) -> StoreResult<bool>;
+    async fn delete_note(&self, space: Space, name: &str) -> StoreResult<bool>;
 
     // --- rules -----------------------------------------------------------
 
@@ -152,11 +229,45 @@ pub trait Store: Send + Sync + 'static {
     /// Returns `true` when there were rules to clear.
     async fn clear_rules(&self, chat_id: i64) -> StoreResult<bool>;
 
+    // --- Telegram Business -------------------------------------------------
+
+    /// Stores a connection as Telegram described it, replacing what was known
+    /// for its id, in one transaction. One owner has one live connection: the
+    /// one with the latest `date` (on a tie, the one recorded last) is
+    /// current and every other id of that owner is marked superseded. An id
+    /// already superseded is not changed. Forgets any failed lookup of the id.
+    async fn record_business_connection(
+        &self,
+        connection: &BusinessConnectionRecord,
+    ) -> StoreResult<BusinessRecorded>;
+    async fn business_connection(&self, id: &str) -> StoreResult<Option<StoredBusinessConnection>>;
+    /// The owner's current (not superseded) connection, enabled or not.
+    async fn owner_business_connection(
+        &self,
+        owner_id: i64,
+    ) -> StoreResult<Option<BusinessConnectionRecord>>;
+    /// Remembers that Telegram did not know the id, at Unix time `at`
+    /// (replacing an earlier time).
+    async fn remember_unknown_business_connection(&self, id: &str, at: i64) -> StoreResult<()>;
+    /// When Telegram last said it did not know the id (Unix time), if it did.
+    async fn unknown_business_connection_since(&self, id: &str) -> StoreResult<Option<i64>>;
+    /// Pauses or resumes the bot's replies in one customer chat of the
+    /// owner's business account.
+    async fn set_business_chat_paused(
+        &self,
+        owner_id: i64,
+        chat_id: i64,
+        paused: bool,
+    ) -> StoreResult<()>;
+    /// `false` for a chat never paused.
+    async fn business_chat_paused(&self, owner_id: i64, chat_id: i64) -> StoreResult<bool>;
+
     // --- chat lifecycle --------------------------------------------------
 
-    /// A group was upgraded to a supergroup: every record keyed by
-    /// `from_chat_id` moves to `to_chat_id` (records already present under
-    /// the new id win), in one transaction.
+    /// A group was upgraded to a supergroup: every record of the space
+    /// `Space::Chat(from_chat_id)` (and every setting keyed by that chat id)
+    /// moves to `to_chat_id` (records already present under the new id win),
+    /// in one transaction. Business records never move.
     async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()>;
 
     // --- shutdown --------------------------------------------------------
@@ -170,19 +281,21 @@ pub trait Store: Send + Sync + 'static {
 /// What `migrate_chat` runs, in order and in one transaction, on either
 /// backend (`$1` = old chat id, `$2` = new chat id). For each chat-keyed
 /// table: first drop the old records whose key the new id already has (the
-/// new ones win), then move the rest.
+/// new ones win), then move the rest. Tables with a `space` column move only
+/// `'chat'` rows: a business account's records are keyed by its owner's
+/// user id, which may be the same number.
 const MIGRATE_CHAT_STATEMENTS: [&str; 9] = [
     // Keyed by user: a user connected to the old chat is now connected to the new one.
-    "UPDATE current_connections SET chat_id = $2 WHERE chat_id = $1",
-    "DELETE FROM connection_history WHERE chat_id = $1
-     AND user_id IN (SELECT user_id FROM connection_history WHERE chat_id = $2)",
-    "UPDATE connection_history SET chat_id = $2 WHERE chat_id = $1",
+    "UPDATE current_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
+    "DELETE FROM connection_history WHERE space = 'chat' AND chat_id = $1
+     AND user_id IN (SELECT user_id FROM connection_history WHERE space = 'chat' AND chat_id = $2)",
+    "UPDATE connection_history SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
     "DELETE FROM chat_settings WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = $2)",
     "UPDATE chat_settings SET chat_id = $2 WHERE chat_id = $1",
-    "DELETE FROM notes WHERE chat_id = $1
-     AND name IN (SELECT name FROM notes WHERE chat_id = $2)",
-    "UPDATE notes SET chat_id = $2 WHERE chat_id = $1",
+    "DELETE FROM notes WHERE space = 'chat' AND chat_id = $1
+     AND name IN (SELECT name FROM notes WHERE space = 'chat' AND chat_id = $2)",
+    "UPDATE notes SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
     "DELETE FROM rules WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
     "UPDATE rules SET chat_id = $2 WHERE chat_id = $1",
@@ -190,8 +303,5 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 9] = [
 
 /// Connects to the database the URL names and runs its migrations.
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
-    Ok(match url {
-        DatabaseUrl::Sqlite(url) => Arc::new(SqliteStore::open(url).await?),
-        DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::open(url).await?),
-    })
+    Ok(Arc::new(SqlStore::open(url).await?))
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use castellan::commands::Access;
+use castellan::commands::{Access, ConnectionKind};
 use fake_bot_api::{Fault, IncomingMessage, MemberStatus};
 
 use crate::app::{TestApp, button_data, button_urls};
@@ -628,7 +628,7 @@ async fn allowconnect_through_a_connection(backend: Backend) {
 
 /// What the bot's registry says is usable through a connection at `access`.
 fn registry_list(access: Access) -> Vec<String> {
-    castellan::commands::connection_commands(access)
+    castellan::commands::connection_commands(ConnectionKind::Group, access)
         .map(|spec| format!("/{}", spec.name))
         .collect()
 }

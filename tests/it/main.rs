@@ -5,6 +5,7 @@
 mod app;
 mod basics;
 mod binary;
+mod business;
 mod connections;
 mod db;
 mod notes;

@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use castellan::store::{ConnectedChat, FormattedText, HISTORY_LIMIT, Note, SqliteStore, Store};
+use castellan::store::{
+    BusinessConnectionRecord, BusinessRecorded, ConnectedChat, FormattedText, HISTORY_LIMIT, Note,
+    Space, SqlStore, Store, StoredBusinessConnection,
+};
 
 use crate::db::{Backend, TestDb};
 
@@ -30,12 +33,22 @@ crate::backend_tests!(
     concurrent_writes_do_not_fail,
     concurrent_writes_from_two_stores_do_not_fail,
     tables_live_in_the_test_database,
+    spaces_of_the_same_number_never_mix,
+    business_connection_record_replace_fetch,
+    newer_business_connection_supersedes_older,
+    older_business_connection_recorded_later_is_superseded,
+    business_owners_are_independent,
+    unknown_business_connections_are_remembered,
+    business_chat_pauses_are_per_owner_and_chat,
+    migrate_chat_leaves_business_rows,
+    concurrent_business_records_leave_one_live_connection,
+    upgrade_from_0001_keeps_data,
 );
 
 fn chat(chat_id: i64, title: &str) -> ConnectedChat {
     ConnectedChat {
-        chat_id,
-        chat_title: title.to_owned(),
+        space: Space::Chat(chat_id),
+        title: title.to_owned(),
     }
 }
 
@@ -53,8 +66,16 @@ fn note(name: &str, body: &str) -> Note {
     }
 }
 
+/// The chat ids of connections to chats (panics on any other space).
 fn ids(chats: &[ConnectedChat]) -> Vec<i64> {
-    chats.iter().map(|c| c.chat_id).collect()
+    chats.iter().map(|c| chat_id(c.space)).collect()
+}
+
+fn chat_id(space: Space) -> i64 {
+    match space {
+        Space::Chat(id) => id,
+        Space::Business(_) => panic!("expected a chat, got {space:?}"),
+    }
 }
 
 /// Opens a fresh store, or `None` when the backend is skipped.
@@ -257,69 +278,81 @@ async fn notes_save_replace_get_list_delete(backend: Backend) {
     let Some((_db, store)) = fresh(backend).await else {
         return;
     };
-    let chat_id = -100;
-    assert_eq!(store.note(chat_id, "rules").await.unwrap(), None);
-    assert!(store.note_names(chat_id).await.unwrap().is_empty());
+    // The same calls in a chat and a business account of the same number:
+    // the second starts empty, whatever the first left.
+    for space in [Space::Chat(-100), Space::Business(-100)] {
+        notes_save_replace_get_list_delete_in(store.as_ref(), space).await;
+    }
+}
+
+async fn notes_save_replace_get_list_delete_in(store: &dyn Store, space: Space) {
+    assert_eq!(store.note(space, "rules").await.unwrap(), None);
+    assert!(store.note_names(space).await.unwrap().is_empty());
 
     let bold = Note {
         name: "welcome".to_owned(),
         content: text("Hi all", r#"[{"type":"bold","offset":0,"length":2}]"#),
     };
-    assert!(!store.save_note(chat_id, &bold).await.unwrap(), "new note");
+    assert!(!store.save_note(space, &bold).await.unwrap(), "new note");
     assert_eq!(
-        store.note(chat_id, "welcome").await.unwrap(),
+        store.note(space, "welcome").await.unwrap(),
         Some(bold.clone())
     );
 
     let replaced = note("welcome", "Hello again");
-    assert!(
-        store.save_note(chat_id, &replaced).await.unwrap(),
-        "replaced"
-    );
-    assert_eq!(
-        store.note(chat_id, "welcome").await.unwrap(),
-        Some(replaced)
-    );
+    assert!(store.save_note(space, &replaced).await.unwrap(), "replaced");
+    assert_eq!(store.note(space, "welcome").await.unwrap(), Some(replaced));
 
     // Sorted byte-wise by name, whatever the database's locale.
     for name in ["zeta", "alpha", "b_2", "b1", "beta", "_x", "9", "ä"] {
-        assert!(!store.save_note(chat_id, &note(name, name)).await.unwrap());
+        assert!(!store.save_note(space, &note(name, name)).await.unwrap());
     }
     assert_eq!(
-        store.note_names(chat_id).await.unwrap(),
+        store.note_names(space).await.unwrap(),
         [
             "9", "_x", "alpha", "b1", "b_2", "beta", "welcome", "zeta", "ä"
         ]
     );
 
-    assert!(store.delete_note(chat_id, "beta").await.unwrap());
-    assert!(!store.delete_note(chat_id, "beta").await.unwrap());
-    assert!(!store.delete_note(chat_id, "missing").await.unwrap());
-    assert_eq!(store.note(chat_id, "beta").await.unwrap(), None);
-    assert_eq!(store.note_names(chat_id).await.unwrap().len(), 8);
+    assert!(store.delete_note(space, "beta").await.unwrap());
+    assert!(!store.delete_note(space, "beta").await.unwrap());
+    assert!(!store.delete_note(space, "missing").await.unwrap());
+    assert_eq!(store.note(space, "beta").await.unwrap(), None);
+    assert_eq!(store.note_names(space).await.unwrap().len(), 8);
 }
 
 async fn notes_are_per_chat(backend: Backend) {
     let Some((_db, store)) = fresh(backend).await else {
         return;
     };
-    store.save_note(-1, &note("faq", "one")).await.unwrap();
-    assert!(!store.save_note(-2, &note("faq", "two")).await.unwrap());
+    store
+        .save_note(Space::Chat(-1), &note("faq", "one"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .save_note(Space::Chat(-2), &note("faq", "two"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.note(-1, "faq").await.unwrap(),
+        store.note(Space::Chat(-1), "faq").await.unwrap(),
         Some(note("faq", "one"))
     );
     assert_eq!(
-        store.note(-2, "faq").await.unwrap(),
+        store.note(Space::Chat(-2), "faq").await.unwrap(),
         Some(note("faq", "two"))
     );
-    assert!(store.delete_note(-1, "faq").await.unwrap());
+    assert!(store.delete_note(Space::Chat(-1), "faq").await.unwrap());
     assert_eq!(
-        store.note(-2, "faq").await.unwrap(),
+        store.note(Space::Chat(-2), "faq").await.unwrap(),
         Some(note("faq", "two"))
     );
-    assert_eq!(store.note_names(-1).await.unwrap(), Vec::<String>::new());
-    assert_eq!(store.note_names(-2).await.unwrap(), ["faq"]);
+    assert_eq!(
+        store.note_names(Space::Chat(-1)).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(store.note_names(Space::Chat(-2)).await.unwrap(), ["faq"]);
 }
 
 // --- rules ---------------------------------------------------------------
@@ -367,8 +400,11 @@ async fn large_ids_and_unicode_round_trip(backend: Backend) {
         name: "привет".to_owned(),
         content: body,
     };
-    store.save_note(group, &n).await.unwrap();
-    assert_eq!(store.note(group, "привет").await.unwrap(), Some(n));
+    store.save_note(Space::Chat(group), &n).await.unwrap();
+    assert_eq!(
+        store.note(Space::Chat(group), "привет").await.unwrap(),
+        Some(n)
+    );
     store.set_allow_connect(group, false).await.unwrap();
     assert!(!store.allow_connect(group).await.unwrap());
 }
@@ -385,11 +421,20 @@ async fn migrate_chat_moves_everything(backend: Backend) {
     store.connect(2, &chat(old, "Group")).await.unwrap();
     store.connect(2, &chat(-6, "Other")).await.unwrap();
     store.set_allow_connect(old, false).await.unwrap();
-    store.save_note(old, &note("a", "A")).await.unwrap();
-    store.save_note(old, &note("b", "B")).await.unwrap();
+    store
+        .save_note(Space::Chat(old), &note("a", "A"))
+        .await
+        .unwrap();
+    store
+        .save_note(Space::Chat(old), &note("b", "B"))
+        .await
+        .unwrap();
     store.set_rules(old, &text("Rules", "[]")).await.unwrap();
     // Records of unrelated chats stay put.
-    store.save_note(-6, &note("a", "six")).await.unwrap();
+    store
+        .save_note(Space::Chat(-6), &note("a", "six"))
+        .await
+        .unwrap();
 
     store.migrate_chat(old, new).await.unwrap();
 
@@ -414,10 +459,19 @@ async fn migrate_chat_moves_everything(backend: Backend) {
         store.allow_connect(old).await.unwrap(),
         "old id is back to defaults"
     );
-    assert_eq!(store.note_names(new).await.unwrap(), ["a", "b"]);
-    assert_eq!(store.note(new, "b").await.unwrap(), Some(note("b", "B")));
-    assert!(store.note_names(old).await.unwrap().is_empty());
-    assert_eq!(store.note(-6, "a").await.unwrap(), Some(note("a", "six")));
+    assert_eq!(
+        store.note_names(Space::Chat(new)).await.unwrap(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        store.note(Space::Chat(new), "b").await.unwrap(),
+        Some(note("b", "B"))
+    );
+    assert!(store.note_names(Space::Chat(old)).await.unwrap().is_empty());
+    assert_eq!(
+        store.note(Space::Chat(-6), "a").await.unwrap(),
+        Some(note("a", "six"))
+    );
     assert_eq!(store.rules(new).await.unwrap(), Some(text("Rules", "[]")));
     assert_eq!(store.rules(old).await.unwrap(), None);
 
@@ -455,14 +509,20 @@ async fn migrate_chat_keeps_new_records_on_conflict(backend: Backend) {
     store.connect(1, &chat(old, "Old title")).await.unwrap();
     store.set_allow_connect(old, false).await.unwrap();
     store.set_allow_connect(new, true).await.unwrap();
-    store.save_note(old, &note("shared", "old")).await.unwrap();
     store
-        .save_note(old, &note("only_old", "old"))
+        .save_note(Space::Chat(old), &note("shared", "old"))
         .await
         .unwrap();
-    store.save_note(new, &note("shared", "new")).await.unwrap();
     store
-        .save_note(new, &note("only_new", "new"))
+        .save_note(Space::Chat(old), &note("only_old", "old"))
+        .await
+        .unwrap();
+    store
+        .save_note(Space::Chat(new), &note("shared", "new"))
+        .await
+        .unwrap();
+    store
+        .save_note(Space::Chat(new), &note("only_new", "new"))
         .await
         .unwrap();
     store
@@ -487,22 +547,22 @@ async fn migrate_chat_keeps_new_records_on_conflict(backend: Backend) {
     );
     assert!(store.allow_connect(new).await.unwrap());
     assert_eq!(
-        store.note_names(new).await.unwrap(),
+        store.note_names(Space::Chat(new)).await.unwrap(),
         ["only_new", "only_old", "shared"]
     );
     assert_eq!(
-        store.note(new, "shared").await.unwrap(),
+        store.note(Space::Chat(new), "shared").await.unwrap(),
         Some(note("shared", "new"))
     );
     assert_eq!(
-        store.note(new, "only_old").await.unwrap(),
+        store.note(Space::Chat(new), "only_old").await.unwrap(),
         Some(note("only_old", "old"))
     );
     assert_eq!(
         store.rules(new).await.unwrap(),
         Some(text("new rules", "[]"))
     );
-    assert!(store.note_names(old).await.unwrap().is_empty());
+    assert!(store.note_names(Space::Chat(old)).await.unwrap().is_empty());
     assert_eq!(store.rules(old).await.unwrap(), None);
 }
 
@@ -511,13 +571,19 @@ async fn migrate_chat_to_same_id_is_a_no_op(backend: Backend) {
         return;
     };
     store.connect(1, &chat(-100, "A")).await.unwrap();
-    store.save_note(-100, &note("a", "A")).await.unwrap();
+    store
+        .save_note(Space::Chat(-100), &note("a", "A"))
+        .await
+        .unwrap();
     store.migrate_chat(-100, -100).await.unwrap();
     assert_eq!(
         store.current_connection(1).await.unwrap(),
         Some(chat(-100, "A"))
     );
-    assert_eq!(store.note(-100, "a").await.unwrap(), Some(note("a", "A")));
+    assert_eq!(
+        store.note(Space::Chat(-100), "a").await.unwrap(),
+        Some(note("a", "A"))
+    );
 }
 
 // --- persistence ---------------------------------------------------------
@@ -528,7 +594,10 @@ async fn write_sample(store: &dyn Store) {
     store.connect(2, &chat(-100, "A")).await.unwrap();
     store.disconnect(2).await.unwrap();
     store.set_allow_connect(-100, false).await.unwrap();
-    store.save_note(-100, &note("n", "body")).await.unwrap();
+    store
+        .save_note(Space::Chat(-100), &note("n", "body"))
+        .await
+        .unwrap();
     store.set_rules(-100, &text("r", "[]")).await.unwrap();
 }
 
@@ -542,7 +611,7 @@ async fn check_sample(store: &dyn Store) {
     assert_eq!(ids(&store.recent_chats(2).await.unwrap()), [-100]);
     assert!(!store.allow_connect(-100).await.unwrap());
     assert_eq!(
-        store.note(-100, "n").await.unwrap(),
+        store.note(Space::Chat(-100), "n").await.unwrap(),
         Some(note("n", "body"))
     );
     assert_eq!(store.rules(-100).await.unwrap(), Some(text("r", "[]")));
@@ -606,13 +675,13 @@ async fn concurrent_connects_leave_one_current_connection(backend: Backend) {
         .await;
     assert_eq!(rows, 1, "exactly one current connection row");
     let current = store.current_connection(user).await.unwrap().unwrap();
-    assert!(chats.contains(&current.chat_id));
+    assert!(chats.contains(&chat_id(current.space)));
 
     let history = store.recent_chats(user).await.unwrap();
     assert_eq!(history.len(), HISTORY_LIMIT);
     let distinct: HashSet<i64> = ids(&history).into_iter().collect();
     assert_eq!(distinct.len(), HISTORY_LIMIT, "no duplicates: {history:?}");
-    assert!(history.iter().all(|c| chats.contains(&c.chat_id)));
+    assert!(history.iter().all(|c| chats.contains(&chat_id(c.space))));
     assert_eq!(
         history[0], current,
         "the last connect is both current and newest"
@@ -699,7 +768,7 @@ async fn write_burst(store: &dyn Store, user: i64) {
             .unwrap_or_else(|e| panic!("connect failed: {e}"));
         store.connect(user, &chat(own, "own")).await.unwrap();
         store
-            .save_note(own, &note(&format!("n{round}"), "x"))
+            .save_note(Space::Chat(own), &note(&format!("n{round}"), "x"))
             .await
             .unwrap_or_else(|e| panic!("save_note failed: {e}"));
         store
@@ -709,12 +778,12 @@ async fn write_burst(store: &dyn Store, user: i64) {
         store.set_allow_connect(own, round % 2 == 0).await.unwrap();
         // Shared records everyone writes to.
         store
-            .save_note(-999, &note(&format!("u{user}"), "x"))
+            .save_note(Space::Chat(-999), &note(&format!("u{user}"), "x"))
             .await
             .unwrap();
         store.set_rules(-999, &text("shared", "[]")).await.unwrap();
     }
-    store.delete_note(own, "n0").await.unwrap();
+    store.delete_note(Space::Chat(own), "n0").await.unwrap();
 }
 
 async fn check_burst(store: &dyn Store, user: i64) {
@@ -728,14 +797,14 @@ async fn check_burst(store: &dyn Store, user: i64) {
         [own, -104, -103, -102, -101]
     );
     assert_eq!(
-        store.note_names(own).await.unwrap(),
+        store.note_names(Space::Chat(own)).await.unwrap(),
         ["n1", "n2", "n3", "n4"]
     );
     assert_eq!(store.rules(own).await.unwrap(), Some(text("r4", "[]")));
     assert!(store.allow_connect(own).await.unwrap());
     assert!(
         store
-            .note(-999, &format!("u{user}"))
+            .note(Space::Chat(-999), &format!("u{user}"))
             .await
             .unwrap()
             .is_some()
@@ -755,11 +824,13 @@ async fn tables_live_in_the_test_database(backend: Backend) {
             let tables = db
                 .query_i64(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN
-                     ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules', '_sqlx_migrations')",
+                     ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
+                      'business_connections', 'business_connection_misses', 'business_chat_pauses',
+                      '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(tables, 6);
+            assert_eq!(tables, 9);
         }
         Backend::Postgres => {
             let schema = db.schema.clone().unwrap();
@@ -767,11 +838,13 @@ async fn tables_live_in_the_test_database(backend: Backend) {
                 .query_i64(
                     "SELECT COUNT(*) FROM information_schema.tables
                      WHERE table_schema = current_schema() AND table_name IN
-                     ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules', '_sqlx_migrations')",
+                     ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
+                      'business_connections', 'business_connection_misses', 'business_chat_pauses',
+                      '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(in_schema, 6);
+            assert_eq!(in_schema, 9);
             let is_test_schema = db
                 .query_i64(
                     &format!("SELECT COUNT(*) WHERE current_schema() = '{schema}'"),
@@ -783,23 +856,646 @@ async fn tables_live_in_the_test_database(backend: Backend) {
     }
 }
 
+// --- spaces --------------------------------------------------------------
+
+/// A business account's records are keyed by its owner's user id, which can
+/// be the very number of a chat: the kind keeps them apart everywhere.
+async fn spaces_of_the_same_number_never_mix(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (group, shop) = (Space::Chat(5), Space::Business(5));
+    let in_shop = ConnectedChat {
+        space: shop,
+        title: "Shop".to_owned(),
+    };
+
+    store.save_note(group, &note("faq", "group")).await.unwrap();
+    assert!(!store.save_note(shop, &note("faq", "shop")).await.unwrap());
+    store.save_note(shop, &note("hours", "9-5")).await.unwrap();
+    assert_eq!(
+        store.note(group, "faq").await.unwrap(),
+        Some(note("faq", "group"))
+    );
+    assert_eq!(
+        store.note(shop, "faq").await.unwrap(),
+        Some(note("faq", "shop"))
+    );
+    assert_eq!(store.note(group, "hours").await.unwrap(), None);
+    assert_eq!(store.note_names(group).await.unwrap(), ["faq"]);
+    assert_eq!(store.note_names(shop).await.unwrap(), ["faq", "hours"]);
+    assert!(store.delete_note(shop, "faq").await.unwrap());
+    assert_eq!(
+        store.note(group, "faq").await.unwrap(),
+        Some(note("faq", "group"))
+    );
+
+    // History: one entry per space, not per number.
+    store.connect(1, &chat(5, "Group")).await.unwrap();
+    store.connect(1, &in_shop).await.unwrap();
+    assert_eq!(
+        store.current_connection(1).await.unwrap(),
+        Some(in_shop.clone())
+    );
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [in_shop.clone(), chat(5, "Group")]
+    );
+    store.connect(1, &chat(5, "Group renamed")).await.unwrap();
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [chat(5, "Group renamed"), in_shop.clone()]
+    );
+    store.connect(1, &in_shop).await.unwrap();
+    assert_eq!(store.disconnect(1).await.unwrap(), Some(in_shop.clone()));
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [in_shop, chat(5, "Group renamed")]
+    );
+}
+
+// --- Telegram Business ---------------------------------------------------
+
+fn business(id: &str, owner_id: i64, date: i64) -> BusinessConnectionRecord {
+    BusinessConnectionRecord {
+        id: id.to_owned(),
+        owner_id,
+        user_chat_id: owner_id,
+        rights_json: Some(r#"{"can_reply":true}"#.to_owned()),
+        is_enabled: true,
+        date,
+    }
+}
+
+fn stored(connection: &BusinessConnectionRecord, superseded: bool) -> StoredBusinessConnection {
+    StoredBusinessConnection {
+        connection: connection.clone(),
+        superseded,
+    }
+}
+
+async fn business_connection_record_replace_fetch(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(store.business_connection("abc").await.unwrap(), None);
+    assert_eq!(store.owner_business_connection(10).await.unwrap(), None);
+
+    let first = BusinessConnectionRecord {
+        user_chat_id: 1_000_000_000_010,
+        ..business("abc", 10, 1_700_000_000)
+    };
+    assert_eq!(
+        store.record_business_connection(&first).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.business_connection("abc").await.unwrap(),
+        Some(stored(&first, false))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(first.clone())
+    );
+
+    // Recorded again (disabled, rights gone): replaced, still current.
+    let disabled = BusinessConnectionRecord {
+        rights_json: None,
+        is_enabled: false,
+        ..first.clone()
+    };
+    assert_eq!(
+        store.record_business_connection(&disabled).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.business_connection("abc").await.unwrap(),
+        Some(stored(&disabled, false))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(disabled.clone()),
+        "a disabled connection is still the owner's current one"
+    );
+    assert_eq!(store.business_connection("ABC").await.unwrap(), None);
+    assert_eq!(store.owner_business_connection(11).await.unwrap(), None);
+}
+
+async fn newer_business_connection_supersedes_older(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let old = business("old", 10, 100);
+    let new = business("new", 10, 200);
+    assert_eq!(
+        store.record_business_connection(&old).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.record_business_connection(&new).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.business_connection("old").await.unwrap(),
+        Some(stored(&old, true))
+    );
+    assert_eq!(
+        store.business_connection("new").await.unwrap(),
+        Some(stored(&new, false))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(new.clone())
+    );
+
+    // The old id recorded again later, even claiming a later date: it stays
+    // superseded and nothing changes.
+    let old_again = BusinessConnectionRecord {
+        is_enabled: false,
+        date: 300,
+        ..old.clone()
+    };
+    assert_eq!(
+        store.record_business_connection(&old_again).await.unwrap(),
+        BusinessRecorded::Superseded
+    );
+    assert_eq!(
+        store.business_connection("old").await.unwrap(),
+        Some(stored(&old, true))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(new.clone())
+    );
+
+    // A tie of dates: the one recorded last wins.
+    let tie = business("tie", 10, 200);
+    assert_eq!(
+        store.record_business_connection(&tie).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.business_connection("new").await.unwrap(),
+        Some(stored(&new, true))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(tie)
+    );
+    let live = db
+        .query_i64(
+            "SELECT COUNT(*) FROM business_connections WHERE owner_id = $1 AND NOT superseded",
+            &[10],
+        )
+        .await;
+    assert_eq!(live, 1);
+}
+
+async fn older_business_connection_recorded_later_is_superseded(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let new = business("new", 10, 200);
+    let old = business("old", 10, 100);
+    store.record_business_connection(&new).await.unwrap();
+    assert_eq!(
+        store.record_business_connection(&old).await.unwrap(),
+        BusinessRecorded::Superseded
+    );
+    // Known (so updates carrying it are recognised and ignored), but dead.
+    assert_eq!(
+        store.business_connection("old").await.unwrap(),
+        Some(stored(&old, true))
+    );
+    assert_eq!(
+        store.business_connection("new").await.unwrap(),
+        Some(stored(&new, false))
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(new.clone())
+    );
+    // And it stays dead when recorded once more.
+    assert_eq!(
+        store.record_business_connection(&old).await.unwrap(),
+        BusinessRecorded::Superseded
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(new)
+    );
+}
+
+async fn business_owners_are_independent(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let a = business("a", 10, 200);
+    let b = business("b", 11, 100);
+    assert_eq!(
+        store.record_business_connection(&a).await.unwrap(),
+        BusinessRecorded::Current
+    );
+    assert_eq!(
+        store.record_business_connection(&b).await.unwrap(),
+        BusinessRecorded::Current,
+        "another owner's newer connection does not count"
+    );
+    assert_eq!(
+        store.owner_business_connection(10).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.owner_business_connection(11).await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store.business_connection("a").await.unwrap(),
+        Some(stored(&a, false))
+    );
+}
+
+async fn unknown_business_connections_are_remembered(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(
+        store.unknown_business_connection_since("x").await.unwrap(),
+        None
+    );
+    store
+        .remember_unknown_business_connection("x", 100)
+        .await
+        .unwrap();
+    store
+        .remember_unknown_business_connection("y", 150)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unknown_business_connection_since("x").await.unwrap(),
+        Some(100)
+    );
+    store
+        .remember_unknown_business_connection("x", 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unknown_business_connection_since("x").await.unwrap(),
+        Some(200)
+    );
+
+    // Telegram describes it after all: the miss is forgotten.
+    store
+        .record_business_connection(&business("x", 10, 300))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unknown_business_connection_since("x").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.unknown_business_connection_since("y").await.unwrap(),
+        Some(150)
+    );
+}
+
+async fn business_chat_pauses_are_per_owner_and_chat(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert!(!store.business_chat_paused(10, 5).await.unwrap());
+    store.set_business_chat_paused(10, 5, true).await.unwrap();
+    store.set_business_chat_paused(10, 5, true).await.unwrap();
+    assert!(store.business_chat_paused(10, 5).await.unwrap());
+    assert!(!store.business_chat_paused(10, 6).await.unwrap());
+    assert!(!store.business_chat_paused(11, 5).await.unwrap());
+
+    store.set_business_chat_paused(11, 5, true).await.unwrap();
+    store.set_business_chat_paused(10, 5, false).await.unwrap();
+    store.set_business_chat_paused(10, 6, false).await.unwrap();
+    assert!(!store.business_chat_paused(10, 5).await.unwrap());
+    assert!(store.business_chat_paused(11, 5).await.unwrap());
+}
+
+/// A group upgrade moves the chat's records; a business account whose owner
+/// id is the same number keeps its own.
+async fn migrate_chat_leaves_business_rows(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (old, new) = (-100, -1_001_234_567_890);
+    let shop = ConnectedChat {
+        space: Space::Business(old),
+        title: "Shop".to_owned(),
+    };
+    store
+        .save_note(Space::Chat(old), &note("faq", "group"))
+        .await
+        .unwrap();
+    store
+        .save_note(Space::Business(old), &note("faq", "shop"))
+        .await
+        .unwrap();
+    store.connect(1, &chat(old, "Group")).await.unwrap();
+    store.connect(1, &shop).await.unwrap();
+    store.connect(2, &chat(old, "Group")).await.unwrap();
+    store
+        .set_business_chat_paused(old, old, true)
+        .await
+        .unwrap();
+    let connection = BusinessConnectionRecord {
+        user_chat_id: old,
+        ..business("conn", old, 100)
+    };
+    store.record_business_connection(&connection).await.unwrap();
+
+    store.migrate_chat(old, new).await.unwrap();
+
+    assert_eq!(
+        store.note(Space::Chat(new), "faq").await.unwrap(),
+        Some(note("faq", "group"))
+    );
+    assert!(store.note_names(Space::Chat(old)).await.unwrap().is_empty());
+    assert_eq!(
+        store.note_names(Space::Business(old)).await.unwrap(),
+        ["faq"]
+    );
+    assert!(
+        store
+            .note_names(Space::Business(new))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.note(Space::Business(old), "faq").await.unwrap(),
+        Some(note("faq", "shop"))
+    );
+    assert_eq!(
+        store.current_connection(1).await.unwrap(),
+        Some(shop.clone())
+    );
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [shop, chat(new, "Group")]
+    );
+    assert_eq!(
+        store.current_connection(2).await.unwrap(),
+        Some(chat(new, "Group"))
+    );
+    assert!(store.business_chat_paused(old, old).await.unwrap());
+    assert_eq!(
+        store.business_connection("conn").await.unwrap(),
+        Some(stored(&connection, false))
+    );
+    for table in ["current_connections", "connection_history", "notes"] {
+        let left = db
+            .query_i64(
+                &format!("SELECT COUNT(*) FROM {table} WHERE space = 'business' AND chat_id = $1"),
+                &[old],
+            )
+            .await;
+        assert_eq!(left, 1, "{table} keeps its business row");
+    }
+}
+
+/// Two stores (two bot replicas) record many connections of one owner at
+/// once: exactly one stays live, one of the newest.
+async fn concurrent_business_records_leave_one_live_connection(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let stores = [db.open().await, db.open().await];
+    let owner = 77;
+    // Dates repeat, so ties between replicas happen too.
+    let records: Vec<_> = (0..40_i64)
+        .map(|i| business(&format!("c{i}"), owner, 1_000 + i % 7))
+        .collect();
+    let tasks: Vec<_> = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let store = Arc::clone(&stores[i % 2]);
+            let record = record.clone();
+            tokio::spawn(async move { store.record_business_connection(&record).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let live = db
+        .query_i64(
+            "SELECT COUNT(*) FROM business_connections WHERE owner_id = $1 AND NOT superseded",
+            &[owner],
+        )
+        .await;
+    assert_eq!(live, 1, "exactly one live connection");
+    let stored_rows = db
+        .query_i64(
+            "SELECT COUNT(*) FROM business_connections WHERE owner_id = $1",
+            &[owner],
+        )
+        .await;
+    assert_eq!(stored_rows, 40, "every id is known");
+    let current = stores[0]
+        .owner_business_connection(owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.date, 1_006, "the live one is one of the newest");
+    assert_eq!(
+        stores[1].business_connection(&current.id).await.unwrap(),
+        Some(stored(&current, false))
+    );
+}
+
+// --- upgrades ------------------------------------------------------------
+
+/// A database made by migration 0001 alone, with data in it, is upgraded by
+/// opening the store (0002 onwards) and keeps every record.
+async fn upgrade_from_0001_keeps_data(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    // A migrator that knows only 0001, from a copy of the very file (the
+    // store later checks it was applied unchanged).
+    let dir = tempfile::tempdir().unwrap();
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder)
+            .join("0001_initial.sql"),
+        dir.path().join("0001_initial.sql"),
+    )
+    .unwrap();
+    let only_0001 = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    assert_eq!(only_0001.iter().count(), 1);
+
+    // The history's `seq` comes from each backend's own source, as 0001's
+    // code wrote it.
+    let history = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO connection_history (user_id, chat_id, chat_title, seq) VALUES
+             (1, -200, 'Other', 1), (1, -100, 'Group', 2), (2, -100, 'Group', 1)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO connection_history (user_id, chat_id, chat_title) VALUES
+             (1, -200, 'Other'), (1, -100, 'Group'), (2, -100, 'Group')"
+        }
+    };
+    let data = [
+        "INSERT INTO current_connections (user_id, chat_id, chat_title) VALUES (1, -100, 'Group')",
+        history,
+        "INSERT INTO chat_settings (chat_id, allow_connect) VALUES (-100, FALSE)",
+        r#"INSERT INTO notes (chat_id, name, text, entities) VALUES
+           (-100, 'faq', 'Read this', '[{"type":"bold","offset":0,"length":4}]'),
+           (-100, 'b', 'B', '[]'),
+           (-200, 'faq', 'Other', '[]')"#,
+        "INSERT INTO rules (chat_id, text, entities) VALUES (-100, 'Be nice', '[]')",
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let options =
+                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&db.url)
+                    .unwrap()
+                    .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            only_0001.run(&pool).await.unwrap();
+            for sql in data {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            only_0001.run(&pool).await.unwrap();
+            for sql in data {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+    assert_eq!(
+        db.query_i64("SELECT COUNT(*) FROM _sqlx_migrations", &[])
+            .await,
+        1
+    );
+
+    let store = db.open().await;
+    assert!(
+        db.query_i64("SELECT COUNT(*) FROM _sqlx_migrations", &[])
+            .await
+            > 1,
+        "opening applied the later migrations"
+    );
+    assert_eq!(
+        store.current_connection(1).await.unwrap(),
+        Some(chat(-100, "Group"))
+    );
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [chat(-100, "Group"), chat(-200, "Other")]
+    );
+    assert_eq!(ids(&store.recent_chats(2).await.unwrap()), [-100]);
+    assert!(!store.allow_connect(-100).await.unwrap());
+    assert_eq!(
+        store.note(Space::Chat(-100), "faq").await.unwrap(),
+        Some(Note {
+            name: "faq".to_owned(),
+            content: text("Read this", r#"[{"type":"bold","offset":0,"length":4}]"#),
+        })
+    );
+    assert_eq!(
+        store.note_names(Space::Chat(-100)).await.unwrap(),
+        ["b", "faq"]
+    );
+    assert_eq!(
+        store.note(Space::Chat(-200), "faq").await.unwrap(),
+        Some(note("faq", "Other"))
+    );
+    assert!(
+        store
+            .note_names(Space::Business(-100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.rules(-100).await.unwrap(),
+        Some(text("Be nice", "[]"))
+    );
+
+    // The upgraded schema works as a new one does: history continues in
+    // order, keyed by space; notes too; business tables exist.
+    store.connect(1, &chat(-300, "Third")).await.unwrap();
+    let shop = ConnectedChat {
+        space: Space::Business(-100),
+        title: "Shop".to_owned(),
+    };
+    store.connect(1, &shop).await.unwrap();
+    assert_eq!(
+        store.recent_chats(1).await.unwrap(),
+        [
+            shop,
+            chat(-300, "Third"),
+            chat(-100, "Group"),
+            chat(-200, "Other")
+        ]
+    );
+    assert!(
+        !store
+            .save_note(Space::Business(-100), &note("faq", "shop"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_note(Space::Chat(-100), &note("faq", "new"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .record_business_connection(&business("c", 1, 1))
+            .await
+            .unwrap(),
+        BusinessRecorded::Current
+    );
+    store.migrate_chat(-100, -101).await.unwrap();
+    assert_eq!(
+        store.note_names(Space::Chat(-101)).await.unwrap(),
+        ["b", "faq"]
+    );
+    assert_eq!(
+        store.note_names(Space::Business(-100)).await.unwrap(),
+        ["faq"]
+    );
+}
+
 // --- SQLite specifics ----------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_in_memory_databases_work_and_are_private() {
-    let a = SqliteStore::open("sqlite::memory:").await.unwrap();
-    let b = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let a = SqlStore::open_sqlite("sqlite::memory:").await.unwrap();
+    let b = SqlStore::open_sqlite("sqlite::memory:").await.unwrap();
     a.connect(1, &chat(-100, "A")).await.unwrap();
-    a.save_note(-100, &note("n", "x")).await.unwrap();
+    a.save_note(Space::Chat(-100), &note("n", "x"))
+        .await
+        .unwrap();
     // Still there after other statements: the database lives with the store.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(
         a.current_connection(1).await.unwrap(),
         Some(chat(-100, "A"))
     );
-    assert_eq!(a.note_names(-100).await.unwrap(), ["n"]);
+    assert_eq!(a.note_names(Space::Chat(-100)).await.unwrap(), ["n"]);
     assert_eq!(b.current_connection(1).await.unwrap(), None);
-    assert!(b.note_names(-100).await.unwrap().is_empty());
+    assert!(b.note_names(Space::Chat(-100)).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -808,7 +1504,7 @@ async fn sqlite_creates_a_missing_file_with_wal() {
     let path = dir.path().join("new.db");
     assert!(!path.exists());
     let url = format!("sqlite://{}", path.display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = SqlStore::open_sqlite(&url).await.unwrap();
     assert!(path.exists());
     store.connect(1, &chat(-1, "x")).await.unwrap();
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)

@@ -1,0 +1,703 @@
+//! The one [`Store`] implementation, for both backends.
+//!
+//! [`SqlStore`] holds a `Pool` of either backend. Every method's body is
+//! written once and expanded by a small macro into one `match` arm per
+//! backend (`on_pool!` for reads, `write_one!` for a single write,
+//! `write_tx!` for a write transaction), so each arm type-checks against
+//! its concrete sqlx types: no generic bounds. Every statement's SQL text is
+//! written once too: both backends take `$N` placeholders, lower-case
+//! `excluded.`, `ON CONFLICT` and `RETURNING`. What must differ is written in
+//! a `match` on the backend, with a comment saying why: SQLite's write
+//! serialization (in the macros), the source of the history's `seq`, and the
+//! PostgreSQL lock on a business account's owner.
+//!
+//! # SQLite
+//!
+//! The embedded default, one database file.
+//!
+//! Concurrency: the database runs in WAL mode, so readers never block and
+//! never get blocked. Writers are serialized twice over: inside the process by
+//! an async mutex (fair, no busy-waiting), and against other processes by
+//! starting every write transaction with `BEGIN IMMEDIATE`, which takes the
+//! database's write lock up front. A deferred transaction that reads first and
+//! writes later can fail with `SQLITE_BUSY` without waiting (the lock upgrade
+//! would deadlock); an immediate one simply waits, up to `busy_timeout`.
+//!
+//! # PostgreSQL
+//!
+//! For production.
+//!
+//! Objects are created and used unqualified, so the schema is whatever the
+//! connection's `search_path` names first: a URL may pick one with
+//! `?options=-c%20search_path%3Dsome_schema` (the tests isolate themselves
+//! that way).
+//!
+//! Concurrency: `connect` first upserts the user's row of
+//! `current_connections`; that row lock serializes every connect of one user
+//! until commit, so the history update and trim that follow never interleave.
+//! `record_business_connection` first takes a transaction-scoped advisory
+//! lock on the owner's user id: the owner may have no row yet to lock, and
+//! two connections of one owner recorded at once must still see each other.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::Mutex;
+
+use super::{
+    Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl, FormattedText,
+    HISTORY_LIMIT, Note, Space, Store, StoreResult, StoredBusinessConnection,
+};
+
+/// SQLite: how long a statement waits for another connection's lock before
+/// failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite: connections of a file database; readers run in parallel with the
+/// writer.
+const SQLITE_FILE_POOL_SIZE: u32 = 4;
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database behind a `SqlStore`.
+enum Pool {
+    Sqlite {
+        pool: SqlitePool,
+        /// Held for the whole of every write, see the module docs.
+        write_lock: Mutex<()>,
+    },
+    Postgres(PgPool),
+}
+
+/// A store on SQLite or PostgreSQL; see the module docs.
+pub struct SqlStore {
+    pool: Pool,
+}
+
+/// Evaluates `$body` with `$pool` bound to the backend's pool (`&SqlitePool`
+/// or `&PgPool`). For reads: they never wait for SQLite's write lock.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite { pool: $pool, .. } => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like `on_pool!`, for a single statement that writes and commits on its
+/// own: on SQLite it runs with the write lock held. No `BEGIN IMMEDIATE`
+/// needed there: a lone writing statement takes the database's write lock
+/// before it reads anything, so it waits out `busy_timeout` like one.
+macro_rules! write_one {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite {
+                pool: $pool,
+                write_lock,
+            } => {
+                let _guard = write_lock.lock().await;
+                $body
+            }
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Evaluates `$body` inside a write transaction bound to `$tx` (use it as
+/// `&mut *$tx`), then commits. A `?` in the body returns early and drops the
+/// transaction, which rolls it back. On SQLite the write lock is held
+/// throughout and the transaction starts with `BEGIN IMMEDIATE`.
+macro_rules! write_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite { pool, write_lock } => {
+                let _guard = write_lock.lock().await;
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let value = $body;
+                $tx.commit().await?;
+                value
+            }
+            Pool::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let value = $body;
+                $tx.commit().await?;
+                value
+            }
+        }
+    };
+}
+
+/// The history upsert of `connect`, with the backend's `seq` source spliced
+/// in.
+macro_rules! upsert_history {
+    ($seq:literal) => {
+        concat!(
+            "INSERT INTO connection_history (user_id, space, chat_id, chat_title, seq)
+             VALUES ($1, $2, $3, $4, ",
+            $seq,
+            ")
+             ON CONFLICT (user_id, space, chat_id) DO UPDATE
+             SET chat_title = excluded.chat_title, seq = excluded.seq"
+        )
+    };
+}
+
+/// SQLite: one more than the user's newest entry, computed inside the
+/// connecting transaction (writers are serialized), so ties cannot happen.
+const SQLITE_UPSERT_HISTORY: &str = upsert_history!(
+    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM connection_history WHERE user_id = $1)"
+);
+/// PostgreSQL: the next value of a sequence, drawn while the user's
+/// `current_connections` row lock is held, so newer connects always get
+/// larger values.
+const POSTGRES_UPSERT_HISTORY: &str = upsert_history!("nextval('connection_history_seq')");
+
+impl SqlStore {
+    /// Connects to the database the URL names and runs its migrations.
+    pub async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
+        match url {
+            DatabaseUrl::Sqlite(url) => Self::open_sqlite(url).await,
+            DatabaseUrl::Postgres(url) => Self::open_postgres(url).await,
+        }
+    }
+
+    /// Opens (creating it if missing) the database the `sqlite:` URL names and
+    /// runs the migrations. `sqlite::memory:` (or `mode=memory`) gives a
+    /// private in-memory database that lives as long as this store.
+    pub async fn open_sqlite(url: &str) -> StoreResult<Self> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool_options = if in_memory {
+            // An in-memory database lives only while a connection to it is
+            // open, and several connections to one would share a cache with
+            // table-level locks: keep exactly one connection, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(SQLITE_FILE_POOL_SIZE)
+        };
+        let pool = pool_options
+            .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool: Pool::Sqlite {
+                pool,
+                write_lock: Mutex::new(()),
+            },
+        })
+    }
+
+    /// Connects to the database the `postgres:` URL names and runs the
+    /// migrations.
+    pub async fn open_postgres(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("castellan");
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    /// Closes every connection (on SQLite, checkpointing the WAL); later
+    /// calls fail.
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn close(&self) {
+        SqlStore::close(self).await;
+    }
+
+    // --- connections -----------------------------------------------------
+
+    async fn connect(&self, user_id: i64, chat: &ConnectedChat) -> StoreResult<()> {
+        let upsert_history = match self.backend() {
+            Backend::Sqlite => SQLITE_UPSERT_HISTORY,
+            Backend::Postgres => POSTGRES_UPSERT_HISTORY,
+        };
+        write_tx!(self, |tx| {
+            // First: on PostgreSQL this row lock serializes the user's connects.
+            sqlx::query(
+                "INSERT INTO current_connections (user_id, space, chat_id, chat_title)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id) DO UPDATE
+                 SET space = excluded.space, chat_id = excluded.chat_id,
+                     chat_title = excluded.chat_title",
+            )
+            .bind(user_id)
+            .bind(chat.space.kind())
+            .bind(chat.space.id())
+            .bind(&chat.title)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(upsert_history)
+                .bind(user_id)
+                .bind(chat.space.kind())
+                .bind(chat.space.id())
+                .bind(&chat.title)
+                .execute(&mut *tx)
+                .await?;
+            // `seq` is unique per user (see the upsert), so it names entries.
+            sqlx::query(
+                "DELETE FROM connection_history
+                 WHERE user_id = $1 AND seq NOT IN (
+                     SELECT seq FROM connection_history WHERE user_id = $1
+                     ORDER BY seq DESC LIMIT $2)",
+            )
+            .bind(user_id)
+            .bind(history_limit())
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn disconnect(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>> {
+        let row: Option<ChatRow> = write_one!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM current_connections WHERE user_id = $1
+                 RETURNING space, chat_id, chat_title",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(connected_chat).transpose()?)
+    }
+
+    async fn current_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>> {
+        let row: Option<ChatRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT space, chat_id, chat_title FROM current_connections WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(connected_chat).transpose()?)
+    }
+
+    async fn recent_chats(&self, user_id: i64) -> StoreResult<Vec<ConnectedChat>> {
+        let rows: Vec<ChatRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT space, chat_id, chat_title FROM connection_history WHERE user_id = $1
+                 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(user_id)
+            .bind(history_limit())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(connected_chat)
+            .collect::<Result<_, _>>()?)
+    }
+
+    // --- per-chat settings -----------------------------------------------
+
+    async fn allow_connect(&self, chat_id: i64) -> StoreResult<bool> {
+        let allow: Option<bool> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT allow_connect FROM chat_settings WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(allow.unwrap_or(true))
+    }
+
+    async fn set_allow_connect(&self, chat_id: i64, allow: bool) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO chat_settings (chat_id, allow_connect) VALUES ($1, $2)
+                 ON CONFLICT (chat_id) DO UPDATE SET allow_connect = excluded.allow_connect",
+            )
+            .bind(chat_id)
+            .bind(allow)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    // --- notes -----------------------------------------------------------
+
+    async fn save_note(&self, space: Space, note: &Note) -> StoreResult<bool> {
+        let updated = write_tx!(self, |tx| {
+            let updated = sqlx::query(
+                "UPDATE notes SET text = $4, entities = $5
+                 WHERE space = $1 AND chat_id = $2 AND name = $3",
+            )
+            .bind(space.kind())
+            .bind(space.id())
+            .bind(&note.name)
+            .bind(&note.content.text)
+            .bind(&note.content.entities_json)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                // Upsert: on PostgreSQL a concurrent save of the same new
+                // name must not fail.
+                sqlx::query(
+                    "INSERT INTO notes (space, chat_id, name, text, entities)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (space, chat_id, name) DO UPDATE
+                     SET text = excluded.text, entities = excluded.entities",
+                )
+                .bind(space.kind())
+                .bind(space.id())
+                .bind(&note.name)
+                .bind(&note.content.text)
+                .bind(&note.content.entities_json)
+                .execute(&mut *tx)
+                .await?;
+            }
+            updated
+        });
+        Ok(updated > 0)
+    }
+
+    async fn note(&self, space: Space, name: &str) -> StoreResult<Option<Note>> {
+        let row: Option<(String, String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT name, text, entities FROM notes
+                 WHERE space = $1 AND chat_id = $2 AND name = $3",
+            )
+            .bind(space.kind())
+            .bind(space.id())
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(name, text, entities_json)| Note {
+            name,
+            content: FormattedText {
+                text,
+                entities_json,
+            },
+        }))
+    }
+
+    async fn note_names(&self, space: Space) -> StoreResult<Vec<String>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT name FROM notes WHERE space = $1 AND chat_id = $2 ORDER BY name",
+            )
+            .bind(space.kind())
+            .bind(space.id())
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    async fn delete_note(&self, space: Space, name: &str) -> StoreResult<bool> {
+        let deleted = write_one!(self, |pool| {
+            sqlx::query("DELETE FROM notes WHERE space = $1 AND chat_id = $2 AND name = $3")
+                .bind(space.kind())
+                .bind(space.id())
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    // --- rules -----------------------------------------------------------
+
+    async fn set_rules(&self, chat_id: i64, rules: &FormattedText) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO rules (chat_id, text, entities) VALUES ($1, $2, $3)
+                 ON CONFLICT (chat_id) DO UPDATE
+                 SET text = excluded.text, entities = excluded.entities",
+            )
+            .bind(chat_id)
+            .bind(&rules.text)
+            .bind(&rules.entities_json)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn rules(&self, chat_id: i64) -> StoreResult<Option<FormattedText>> {
+        let row: Option<(String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT text, entities FROM rules WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(text, entities_json)| FormattedText {
+            text,
+            entities_json,
+        }))
+    }
+
+    async fn clear_rules(&self, chat_id: i64) -> StoreResult<bool> {
+        let deleted = write_one!(self, |pool| {
+            sqlx::query("DELETE FROM rules WHERE chat_id = $1")
+                .bind(chat_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    // --- Telegram Business -------------------------------------------------
+
+    async fn record_business_connection(
+        &self,
+        connection: &BusinessConnectionRecord,
+    ) -> StoreResult<BusinessRecorded> {
+        let backend = self.backend();
+        let recorded = write_tx!(self, |tx| {
+            match backend {
+                // Serialized already: the write lock and BEGIN IMMEDIATE.
+                Backend::Sqlite => {}
+                // See the module docs. Advisory keys are database-wide; the
+                // only other advisory lock castellan takes is sqlx's
+                // migration lock, and sharing a key only makes one wait.
+                Backend::Postgres => {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(connection.owner_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            // The id is known now, whatever it turns out to be.
+            sqlx::query("DELETE FROM business_connection_misses WHERE id = $1")
+                .bind(&connection.id)
+                .execute(&mut *tx)
+                .await?;
+            let superseded: Option<bool> =
+                sqlx::query_scalar("SELECT superseded FROM business_connections WHERE id = $1")
+                    .bind(&connection.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if superseded == Some(true) {
+                BusinessRecorded::Superseded
+            } else {
+                // On a tie of dates, the connection recorded last (this one)
+                // wins: only a strictly newer live connection beats it.
+                let newer: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM business_connections
+                     WHERE owner_id = $1 AND NOT superseded AND id <> $2 AND date > $3",
+                )
+                .bind(connection.owner_id)
+                .bind(&connection.id)
+                .bind(connection.date)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let current = newer.is_none();
+                if current {
+                    // Before the upsert: the unique index on the owner's live
+                    // connection is checked statement by statement.
+                    sqlx::query(
+                        "UPDATE business_connections SET superseded = TRUE
+                         WHERE owner_id = $1 AND NOT superseded AND id <> $2",
+                    )
+                    .bind(connection.owner_id)
+                    .bind(&connection.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO business_connections
+                     (id, owner_id, user_chat_id, rights, is_enabled, date, superseded)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (id) DO UPDATE
+                     SET owner_id = excluded.owner_id, user_chat_id = excluded.user_chat_id,
+                         rights = excluded.rights, is_enabled = excluded.is_enabled,
+                         date = excluded.date, superseded = excluded.superseded",
+                )
+                .bind(&connection.id)
+                .bind(connection.owner_id)
+                .bind(connection.user_chat_id)
+                .bind(connection.rights_json.as_deref())
+                .bind(connection.is_enabled)
+                .bind(connection.date)
+                .bind(!current)
+                .execute(&mut *tx)
+                .await?;
+                if current {
+                    BusinessRecorded::Current
+                } else {
+                    BusinessRecorded::Superseded
+                }
+            }
+        });
+        Ok(recorded)
+    }
+
+    async fn business_connection(&self, id: &str) -> StoreResult<Option<StoredBusinessConnection>> {
+        let row: Option<BusinessRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, owner_id, user_chat_id, rights, is_enabled, date, superseded
+                 FROM business_connections WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(stored_business_connection))
+    }
+
+    async fn owner_business_connection(
+        &self,
+        owner_id: i64,
+    ) -> StoreResult<Option<BusinessConnectionRecord>> {
+        let row: Option<BusinessRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, owner_id, user_chat_id, rights, is_enabled, date, superseded
+                 FROM business_connections WHERE owner_id = $1 AND NOT superseded",
+            )
+            .bind(owner_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|row| stored_business_connection(row).connection))
+    }
+
+    async fn remember_unknown_business_connection(&self, id: &str, at: i64) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO business_connection_misses (id, since) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET since = excluded.since",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn unknown_business_connection_since(&self, id: &str) -> StoreResult<Option<i64>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT since FROM business_connection_misses WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    async fn set_business_chat_paused(
+        &self,
+        owner_id: i64,
+        chat_id: i64,
+        paused: bool,
+    ) -> StoreResult<()> {
+        // A row means paused: pausing twice or resuming an unpaused chat is
+        // a no-op.
+        let sql = if paused {
+            "INSERT INTO business_chat_pauses (owner_id, chat_id) VALUES ($1, $2)
+             ON CONFLICT (owner_id, chat_id) DO NOTHING"
+        } else {
+            "DELETE FROM business_chat_pauses WHERE owner_id = $1 AND chat_id = $2"
+        };
+        write_one!(self, |pool| {
+            sqlx::query(sql)
+                .bind(owner_id)
+                .bind(chat_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn business_chat_paused(&self, owner_id: i64, chat_id: i64) -> StoreResult<bool> {
+        let row: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT owner_id FROM business_chat_pauses WHERE owner_id = $1 AND chat_id = $2",
+            )
+            .bind(owner_id)
+            .bind(chat_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.is_some())
+    }
+
+    // --- chat lifecycle --------------------------------------------------
+
+    async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()> {
+        if from_chat_id == to_chat_id {
+            return Ok(());
+        }
+        write_tx!(self, |tx| {
+            for statement in super::MIGRATE_CHAT_STATEMENTS {
+                sqlx::query(statement)
+                    .bind(from_chat_id)
+                    .bind(to_chat_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// `space, chat_id, chat_title`.
+type ChatRow = (String, i64, String);
+
+/// `id, owner_id, user_chat_id, rights, is_enabled, date, superseded`.
+type BusinessRow = (String, i64, i64, Option<String>, bool, i64, bool);
+
+fn history_limit() -> i64 {
+    i64::try_from(HISTORY_LIMIT).unwrap_or(i64::MAX)
+}
+
+/// Fails on a `space` the schema's CHECK constraint should have refused.
+fn connected_chat((kind, id, title): ChatRow) -> Result<ConnectedChat, sqlx::Error> {
+    let space = Space::from_columns(&kind, id)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown space kind {kind:?}").into()))?;
+    Ok(ConnectedChat { space, title })
+}
+
+fn stored_business_connection(
+    (id, owner_id, user_chat_id, rights_json, is_enabled, date, superseded): BusinessRow,
+) -> StoredBusinessConnection {
+    StoredBusinessConnection {
+        connection: BusinessConnectionRecord {
+            id,
+            owner_id,
+            user_chat_id,
+            rights_json,
+            is_enabled,
+            date,
+        },
+        superseded,
+    }
+}

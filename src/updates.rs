@@ -1,0 +1,267 @@
+//! Getting updates from Telegram: long polling that reads each update as raw
+//! JSON, repairs what teloxide 0.17 cannot parse, and only then builds
+//! teloxide's `Update`.
+//!
+//! teloxide-core 0.13 expects `deleted_business_messages.message_ids` to be
+//! `[{"message_id": n}]`, while Telegram sends `[n]` (Bot API: "Array of
+//! Integer"); such an update becomes `UpdateKind::Error` and the dispatcher
+//! drops it with "Cannot parse an update". [`parse_update`] fixes the JSON on
+//! the way in. The fix on teloxide's main branch is unreleased.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use serde::Serialize;
+use serde_json::Value;
+use teloxide::RequestError;
+use teloxide::requests::{JsonRequest, Payload};
+use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
+use teloxide::types::{AllowedUpdate, Update};
+use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+
+use crate::Bot;
+
+/// How many updates one getUpdates call may return (Telegram's maximum).
+const BATCH_LIMIT: u8 = 100;
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Builds an `Update` from Telegram's JSON, repairing the shapes teloxide
+/// 0.17 gets wrong first.
+pub fn parse_update(mut update: Value) -> Result<Update, serde_json::Error> {
+    repair(&mut update);
+    // teloxide's Update only parses from text: it borrows its keys.
+    serde_json::from_str(&update.to_string())
+}
+
+fn repair(update: &mut Value) {
+    if let Some(ids) = update
+        .get_mut("deleted_business_messages")
+        .and_then(|deleted| deleted.get_mut("message_ids"))
+        .and_then(Value::as_array_mut)
+    {
+        for id in ids.iter_mut() {
+            if id.is_number() {
+                *id = serde_json::json!({ "message_id": id.take() });
+            }
+        }
+    }
+}
+
+/// getUpdates answering raw JSON values instead of teloxide's `Update`s.
+#[derive(Debug, Clone, Serialize)]
+struct GetRawUpdates {
+    offset: i64,
+    limit: u8,
+    timeout: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_updates: Option<Vec<AllowedUpdate>>,
+}
+
+impl Payload for GetRawUpdates {
+    // Not `RawValue`: teloxide reads the reply through an untagged enum,
+    // which cannot hand out raw JSON.
+    type Output = Vec<Value>;
+    const NAME: &'static str = "GetUpdates";
+
+    fn timeout_hint(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.timeout.into()))
+    }
+}
+
+/// Long polling with repaired updates, as a teloxide update listener. The
+/// update kinds asked for are the ones the handler tree filters on (the
+/// dispatcher hints them); on stop, one last getUpdates confirms every
+/// update handed out.
+pub struct RawPolling {
+    bot: Bot,
+    timeout: Duration,
+    allowed_updates: Option<Vec<AllowedUpdate>>,
+    token: StopToken,
+    flag: StopFlag,
+}
+
+impl RawPolling {
+    pub fn new(bot: Bot, timeout: Duration) -> Self {
+        let (token, flag) = mk_stop_token();
+        Self {
+            bot,
+            timeout,
+            allowed_updates: None,
+            token,
+            flag,
+        }
+    }
+}
+
+impl UpdateListener for RawPolling {
+    type Err = RequestError;
+
+    fn stop_token(&mut self) -> StopToken {
+        self.token.clone()
+    }
+
+    fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
+        self.allowed_updates = Some(hint.collect());
+    }
+}
+
+struct PollState {
+    bot: Bot,
+    request: GetRawUpdates,
+    flag: StopFlag,
+    buffer: VecDeque<Update>,
+    /// The failures in a row, for the backoff.
+    failures: u32,
+    /// Wait this long before the next call (after a failure).
+    pause: Option<Duration>,
+    finished: bool,
+}
+
+impl<'a> AsUpdateStream<'a> for RawPolling {
+    type StreamErr = RequestError;
+    type Stream = BoxStream<'a, Result<Update, RequestError>>;
+
+    fn as_stream(&'a mut self) -> Self::Stream {
+        let state = PollState {
+            bot: self.bot.clone(),
+            request: GetRawUpdates {
+                offset: 0,
+                limit: BATCH_LIMIT,
+                timeout: u32::try_from(self.timeout.as_secs()).unwrap_or(u32::MAX),
+                allowed_updates: self.allowed_updates.clone(),
+            },
+            flag: self.flag.clone(),
+            buffer: VecDeque::new(),
+            failures: 0,
+            pause: None,
+            finished: false,
+        };
+        Box::pin(futures::stream::unfold(state, next_update))
+    }
+}
+
+async fn next_update(mut state: PollState) -> Option<(Result<Update, RequestError>, PollState)> {
+    loop {
+        if let Some(update) = state.buffer.pop_front() {
+            return Some((Ok(update), state));
+        }
+        if state.finished {
+            return None;
+        }
+        let stop = state.flag.clone();
+        if stop.is_stopped() {
+            // Confirm everything handed out, then end.
+            state.finished = true;
+            let confirm = GetRawUpdates {
+                limit: 1,
+                timeout: 0,
+                ..state.request.clone()
+            };
+            return match JsonRequest::new(state.bot.clone(), confirm).await {
+                Ok(_) => None,
+                Err(error) => Some((Err(error), state)),
+            };
+        }
+        if let Some(pause) = state.pause.take() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop => {}
+            }
+            continue;
+        }
+        let request = JsonRequest::new(state.bot.clone(), state.request.clone());
+        let result = tokio::select! {
+            result = request => result,
+            // Dropping the call in flight loses nothing: its updates stay
+            // unconfirmed and come again.
+            _ = stop => continue,
+        };
+        match result {
+            Ok(values) => {
+                state.failures = 0;
+                for update in values {
+                    take(&mut state, update);
+                }
+            }
+            Err(error) => {
+                let delay = match &error {
+                    RequestError::RetryAfter(seconds) => seconds.duration(),
+                    _ => backoff(state.failures),
+                };
+                state.failures = state.failures.saturating_add(1);
+                state.pause = Some(delay);
+                return Some((Err(error), state));
+            }
+        }
+    }
+}
+
+/// Moves the offset past one raw update and queues it when it parses.
+fn take(state: &mut PollState, update: Value) {
+    let Some(id) = update.get("update_id").and_then(Value::as_i64) else {
+        tracing::warn!(%update, "an update without update_id was skipped");
+        return;
+    };
+    state.request.offset = state.request.offset.max(id + 1);
+    match parse_update(update) {
+        Ok(update) => state.buffer.push_back(update),
+        Err(error) => {
+            tracing::warn!(update_id = id, %error, "an update that does not parse was skipped");
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << failures.min(7))).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use teloxide::types::UpdateKind;
+
+    use super::*;
+
+    #[test]
+    fn deleted_business_messages_with_integer_ids_parse() {
+        let update = serde_json::json!({
+            "update_id": 7,
+            "deleted_business_messages": {
+                "business_connection_id": "abc",
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+                "message_ids": [3, 5]
+            }
+        });
+        // teloxide alone cannot: it would be dropped as an error.
+        let unrepaired: Update = serde_json::from_str(&update.to_string()).unwrap();
+        assert!(matches!(unrepaired.kind, UpdateKind::Error(_)));
+
+        let update = parse_update(update).unwrap();
+        let UpdateKind::DeletedBusinessMessages(deleted) = update.kind else {
+            panic!("not repaired: {update:?}");
+        };
+        assert_eq!(deleted.business_connection_id.0, "abc");
+        let ids: Vec<i32> = deleted.message_ids.iter().map(|id| id.0).collect();
+        assert_eq!(ids, [3, 5]);
+    }
+
+    #[test]
+    fn other_updates_are_untouched() {
+        let update = serde_json::json!({
+            "update_id": 8,
+            "message": {
+                "message_id": 1, "date": 0,
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+                "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+                "text": "hi"
+            }
+        });
+        let mut repaired = update.clone();
+        repair(&mut repaired);
+        assert_eq!(repaired, update);
+        assert!(matches!(
+            parse_update(update).unwrap().kind,
+            UpdateKind::Message(_)
+        ));
+    }
+}
