@@ -662,7 +662,8 @@ impl FakeTelegram {
     /// The owner edits the settings and Telegram issues a new id for the
     /// same account (same rights, enabled, dated now): queues
     /// `business_connection` with the new id, which is returned; the old id
-    /// becomes invalid.
+    /// becomes invalid for requests, though tests may still deliver user
+    /// actions on it (updates Telegram sent just before the change).
     pub fn change_business_connection_id(&self, connection_id: &str) -> String {
         self.with(|s| s.change_business_connection_id(connection_id))
     }
@@ -700,7 +701,8 @@ impl FakeTelegram {
 
     /// Messages of the business chat with `customer` are deleted: a
     /// `deleted_business_messages` update (integer `message_ids`) while
-    /// enabled.
+    /// enabled. The ids need not be known to the fake (messages older than
+    /// the connection).
     pub fn delete_business_messages(
         &self,
         connection_id: &str,

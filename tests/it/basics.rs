@@ -131,7 +131,13 @@ async fn help_lists_modules_and_opens_each(backend: Backend) {
     let data = button_data(&help);
     assert_eq!(
         data,
-        vec!["help.connections", "help.notes", "help.rules", "help.misc"]
+        vec![
+            "help.connections",
+            "help.notes",
+            "help.rules",
+            "help.business",
+            "help.misc"
+        ]
     );
 
     app.tg
