@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fake_bot_api::{BusinessRights, MemberStatus};
+use fake_bot_api::{BusinessRights, Fault, MemberStatus};
 
 use crate::app::{TestApp, button_data};
 use crate::db::Backend;
@@ -13,6 +13,7 @@ crate::backend_tests!(
     superseded_connection_id_is_ignored,
     unknown_connection_is_fetched_once_under_a_burst,
     unknown_id_telegram_refuses_is_not_fetched_per_message,
+    a_fetch_telegram_could_not_answer_is_tried_again,
     deleted_business_messages_reach_a_handler,
     edited_business_messages_and_business_buttons_are_handled,
     customer_commands_in_business_chats_do_nothing,
@@ -209,6 +210,26 @@ async fn unknown_id_telegram_refuses_is_not_fetched_per_message(backend: Backend
     let fetches = app.tg.business_connection_requests();
     assert_eq!(fetches.len(), 1, "{fetches:#?}");
     assert!(!fetches[0].ok);
+}
+
+async fn a_fetch_telegram_could_not_answer_is_tried_again(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let owner = app.tg.add_user("Olga");
+    let id = app
+        .tg
+        .connect_business_silently(owner, Some(BusinessRights::reply()));
+    // A 429 says nothing about the id: it is not remembered as unknown.
+    app.tg
+        .fail_next("getBusinessConnection", Fault::RetryAfter(1), 1);
+    let customer = app.tg.add_user("Carl");
+    app.tg.business_message(&id, customer, "hello");
+    app.tg.business_message(&id, customer, "hello again");
+    wait_for_stored_connections(&app, 1).await;
+    let fetches = app.tg.business_connection_requests();
+    assert_eq!(fetches.len(), 2, "{fetches:#?}");
+    assert!(!fetches[0].ok && fetches[1].ok, "{fetches:#?}");
 }
 
 async fn deleted_business_messages_reach_a_handler(backend: Backend) {
