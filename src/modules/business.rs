@@ -16,7 +16,7 @@ use teloxide::types::{
 
 use crate::Bot;
 use crate::auth::{AccessError, check_business};
-use crate::business::{LiveConnection, connection_id_of, rights_of};
+use crate::business::{LiveConnection, connection_id_of, no_rights, rights_of};
 use crate::context::{AppState, Ctx, HandlerResult, no_preview};
 use crate::format::stored_to_html;
 use crate::i18n::{Html, Lang};
@@ -42,13 +42,7 @@ pub async fn connection_update(
         );
         return Ok(());
     }
-    let rights = rights_of(
-        connection
-            .rights
-            .as_ref()
-            .and_then(|rights| serde_json::to_string(rights).ok())
-            .as_deref(),
-    );
+    let rights = connection.rights.clone().unwrap_or_else(no_rights);
     let unchanged = before.as_ref().is_some_and(|before| {
         before.is_enabled == connection.is_enabled
             && rights_of(before.rights_json.as_deref()) == rights
