@@ -151,9 +151,11 @@ error-pm-only = Send /{ $command } to me in private chat.
 error-not-connected = /{ $command } acts on a group: use it in the group, or connect this chat to the group first with /connect.
 error-not-through-business = /{ $command } does not work for a business account: it is for groups. Connect to a group with /connect to use it.
 error-telegram-unavailable = Telegram did not answer me just now. Please try again in a moment.
+error-telegram-chat-not-found = Telegram says that chat does not exist any more, or that I cannot see it.
+error-telegram-bot-not-in-chat = I am not a member of that chat any more, so I cannot do that there. Add me to it again first.
+error-telegram-bot-lacks-rights = I do not have the rights to do that in this chat. An admin can give them to me.
+error-storage-unavailable = My storage is unavailable right now. Please try again shortly.
 error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
-# plain
-error-internal-plain = Something went wrong on my side. Please try again.
 
 ## Notes
 notes-save-usage = Send <code>/save name text</code>, or <code>/save name</code> as a reply to the message to save.

@@ -151,9 +151,11 @@ error-pm-only = Envíame /{ $command } en el chat privado.
 error-not-connected = /{ $command } actúa sobre un grupo: úsalo en el grupo, o conecta antes este chat al grupo con /connect.
 error-not-through-business = /{ $command } no sirve para una cuenta de empresa: es para grupos. Conéctate a un grupo con /connect para usarlo.
 error-telegram-unavailable = Telegram no me respondió. Inténtalo de nuevo en un momento.
+error-telegram-chat-not-found = Telegram dice que ese chat ya no existe, o que no puedo verlo.
+error-telegram-bot-not-in-chat = Ya no soy miembro de ese chat, así que no puedo hacer eso allí. Vuelve a añadirme primero.
+error-telegram-bot-lacks-rights = No tengo permisos para hacer eso en este chat. Un administrador puede dármelos.
+error-storage-unavailable = Mi almacenamiento no está disponible ahora mismo. Vuelve a intentarlo en un momento.
 error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
-# plain
-error-internal-plain = Algo ha fallado por mi parte. Inténtalo de nuevo.
 
 ## Notas
 notes-save-usage = Envía <code>/save nombre texto</code>, o <code>/save nombre</code> como respuesta al mensaje que quieres guardar.

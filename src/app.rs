@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use teloxide::dispatching::Dispatcher;
 use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::payloads::{DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters};
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, BotCommandScope};
+use teloxide::types::{BotCommand, BotCommandScope, Me};
 use tokio::sync::watch;
 
-use crate::Bot;
 use crate::auth::Auth;
 use crate::business::BusinessConnections;
 use crate::commands::{COMMANDS, CommandSpec};
@@ -21,6 +21,7 @@ use crate::dispatch::handler_tree;
 use crate::i18n::Lang;
 use crate::store::{self, Backend, Store, StoreError};
 use crate::t;
+use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError};
 use crate::updates::RawPolling;
 
 /// How long one getUpdates call waits for updates (teloxide's HTTP client
@@ -32,6 +33,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub enum AppError {
     #[error("could not open the database: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "DATABASE_URL was refused by PostgreSQL ({0}): check the user, password and database name"
+    )]
+    DatabaseRefused(StoreError),
+    #[error("BOT_TOKEN was refused by Telegram ({0}): get a valid token from @BotFather")]
+    TokenRejected(TelegramError),
+}
+
+impl AppError {
+    /// A configuration the operator must fix: retrying will not help.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            AppError::DatabaseRefused(_) | AppError::TokenRejected(_)
+        )
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -83,20 +100,35 @@ pub async fn run_until(
     };
     let store = store?;
 
-    let bot = Bot::new(config.bot_token.expose()).set_api_url(config.telegram_api_url.clone());
-    let Some(me) = until_stopped(&mut stop_rx, retry("getMe", || bot.get_me().send())).await else {
+    let hook_store = Arc::clone(&store);
+    let on_migrate: MigrationHook = Arc::new(move |from, to| {
+        let store = Arc::clone(&hook_store);
+        Box::pin(async move {
+            if let Err(error) = store.migrate_chat(from, to).await {
+                tracing::error!(%error, from, to, "could not move a group's records to its supergroup");
+            }
+        })
+    });
+    let tg = Telegram::builder(&config.telegram_api_url, config.bot_token.expose())
+        .send_limits(config.send_limits)
+        .on_migrate(on_migrate)
+        .build();
+    let Some(me) = until_stopped(&mut stop_rx, get_me(&tg)).await else {
         return Ok(());
     };
+    let me = me?;
     if until_stopped(
         &mut stop_rx,
-        retry("deleteWebhook", || bot.delete_webhook().send()),
+        retry("deleteWebhook", || {
+            tg.call_with(DeleteWebhook::new(), RetryPolicy::ONCE)
+        }),
     )
     .await
     .is_none()
     {
         return Ok(());
     }
-    register_commands(&bot).await;
+    register_commands(&tg).await;
 
     tracing::info!(
         backend = %store.backend(),
@@ -107,12 +139,17 @@ pub async fn run_until(
     );
 
     let state = Arc::new(AppState {
+        telegram: tg.clone(),
         store: Arc::clone(&store),
-        auth: Auth::new(bot.clone(), me.id),
-        business: BusinessConnections::new(bot.clone(), Arc::clone(&store)),
+        auth: Auth::new(tg.clone(), me.id),
+        business: BusinessConnections::new(tg.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
     });
-    dispatch(bot, state, stop_rx).await;
+    // teloxide's dispatcher wants its own client; castellan's calls all go
+    // through `tg`.
+    let bot =
+        teloxide::Bot::new(config.bot_token.expose()).set_api_url(config.telegram_api_url.clone());
+    dispatch(bot, tg, state, stop_rx).await;
     // Every update in flight has finished: release the database cleanly
     // (SQLite checkpoints its write-ahead log into the file).
     store.close().await;
@@ -120,11 +157,13 @@ pub async fn run_until(
     Ok(())
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
     let mut attempt = 0;
     loop {
         match store::open(&config.database_url).await {
             Ok(store) => return Ok(store),
+            // Wrong credentials or a missing database will not heal.
+            Err(error) if error.is_refusal() => return Err(AppError::DatabaseRefused(error)),
             // A PostgreSQL server may come up after the bot (compose, reboots):
             // keep trying. A SQLite file that cannot be opened will not heal.
             Err(StoreError::Database(error))
@@ -135,7 +174,27 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Who the bot is. A token Telegram refuses ends the start; anything else
+/// (Telegram unreachable, 5xx, 429) is waited out.
+async fn get_me(tg: &Telegram) -> Result<Me, AppError> {
+    let mut attempt = 0;
+    loop {
+        match tg.call_with(GetMe::new(), RetryPolicy::ONCE).await {
+            Ok(me) => return Ok(me),
+            Err(error) if error.refusal() == Some(Refusal::InvalidToken) => {
+                return Err(AppError::TokenRejected(error));
+            }
+            Err(error) => {
+                let delay = error.retry_after().unwrap_or_else(|| backoff(attempt));
+                tracing::warn!(%error, "getMe failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
         }
     }
 }
@@ -147,17 +206,14 @@ fn backoff(attempt: u32) -> Duration {
 /// Retries a Telegram call while Telegram is unreachable or failing.
 async fn retry<T, Fut>(what: &str, make: impl Fn() -> Fut) -> T
 where
-    Fut: Future<Output = Result<T, teloxide::RequestError>>,
+    Fut: Future<Output = Result<T, TelegramError>>,
 {
     let mut attempt = 0;
     loop {
         match make().await {
             Ok(value) => return value,
             Err(error) => {
-                let delay = match &error {
-                    teloxide::RequestError::RetryAfter(seconds) => seconds.duration(),
-                    _ => backoff(attempt),
-                };
+                let delay = error.retry_after().unwrap_or_else(|| backoff(attempt));
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -189,7 +245,7 @@ fn menu(lang: Lang, shown: impl Fn(&CommandSpec) -> bool) -> Vec<BotCommand> {
         .collect()
 }
 
-async fn register_commands(bot: &Bot) {
+async fn register_commands(tg: &Telegram) {
     for lang in Lang::ALL {
         let menus = [
             (
@@ -202,19 +258,24 @@ async fn register_commands(bot: &Bot) {
             ),
         ];
         for (scope, commands) in menus {
-            let mut request = bot.set_my_commands(commands).scope(scope);
+            let mut request = SetMyCommands::new(commands).scope(scope);
             if lang != Lang::En {
                 request = request.language_code(lang.code());
             }
             // Menus are a convenience: the bot works without them.
-            if let Err(error) = request.await {
+            if let Err(error) = tg.call(request).await {
                 tracing::warn!(%error, lang = lang.code(), "could not register the command menu");
             }
         }
     }
 }
 
-async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<bool>) {
+async fn dispatch(
+    bot: teloxide::Bot,
+    tg: Telegram,
+    state: Arc<AppState>,
+    mut stop_rx: watch::Receiver<bool>,
+) {
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler_tree())
         .dependencies(dptree::deps![state])
         .default_handler(|_| async {})
@@ -237,7 +298,7 @@ async fn dispatch(bot: Bot, state: Arc<AppState>, mut stop_rx: watch::Receiver<b
 
     let mut attempt = 0;
     loop {
-        let listener = RawPolling::new(bot.clone(), POLL_TIMEOUT);
+        let listener = RawPolling::new(tg.clone(), POLL_TIMEOUT);
         let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
         // try_dispatch asks getMe again and returns (instead of panicking) when
         // that fails: then wait and start over.

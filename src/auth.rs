@@ -5,18 +5,22 @@
 //! connection go to Telegram live; the admin cache only serves commands sent
 //! inside the group itself, lives at most [`ADMIN_CACHE_TTL`] and is dropped
 //! for a chat on every chat_member / my_chat_member update of that chat.
+//! Telegram sends chat_member updates only to a bot that is an administrator
+//! of the chat, so only such chats are cached: elsewhere nothing would tell
+//! castellan of a demotion, and the check is asked live.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use teloxide::RequestError;
+use teloxide::payloads::{GetChat, GetChatAdministrators, GetChatMember};
 use teloxide::prelude::*;
 use teloxide::types::{ChatMember, ChatMemberKind, Recipient};
 
-use crate::Bot;
 use crate::business::LiveConnection;
+use crate::error::HandlerError;
 use crate::store::{Space, Store, StoreError};
+use crate::telegram::{Refusal, Telegram, TelegramError};
 
 pub const ADMIN_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Bounds the cache: past this many chats, expired entries are swept.
@@ -74,9 +78,20 @@ pub enum AccessError {
     Denied(Denial),
     /// Telegram could not answer; nothing is known, so nothing is changed.
     #[error("telegram error: {0}")]
-    Telegram(#[from] RequestError),
+    Telegram(#[from] TelegramError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AccessError {
+    /// The denial, or the failure that kept the check from deciding.
+    pub fn into_denial(self) -> Result<Denial, HandlerError> {
+        match self {
+            AccessError::Denied(denial) => Ok(denial),
+            AccessError::Telegram(error) => Err(error.into()),
+            AccessError::Store(error) => Err(error.into()),
+        }
+    }
 }
 
 /// A chat that passed the connection checks, as Telegram describes it now.
@@ -127,27 +142,16 @@ pub async fn check_business(
 
 /// Maps Telegram's refusals about a chat to a denial; anything else (network,
 /// 429, 5xx) stays an error so a passing fault never disconnects anyone.
-pub fn denial_of(error: &RequestError) -> Option<Denial> {
-    let RequestError::Api(api) = error else {
-        return None;
-    };
-    let text = api.to_string().to_ascii_lowercase();
-    if text.contains("chat not found") || text.contains("peer_id_invalid") {
-        Some(Denial::ChatNotFound)
-    } else if text.contains("bot was kicked")
-        || text.contains("bot is not a member")
-        || text.contains("not enough rights")
-        || text.contains("have no rights")
-    {
-        Some(Denial::BotNotInChat)
-    } else if text.contains("user not found") || text.contains("participant_id_invalid") {
-        Some(Denial::NotMember)
-    } else {
-        None
+pub fn denial_of(error: &TelegramError) -> Option<Denial> {
+    match error.refusal()? {
+        Refusal::ChatNotFound => Some(Denial::ChatNotFound),
+        Refusal::BotNotInChat | Refusal::BotLacksRights => Some(Denial::BotNotInChat),
+        Refusal::UserNotFound => Some(Denial::NotMember),
+        _ => None,
     }
 }
 
-fn classify(error: RequestError) -> AccessError {
+fn classify(error: TelegramError) -> AccessError {
     match denial_of(&error) {
         Some(denial) => AccessError::Denied(denial),
         None => AccessError::Telegram(error),
@@ -160,15 +164,15 @@ struct CachedAdmins {
 }
 
 pub struct Auth {
-    bot: Bot,
+    tg: Telegram,
     bot_id: UserId,
     admin_cache: Mutex<HashMap<i64, CachedAdmins>>,
 }
 
 impl Auth {
-    pub fn new(bot: Bot, bot_id: UserId) -> Self {
+    pub fn new(tg: Telegram, bot_id: UserId) -> Self {
         Self {
-            bot,
+            tg,
             bot_id,
             admin_cache: Mutex::new(HashMap::new()),
         }
@@ -187,7 +191,7 @@ impl Auth {
         chat: Recipient,
         user_id: UserId,
     ) -> Result<(GroupChat, Role), AccessError> {
-        let info = self.bot.get_chat(chat).await.map_err(classify)?;
+        let info = self.tg.call(GetChat::new(chat)).await.map_err(classify)?;
         if !(info.is_group() || info.is_supergroup()) {
             return Err(AccessError::Denied(Denial::NotAGroup));
         }
@@ -226,8 +230,8 @@ impl Auth {
     ) -> Result<Role, AccessError> {
         let chat = ChatId(chat_id);
         let (bot_member, user_member) = tokio::join!(
-            self.bot.get_chat_member(chat, self.bot_id),
-            self.bot.get_chat_member(chat, user_id),
+            self.tg.call(GetChatMember::new(chat, self.bot_id)),
+            self.tg.call(GetChatMember::new(chat, user_id)),
         );
         match Membership::of(&bot_member.map_err(classify)?) {
             Membership::Admin | Membership::Member => {}
@@ -249,18 +253,26 @@ impl Auth {
         }
     }
 
-    /// Admin check for commands sent inside the group, served from the cache.
+    /// Admin check for commands sent inside the group: from the cache where
+    /// the bot is an administrator (Telegram then reports every change of
+    /// rights), live elsewhere.
     pub async fn is_admin_cached(
         &self,
         chat_id: i64,
         user_id: UserId,
-    ) -> Result<bool, RequestError> {
+    ) -> Result<bool, TelegramError> {
         if let Some(known) = self.cached(chat_id, user_id) {
             return Ok(known);
         }
-        let admins = self.bot.get_chat_administrators(ChatId(chat_id)).await?;
+        let admins = self
+            .tg
+            .call(GetChatAdministrators::new(ChatId(chat_id)))
+            .await?;
         let user_ids: HashSet<u64> = admins.iter().map(|m| m.user.id.0).collect();
         let is_admin = user_ids.contains(&user_id.0);
+        if !user_ids.contains(&self.bot_id.0) {
+            return Ok(is_admin);
+        }
         let mut cache = self.lock_cache();
         if cache.len() >= ADMIN_CACHE_SWEEP_AT {
             cache.retain(|_, entry| entry.fetched_at.elapsed() < ADMIN_CACHE_TTL);

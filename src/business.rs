@@ -12,26 +12,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use teloxide::payloads::GetBusinessConnection;
 use teloxide::prelude::*;
 use teloxide::types::{BusinessBotRights, BusinessConnection, BusinessConnectionId, MessageKind};
-use teloxide::{ApiError, RequestError};
 
-use crate::Bot;
+use crate::error::HandlerError;
 use crate::store::{
     BusinessConnectionRecord, BusinessRecorded, Store, StoreError, StoredBusinessConnection,
 };
+use crate::telegram::{Telegram, TelegramError};
 
 /// How long an id Telegram refused stays unknown before it is asked again.
 pub const UNKNOWN_ID_TTL: Duration = Duration::from_secs(10 * 60);
-
-#[derive(Debug, thiserror::Error)]
-pub enum BusinessError {
-    /// Telegram could not answer (network, 429, 5xx): nothing is known.
-    #[error("Telegram could not answer getBusinessConnection: {0}")]
-    Telegram(#[from] RequestError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// A connection as the bot may use it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,20 +99,9 @@ fn unix_now() -> i64 {
         .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
-/// Whether Telegram's refusal is a definite answer about the id (a 4xx),
-/// rather than a failure to answer (5xx) that teloxide reports the same way.
-fn is_definite(error: &ApiError) -> bool {
-    match error {
-        ApiError::Unknown(text) => ["Bad Request", "Forbidden", "Unauthorized", "Not Found"]
-            .iter()
-            .any(|prefix| text.starts_with(prefix)),
-        _ => true,
-    }
-}
-
 /// The business-connection bookkeeping.
 pub struct BusinessConnections {
-    bot: Bot,
+    tg: Telegram,
     store: Arc<dyn Store>,
     /// One lock per id being fetched, so concurrent updates on one unknown
     /// id make a single getBusinessConnection call. Entries live only while
@@ -129,9 +110,9 @@ pub struct BusinessConnections {
 }
 
 impl BusinessConnections {
-    pub fn new(bot: Bot, store: Arc<dyn Store>) -> Self {
+    pub fn new(tg: Telegram, store: Arc<dyn Store>) -> Self {
         Self {
-            bot,
+            tg,
             store,
             fetching: Mutex::new(HashMap::new()),
         }
@@ -152,7 +133,7 @@ impl BusinessConnections {
     pub async fn resolve(
         &self,
         id: &BusinessConnectionId,
-    ) -> Result<Option<LiveConnection>, BusinessError> {
+    ) -> Result<Option<LiveConnection>, HandlerError> {
         if let Some(stored) = self.store.business_connection(&id.0).await? {
             return Ok(live(stored));
         }
@@ -173,14 +154,14 @@ impl BusinessConnections {
     async fn fetch(
         &self,
         id: &BusinessConnectionId,
-    ) -> Result<Option<LiveConnection>, BusinessError> {
+    ) -> Result<Option<LiveConnection>, HandlerError> {
         let now = unix_now();
         if let Some(since) = self.store.unknown_business_connection_since(&id.0).await?
             && now.saturating_sub(since) < UNKNOWN_ID_TTL.as_secs() as i64
         {
             return Ok(None);
         }
-        match self.bot.get_business_connection(id.clone()).await {
+        match self.tg.call(GetBusinessConnection::new(id.clone())).await {
             Ok(connection) => {
                 tracing::info!(
                     owner = connection.user.id.0,
@@ -189,7 +170,9 @@ impl BusinessConnections {
                 self.record(&connection).await?;
                 Ok(self.store.business_connection(&id.0).await?.and_then(live))
             }
-            Err(RequestError::Api(error)) if is_definite(&error) => {
+            // A refusal is Telegram's answer about the id; a failure to
+            // answer (network, 429, 5xx) is not, and is not remembered.
+            Err(error @ TelegramError::Refused { .. }) => {
                 tracing::info!(%error, "Telegram does not know a business connection id");
                 self.store
                     .remember_unknown_business_connection(&id.0, now)
@@ -232,17 +215,5 @@ mod tests {
         assert!(!rights_of(Some("not json")).can_reply);
         assert!(rights_of(Some(r#"{"can_reply":true}"#)).can_reply);
         assert_eq!(rights_of(Some("{}")), no_rights());
-    }
-
-    #[test]
-    fn only_client_errors_are_definite() {
-        assert!(is_definite(&ApiError::Unknown(
-            "Bad Request: BUSINESS_CONNECTION_INVALID".into()
-        )));
-        assert!(is_definite(&ApiError::ChatNotFound));
-        assert!(!is_definite(&ApiError::Unknown(
-            "Internal Server Error".into()
-        )));
-        assert!(!is_definite(&ApiError::Unknown("Bad Gateway".into())));
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use url::Url;
 
 use crate::store::{DEFAULT_DATABASE_URL, DatabaseUrl};
+use crate::telegram::SendLimits;
 
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_LOG_FILTER: &str = "info";
@@ -15,6 +16,9 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub telegram_api_url: Url,
     pub log_filter: String,
+    /// Telegram's send limits, kept unless `SEND_LIMITS=off` (a test server
+    /// or a benchmark, never real Telegram).
+    pub send_limits: Option<SendLimits>,
 }
 
 /// A bot token of Telegram's shape (`<bot id>:<secret>`). Never printed.
@@ -56,6 +60,7 @@ impl fmt::Debug for Config {
             .field("database_url", &self.database_url)
             .field("telegram_api_url", &self.telegram_api_url.as_str())
             .field("log_filter", &self.log_filter)
+            .field("send_limits", &self.send_limits)
             .finish()
     }
 }
@@ -72,6 +77,8 @@ pub enum ConfigError {
     DotEnv(String),
     #[error("TELEGRAM_API_URL is not a valid http(s) URL: {0}")]
     TelegramApiUrl(String),
+    #[error("SEND_LIMITS must be on or off, got {0:?}")]
+    SendLimits(String),
 }
 
 impl Config {
@@ -107,12 +114,18 @@ impl Config {
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
         let log_filter = non_empty("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
+        let send_limits = match non_empty("SEND_LIMITS").as_deref().map(str::trim) {
+            None | Some("on") => Some(SendLimits::TELEGRAM),
+            Some("off") => None,
+            Some(other) => return Err(ConfigError::SendLimits(other.to_owned())),
+        };
 
         Ok(Self {
             bot_token,
             database_url,
             telegram_api_url,
             log_filter,
+            send_limits,
         })
     }
 }
@@ -169,6 +182,15 @@ mod tests {
         );
         assert_eq!(c.telegram_api_url.as_str(), "https://api.telegram.org/");
         assert_eq!(c.log_filter, "info");
+        assert_eq!(c.send_limits, Some(SendLimits::TELEGRAM));
+    }
+
+    #[test]
+    fn send_limits_can_be_turned_off_only_explicitly() {
+        let off = config(&[("BOT_TOKEN", TOKEN), ("SEND_LIMITS", "off")]).unwrap();
+        assert_eq!(off.send_limits, None);
+        let err = config(&[("BOT_TOKEN", TOKEN), ("SEND_LIMITS", "no")]).unwrap_err();
+        assert!(matches!(err, ConfigError::SendLimits(_)));
     }
 
     #[test]

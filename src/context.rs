@@ -4,26 +4,25 @@
 
 use std::sync::Arc;
 
-use teloxide::RequestError;
+use teloxide::payloads::SendMessageSetters;
 use teloxide::prelude::*;
 use teloxide::types::{
     InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, User,
 };
 
-use crate::Bot;
 use crate::auth::{AccessError, Auth, Role};
 use crate::business::BusinessConnections;
 use crate::commands::{Access, CommandSpec, ConnectionKind, Scope};
+pub use crate::error::{HandlerError, HandlerResult};
 use crate::i18n::Lang;
 use crate::payload::StartPayload;
 use crate::store::{ConnectedChat, Space, Store};
 use crate::t;
-
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-pub type HandlerResult = Result<(), HandlerError>;
+use crate::telegram::{Telegram, TelegramError};
 
 /// Everything handlers share, injected into the handler tree.
 pub struct AppState {
+    pub telegram: Telegram,
     pub store: Arc<dyn Store>,
     pub auth: Auth,
     pub business: BusinessConnections,
@@ -39,7 +38,7 @@ impl AppState {
 
 /// One incoming message from a user, with what its handlers need.
 pub struct Ctx<'a> {
-    pub bot: &'a Bot,
+    pub tg: &'a Telegram,
     pub state: &'a AppState,
     pub msg: &'a Message,
     pub user: &'a User,
@@ -58,14 +57,13 @@ pub fn no_preview() -> LinkPreviewOptions {
 
 /// Sends an HTML message to `chat`, optionally as a reply, with a keyboard.
 pub async fn send_html(
-    bot: &Bot,
+    tg: &Telegram,
     chat: ChatId,
     html: String,
     reply_to: Option<MessageId>,
     keyboard: Option<InlineKeyboardMarkup>,
-) -> Result<Message, RequestError> {
-    let mut request = bot
-        .send_message(chat, html)
+) -> Result<Message, TelegramError> {
+    let mut request = teloxide::payloads::SendMessage::new(chat, html)
         .parse_mode(ParseMode::Html)
         .link_preview_options(no_preview());
     if let Some(id) = reply_to {
@@ -74,7 +72,7 @@ pub async fn send_html(
     if let Some(keyboard) = keyboard {
         request = request.reply_markup(keyboard);
     }
-    request.await
+    tg.call(request).await
 }
 
 impl Ctx<'_> {
@@ -87,7 +85,7 @@ impl Ctx<'_> {
     }
 
     /// Replies in the chat the message came from; in groups as a reply to it.
-    pub async fn reply(&self, html: String) -> Result<Message, RequestError> {
+    pub async fn reply(&self, html: String) -> Result<Message, TelegramError> {
         self.reply_with(html, None).await
     }
 
@@ -95,9 +93,9 @@ impl Ctx<'_> {
         &self,
         html: String,
         keyboard: Option<InlineKeyboardMarkup>,
-    ) -> Result<Message, RequestError> {
+    ) -> Result<Message, TelegramError> {
         let reply_to = (!self.is_private()).then_some(self.msg.id);
-        send_html(self.bot, self.msg.chat.id, html, reply_to, keyboard).await
+        send_html(self.tg, self.msg.chat.id, html, reply_to, keyboard).await
     }
 
     /// The group's anonymous admin: a message sent "as the group" itself.
@@ -118,7 +116,7 @@ impl Ctx<'_> {
     }
 
     /// The sender's role in this group, from the admin cache.
-    pub async fn group_role(&self) -> Result<Role, RequestError> {
+    pub async fn group_role(&self) -> Result<Role, TelegramError> {
         if self.is_anonymous_admin() {
             return Ok(Role::Admin);
         }

@@ -19,14 +19,14 @@ use teloxide::types::{
     MaybeInaccessibleMessage,
 };
 
-use crate::Bot;
 use crate::business::connection_id_of;
 use crate::commands::{self, ParsedCommand, PersonalCommand, Scope, SpaceCommand};
 use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target};
 use crate::i18n::Lang;
-use crate::modules::{answer, business, connections, misc, notes, rules};
+use crate::modules::{answer, business, connections, misc, notes, plain, rules};
 use crate::payload::{Button, StartPayload};
 use crate::t;
+use crate::telegram::Refusal;
 
 /// Every update kind castellan handles; the dispatcher derives the
 /// `allowed_updates` it asks Telegram for from these filters.
@@ -55,18 +55,54 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
 /// What went wrong in a handler, as far as the user is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    /// Telegram refused or did not answer a call: worth trying again.
-    Telegram,
-    /// A bug, a panic or the database.
+    /// Telegram did not answer: worth trying again.
+    TelegramUnavailable,
+    /// Telegram refused, for a reason the user should hear.
+    TelegramRefused(&'static str),
+    /// Telegram refused where nobody is left to tell (the user blocked the
+    /// bot, a press answered too late): logged only.
+    Quiet,
+    /// The database cannot be reached: worth trying again shortly.
+    StorageUnavailable,
+    /// A bug or a panic.
     Internal,
 }
 
 impl Failure {
-    fn locale_key(self, plain: bool) -> &'static str {
-        match (self, plain) {
-            (Failure::Telegram, _) => "error-telegram-unavailable",
-            (Failure::Internal, false) => "error-internal",
-            (Failure::Internal, true) => "error-internal-plain",
+    fn of(error: &HandlerError) -> Self {
+        match error {
+            HandlerError::Telegram(error) if error.is_unavailable() => Failure::TelegramUnavailable,
+            HandlerError::Telegram(error) => match error.refusal() {
+                Some(Refusal::ChatNotFound) => {
+                    Failure::TelegramRefused("error-telegram-chat-not-found")
+                }
+                Some(Refusal::BotNotInChat) => {
+                    Failure::TelegramRefused("error-telegram-bot-not-in-chat")
+                }
+                Some(Refusal::BotLacksRights) => {
+                    Failure::TelegramRefused("error-telegram-bot-lacks-rights")
+                }
+                Some(
+                    Refusal::UserBlockedBot
+                    | Refusal::QueryExpired
+                    | Refusal::NotModified
+                    | Refusal::MessageGone,
+                ) => Failure::Quiet,
+                _ => Failure::Internal,
+            },
+            HandlerError::Store(error) if error.is_unavailable() => Failure::StorageUnavailable,
+            HandlerError::Store(_) => Failure::Internal,
+        }
+    }
+
+    /// What the user is told, if anything.
+    fn locale_key(self) -> Option<&'static str> {
+        match self {
+            Failure::TelegramUnavailable => Some("error-telegram-unavailable"),
+            Failure::TelegramRefused(key) => Some(key),
+            Failure::Quiet => None,
+            Failure::StorageUnavailable => Some("error-storage-unavailable"),
+            Failure::Internal => Some("error-internal"),
         }
     }
 }
@@ -76,13 +112,15 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
-            if error.downcast_ref::<teloxide::RequestError>().is_some() {
-                tracing::warn!(%error, "{what} failed: Telegram refused a call");
-                Err(Failure::Telegram)
-            } else {
-                tracing::error!(%error, "{what} failed");
-                Err(Failure::Internal)
+            let failure = Failure::of(&error);
+            match failure {
+                Failure::Quiet => tracing::info!(%error, "{what}: Telegram refused a call"),
+                Failure::TelegramUnavailable
+                | Failure::TelegramRefused(_)
+                | Failure::StorageUnavailable => tracing::warn!(%error, "{what} failed"),
+                Failure::Internal => tracing::error!(%error, "{what} failed"),
             }
+            Err(failure)
         }
         Err(panic) => {
             tracing::error!(panic = panic_text(panic.as_ref()), "{what} panicked");
@@ -91,35 +129,31 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
     }
 }
 
-async fn message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> HandlerResult {
-    let outcome = guarded("message handler", on_message(&bot, &msg, &state)).await;
-    if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref()) {
+async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
+    let outcome = guarded("message handler", on_message(&msg, &state)).await;
+    if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref())
+        && let Some(key) = failure.locale_key()
+    {
         let lang = Lang::from_code(user.language_code.as_deref());
         let reply_to = (!msg.chat.is_private()).then_some(msg.id);
-        if let Err(error) = crate::context::send_html(
-            &bot,
-            msg.chat.id,
-            t!(lang, failure.locale_key(false)),
-            reply_to,
-            None,
-        )
-        .await
+        let text = t!(lang, key);
+        if let Err(error) =
+            crate::context::send_html(&state.telegram, msg.chat.id, text, reply_to, None).await
         {
-            tracing::warn!(%error, "could not report an internal error to the user");
+            tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
     Ok(())
 }
 
-async fn callback_endpoint(bot: Bot, query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
-    if let Err(failure) = guarded("button handler", on_callback(&bot, &query, &state)).await {
+async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
+    let outcome = guarded("button handler", on_callback(&query, &state)).await;
+    if let Err(failure) = outcome
+        && let Some(key) = failure.locale_key()
+    {
         let lang = Lang::from_code(query.from.language_code.as_deref());
         // The query may already be answered; then this fails and that is fine.
-        let _ = bot
-            .answer_callback_query(query.id.clone())
-            .text(t!(lang, failure.locale_key(true)))
-            .show_alert(true)
-            .await;
+        let _ = answer(&state.telegram, &query, Some(plain(&t!(lang, key))), true).await;
     }
     Ok(())
 }
@@ -130,7 +164,7 @@ async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -
     Ok(())
 }
 
-async fn on_message(bot: &Bot, msg: &Message, state: &AppState) -> HandlerResult {
+async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
     if let Some(new_id) = msg.migrate_to_chat_id() {
         // The group became a supergroup: its records follow it.
         tracing::info!(
@@ -152,7 +186,7 @@ async fn on_message(bot: &Bot, msg: &Message, state: &AppState) -> HandlerResult
         return Ok(());
     };
     let ctx = Ctx {
-        bot,
+        tg: &state.telegram,
         state,
         msg,
         user,
@@ -229,7 +263,8 @@ async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
     }
 }
 
-async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> HandlerResult {
+async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
+    let tg = &state.telegram;
     let lang = Lang::from_code(query.from.language_code.as_deref());
     let message = match &query.message {
         Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.as_ref()),
@@ -238,7 +273,7 @@ async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> Hand
     // A business chat has its customer's id, the same number as that
     // customer's PM with the bot: it must never pass for a PM.
     if message.is_some_and(|message| connection_id_of(message).is_some()) {
-        return business::callback(bot, query, lang).await;
+        return business::callback(tg, query, lang).await;
     }
     // Every button the bot makes lives in the presser's private chat. Callback
     // data can be forged on any message, so a press anywhere else is refused
@@ -252,40 +287,39 @@ async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> Hand
     let button = query.data.as_deref().and_then(Button::parse);
     match button {
         Some(button) if in_own_pm => match button {
-            Button::Help(module) => misc::help_button(bot, query, lang, module).await,
+            Button::Help(module) => misc::help_button(tg, query, lang, module).await,
             Button::Connection(page) => {
-                connections::page_button(bot, state, query, lang, page).await
+                connections::page_button(tg, state, query, lang, page).await
             }
             Button::Reconnect(target) => {
-                connections::reconnect_button(bot, state, query, lang, target).await
+                connections::reconnect_button(tg, state, query, lang, target).await
             }
             Button::BusinessChat { chat_id, paused } => {
-                business::pause_button(bot, state, query, lang, chat_id, paused).await
+                business::pause_button(tg, state, query, lang, chat_id, paused).await
             }
         },
         _ => {
-            answer(bot, query, Some(t!(lang, "button-unknown")), true).await?;
+            answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
             Ok(())
         }
     }
 }
 
 async fn business_connection_endpoint(
-    bot: Bot,
     connection: BusinessConnection,
     state: Arc<AppState>,
 ) -> HandlerResult {
-    let work = business::connection_update(&bot, &state, &connection);
+    let work = business::connection_update(&state.telegram, &state, &connection);
     // Nobody asked for this update: a failure is logged, not replied to.
     let _ = guarded("business connection handler", work).await;
     Ok(())
 }
 
-async fn business_message_endpoint(bot: Bot, msg: Message, state: Arc<AppState>) -> HandlerResult {
+async fn business_message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     // Customers never hear of castellan's failures: they wrote to a business.
     let _ = guarded(
         "business message handler",
-        business::message(&bot, &state, &msg),
+        business::message(&state.telegram, &state, &msg),
     )
     .await;
     Ok(())

@@ -232,6 +232,11 @@ mod tests {
             &mut |source| {
                 for (_, rest) in source
                     .match_indices("t!(")
+                    // `t!(`, not the end of `assert!(`.
+                    .filter(|(i, _)| {
+                        !source[..*i]
+                            .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    })
                     .map(|(i, _)| ((), &source[i + 3..]))
                 {
                     let Some(start) = rest.find('"') else {

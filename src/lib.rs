@@ -8,11 +8,13 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod dispatch;
+pub mod error;
 pub mod format;
 pub mod i18n;
 pub mod modules;
 pub mod payload;
 pub mod store;
+pub mod telegram;
 pub mod updates;
 
 /// The Telegram client every module uses.

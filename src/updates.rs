@@ -14,13 +14,12 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::Value;
-use teloxide::RequestError;
-use teloxide::requests::{JsonRequest, Payload};
+use teloxide::requests::Payload;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
-use crate::Bot;
+use crate::telegram::{RetryPolicy, Telegram, TelegramError};
 
 /// How many updates one getUpdates call may return (Telegram's maximum).
 const BATCH_LIMIT: u8 = 100;
@@ -59,8 +58,6 @@ struct GetRawUpdates {
 }
 
 impl Payload for GetRawUpdates {
-    // Not `RawValue`: teloxide reads the reply through an untagged enum,
-    // which cannot hand out raw JSON.
     type Output = Vec<Value>;
     const NAME: &'static str = "GetUpdates";
 
@@ -74,7 +71,7 @@ impl Payload for GetRawUpdates {
 /// dispatcher hints them); on stop, one last getUpdates confirms every
 /// update handed out.
 pub struct RawPolling {
-    bot: Bot,
+    tg: Telegram,
     timeout: Duration,
     allowed_updates: Option<Vec<AllowedUpdate>>,
     token: StopToken,
@@ -82,10 +79,10 @@ pub struct RawPolling {
 }
 
 impl RawPolling {
-    pub fn new(bot: Bot, timeout: Duration) -> Self {
+    pub fn new(tg: Telegram, timeout: Duration) -> Self {
         let (token, flag) = mk_stop_token();
         Self {
-            bot,
+            tg,
             timeout,
             allowed_updates: None,
             token,
@@ -95,7 +92,7 @@ impl RawPolling {
 }
 
 impl UpdateListener for RawPolling {
-    type Err = RequestError;
+    type Err = TelegramError;
 
     fn stop_token(&mut self) -> StopToken {
         self.token.clone()
@@ -107,7 +104,7 @@ impl UpdateListener for RawPolling {
 }
 
 struct PollState {
-    bot: Bot,
+    tg: Telegram,
     request: GetRawUpdates,
     flag: StopFlag,
     buffer: VecDeque<Update>,
@@ -119,12 +116,12 @@ struct PollState {
 }
 
 impl<'a> AsUpdateStream<'a> for RawPolling {
-    type StreamErr = RequestError;
-    type Stream = BoxStream<'a, Result<Update, RequestError>>;
+    type StreamErr = TelegramError;
+    type Stream = BoxStream<'a, Result<Update, TelegramError>>;
 
     fn as_stream(&'a mut self) -> Self::Stream {
         let state = PollState {
-            bot: self.bot.clone(),
+            tg: self.tg.clone(),
             request: GetRawUpdates {
                 offset: 0,
                 limit: BATCH_LIMIT,
@@ -141,7 +138,7 @@ impl<'a> AsUpdateStream<'a> for RawPolling {
     }
 }
 
-async fn next_update(mut state: PollState) -> Option<(Result<Update, RequestError>, PollState)> {
+async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramError>, PollState)> {
     loop {
         if let Some(update) = state.buffer.pop_front() {
             return Some((Ok(update), state));
@@ -158,7 +155,7 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, RequestErro
                 timeout: 0,
                 ..state.request.clone()
             };
-            return match JsonRequest::new(state.bot.clone(), confirm).await {
+            return match state.tg.call_with(confirm, RetryPolicy::ONCE).await {
                 Ok(_) => None,
                 Err(error) => Some((Err(error), state)),
             };
@@ -170,7 +167,8 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, RequestErro
             }
             continue;
         }
-        let request = JsonRequest::new(state.bot.clone(), state.request.clone());
+        // One try: this loop has its own backoff, and honours 429s itself.
+        let request = state.tg.call_with(state.request.clone(), RetryPolicy::ONCE);
         let result = tokio::select! {
             result = request => result,
             // Dropping the call in flight loses nothing: its updates stay
@@ -185,10 +183,9 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, RequestErro
                 }
             }
             Err(error) => {
-                let delay = match &error {
-                    RequestError::RetryAfter(seconds) => seconds.duration(),
-                    _ => backoff(state.failures),
-                };
+                let delay = error
+                    .retry_after()
+                    .unwrap_or_else(|| backoff(state.failures));
                 state.failures = state.failures.saturating_add(1);
                 state.pause = Some(delay);
                 return Some((Err(error), state));

@@ -8,16 +8,16 @@
 //! `/connect business`; and pauses castellan per chat through Telegram's
 //! "Manage Bot" button (`/start bizChat<chat id>`).
 
+use teloxide::payloads::{SendMessage, SendMessageSetters};
 use teloxide::prelude::*;
 use teloxide::types::{
     BusinessConnection, BusinessMessagesDeleted, CallbackQuery, InlineKeyboardButton,
     InlineKeyboardMarkup, ParseMode, ReplyParameters,
 };
 
-use crate::Bot;
 use crate::auth::{AccessError, check_business};
 use crate::business::{LiveConnection, connection_id_of, no_rights, rights_of};
-use crate::context::{AppState, Ctx, HandlerResult, no_preview};
+use crate::context::{AppState, Ctx, HandlerError, HandlerResult, no_preview};
 use crate::format::stored_to_html;
 use crate::i18n::{Html, Lang};
 use crate::modules::connections::business_state;
@@ -26,10 +26,11 @@ use crate::modules::{answer, edit_or_send, plain};
 use crate::payload::Button;
 use crate::store::{BusinessRecorded, Space};
 use crate::t;
+use crate::telegram::Telegram;
 
 /// A `business_connection` update: stored, and the owner told what changed.
 pub async fn connection_update(
-    bot: &Bot,
+    tg: &Telegram,
     state: &AppState,
     connection: &BusinessConnection,
 ) -> HandlerResult {
@@ -60,7 +61,7 @@ pub async fn connection_update(
     // user_chat_id reaches the owner even if they never wrote to the bot; a
     // refusal (the owner blocked the bot) changes nothing worth a retry.
     if let Err(error) = crate::context::send_html(
-        bot,
+        tg,
         ChatId(connection.user_chat_id.0 as i64),
         text,
         None,
@@ -74,7 +75,7 @@ pub async fn connection_update(
 }
 
 /// A `business_message`: a customer's `#name` is answered with the note.
-pub async fn message(bot: &Bot, state: &AppState, msg: &Message) -> HandlerResult {
+pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerResult {
     let Some(live) = connection_of(state, msg).await? else {
         return Ok(());
     };
@@ -105,14 +106,14 @@ pub async fn message(bot: &Bot, state: &AppState, msg: &Message) -> HandlerResul
     let Some(note) = state.store.note(Space::Business(owner_id), &name).await? else {
         return Ok(());
     };
-    bot.send_message(msg.chat.id, stored_to_html(&note.content))
+    let reply = SendMessage::new(msg.chat.id, stored_to_html(&note.content))
         .parse_mode(ParseMode::Html)
         .link_preview_options(no_preview())
         .business_connection_id(teloxide::types::BusinessConnectionId(
             live.record.id.clone(),
         ))
-        .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply())
-        .await?;
+        .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply());
+    tg.call(reply).await?;
     Ok(())
 }
 
@@ -143,8 +144,8 @@ pub async fn deleted_messages(
 
 /// A press on a button of a message in a business chat. castellan puts no
 /// buttons there, so it is answered and nothing else happens.
-pub async fn callback(bot: &Bot, query: &CallbackQuery, lang: Lang) -> HandlerResult {
-    answer(bot, query, Some(t!(lang, "button-unknown")), false).await?;
+pub async fn callback(tg: &Telegram, query: &CallbackQuery, lang: Lang) -> HandlerResult {
+    answer(tg, query, Some(t!(lang, "button-unknown")), false).await?;
     Ok(())
 }
 
@@ -153,11 +154,11 @@ pub async fn callback(bot: &Bot, query: &CallbackQuery, lang: Lang) -> HandlerRe
 async fn connection_of(
     state: &AppState,
     msg: &Message,
-) -> Result<Option<LiveConnection>, crate::context::HandlerError> {
+) -> Result<Option<LiveConnection>, HandlerError> {
     let Some(id) = connection_id_of(msg) else {
         return Ok(None);
     };
-    Ok(state.business.resolve(id).await?)
+    state.business.resolve(id).await
 }
 
 /// The view of one customer chat, with the pause or resume button.
@@ -199,15 +200,15 @@ fn chat_view(
     (text, keyboard)
 }
 
-fn refusal(lang: Lang, error: &AccessError) -> Option<String> {
-    match error {
-        AccessError::Denied(denial) => Some(t!(
-            lang,
-            "business-manage-refused",
-            reason = Html(t!(lang, denial.locale_key()))
-        )),
-        AccessError::Telegram(_) | AccessError::Store(_) => None,
-    }
+/// What the owner is told when a check refuses; the check's own failure
+/// (the database) is passed on.
+fn refusal(lang: Lang, error: AccessError) -> Result<String, HandlerError> {
+    let denial = error.into_denial()?;
+    Ok(t!(
+        lang,
+        "business-manage-refused",
+        reason = Html(t!(lang, denial.locale_key()))
+    ))
 }
 
 /// `/start bizChat<chat id>`: Telegram's "Manage Bot" button, pressed by the
@@ -221,19 +222,16 @@ pub async fn manage_chat(ctx: &Ctx<'_>, chat_id: i64) -> HandlerResult {
             ctx.reply_with(text, Some(keyboard)).await?;
             Ok(())
         }
-        Err(error) => match refusal(ctx.lang, &error) {
-            Some(text) => {
-                ctx.reply(text).await?;
-                Ok(())
-            }
-            None => Err(error.into()),
-        },
+        Err(error) => {
+            ctx.reply(refusal(ctx.lang, error)?).await?;
+            Ok(())
+        }
     }
 }
 
 /// The pause / resume button of a customer chat's view.
 pub async fn pause_button(
-    bot: &Bot,
+    tg: &Telegram,
     state: &AppState,
     query: &CallbackQuery,
     lang: Lang,
@@ -244,13 +242,9 @@ pub async fn pause_button(
     let live = match check_business(state.store.as_ref(), owner_id, query.from.id).await {
         Ok(live) => live,
         Err(error) => {
-            return match refusal(lang, &error) {
-                Some(text) => {
-                    answer(bot, query, Some(plain(&text)), true).await?;
-                    Ok(())
-                }
-                None => Err(error.into()),
-            };
+            let text = refusal(lang, error)?;
+            answer(tg, query, Some(plain(&text)), true).await?;
+            return Ok(());
         }
     };
     state
@@ -265,8 +259,8 @@ pub async fn pause_button(
             "business-resumed-done"
         }
     );
-    answer(bot, query, Some(plain(&done)), false).await?;
+    answer(tg, query, Some(plain(&done)), false).await?;
     let (text, keyboard) = chat_view(lang, &live, chat_id, paused);
-    edit_or_send(bot, query, text, keyboard).await?;
+    edit_or_send(tg, query, text, keyboard).await?;
     Ok(())
 }

@@ -12,7 +12,6 @@
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Recipient};
 
-use crate::Bot;
 use crate::auth::{AccessError, Denial, Role, check_business};
 use crate::business::LiveConnection;
 use crate::commands::{self, Access, ConnectionKind};
@@ -28,6 +27,7 @@ use crate::payload::{
 };
 use crate::store::{ConnectedChat, Space};
 use crate::t;
+use crate::telegram::Telegram;
 
 fn recipient(chat: &ChatRef) -> Option<Recipient> {
     match chat {
@@ -415,7 +415,7 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
 /// The pages of the current connection: every press re-checks the
 /// connection, and the Admin list needs a live admin.
 pub async fn page_button(
-    bot: &Bot,
+    tg: &Telegram,
     state: &AppState,
     query: &CallbackQuery,
     lang: Lang,
@@ -423,7 +423,7 @@ pub async fn page_button(
 ) -> HandlerResult {
     let user_id = query.from.id;
     let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
-        answer(bot, query, Some(t!(lang, "connbtns-not-connected")), true).await?;
+        answer(tg, query, Some(t!(lang, "connbtns-not-connected")), true).await?;
         return Ok(());
     };
     let title = connection_title(lang, &current);
@@ -439,7 +439,7 @@ pub async fn page_button(
                 error,
             )
             .await?;
-            answer(bot, query, Some(plain(&text)), true).await?;
+            answer(tg, query, Some(plain(&text)), true).await?;
             return Ok(());
         }
     };
@@ -449,7 +449,7 @@ pub async fn page_button(
         }
         ConnectionPage::Admin => {
             answer(
-                bot,
+                tg,
                 query,
                 Some(plain(&t!(lang, "connbtns-admins-only"))),
                 true,
@@ -460,14 +460,14 @@ pub async fn page_button(
         ConnectionPage::User => command_list(lang, &title, kind, Access::Member),
         ConnectionPage::Main => connected_view(lang, "connection-current", &checked),
     };
-    answer(bot, query, None, false).await?;
-    edit_or_send(bot, query, text, keyboard).await?;
+    answer(tg, query, None, false).await?;
+    edit_or_send(tg, query, text, keyboard).await?;
     Ok(())
 }
 
 /// A history button: connects after the full check.
 pub async fn reconnect_button(
-    bot: &Bot,
+    tg: &Telegram,
     state: &AppState,
     query: &CallbackQuery,
     lang: Lang,
@@ -479,12 +479,12 @@ pub async fn reconnect_button(
     };
     match try_connect(state, query.from.id, &chat).await? {
         Outcome::Connected(checked) => {
-            answer(bot, query, None, false).await?;
+            answer(tg, query, None, false).await?;
             let (text, keyboard) = connected_view(lang, "connect-success", &checked);
-            edit_or_send(bot, query, text, keyboard).await?;
+            edit_or_send(tg, query, text, keyboard).await?;
         }
         Outcome::Refused(error) => {
-            answer(bot, query, Some(plain(&refusal_text(lang, &error))), true).await?;
+            answer(tg, query, Some(plain(&refusal_text(lang, &error))), true).await?;
         }
     }
     Ok(())

@@ -2,13 +2,13 @@
 
 use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
 
-use crate::Bot;
 use crate::commands::{self, Module};
 use crate::context::{Ctx, HandlerResult};
 use crate::i18n::{Html, Lang};
 use crate::modules::{answer, edit_or_send};
 use crate::payload::{Button, StartPayload};
 use crate::t;
+use crate::telegram::Telegram;
 
 fn url_button(text: String, url: String) -> InlineKeyboardButton {
     match url.parse() {
@@ -118,7 +118,7 @@ pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
 }
 
 pub async fn help_button(
-    bot: &Bot,
+    tg: &Telegram,
     query: &CallbackQuery,
     lang: Lang,
     module: Option<Module>,
@@ -127,8 +127,8 @@ pub async fn help_button(
         None => help_main(lang),
         Some(module) => module_help(lang, module),
     };
-    answer(bot, query, None, false).await?;
-    edit_or_send(bot, query, text, keyboard).await?;
+    answer(tg, query, None, false).await?;
+    edit_or_send(tg, query, text, keyboard).await?;
     Ok(())
 }
 

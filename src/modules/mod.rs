@@ -6,68 +6,72 @@ pub mod misc;
 pub mod notes;
 pub mod rules;
 
-use teloxide::RequestError;
+use teloxide::payloads::{
+    AnswerCallbackQuery, AnswerCallbackQuerySetters, EditMessageText, EditMessageTextSetters,
+};
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, ParseMode};
 
-use crate::Bot;
 use crate::context::no_preview;
-
-/// Whether Telegram refused an edit only because nothing changed (a button
-/// pressed twice): not an error worth reporting.
-pub fn is_not_modified(error: &RequestError) -> bool {
-    matches!(error, RequestError::Api(api) if api.to_string().to_ascii_lowercase().contains("message is not modified"))
-}
+use crate::telegram::{Refusal, Telegram, TelegramError};
 
 /// Replaces the text and keyboard of the message a button belongs to. When
-/// the message is too old to edit, sends the content as a new message.
+/// the message is gone or too old to edit, sends the content as a new
+/// message; an edit that changes nothing (a button pressed twice) is fine.
 pub async fn edit_or_send(
-    bot: &Bot,
+    tg: &Telegram,
     query: &CallbackQuery,
     html: String,
     keyboard: InlineKeyboardMarkup,
-) -> Result<(), RequestError> {
+) -> Result<(), TelegramError> {
     let target = match &query.message {
         Some(MaybeInaccessibleMessage::Regular(message)) => Some((message.chat.id, message.id)),
         _ => None,
     };
-    let result = match target {
-        Some((chat, id)) => bot
-            .edit_message_text(chat, id, html.clone())
+    if let Some((chat, id)) = target {
+        let edit = EditMessageText::new(chat, id, html.clone())
             .parse_mode(ParseMode::Html)
             .link_preview_options(no_preview())
-            .reply_markup(keyboard.clone())
-            .await
-            .map(|_| ()),
-        None => Err(RequestError::Api(teloxide::ApiError::MessageToEditNotFound)),
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err(error) if is_not_modified(&error) => Ok(()),
-        Err(error) => {
-            let chat = target.map_or(ChatId(query.from.id.0 as i64), |(chat, _)| chat);
-            tracing::debug!(%error, "editing failed; sending a new message instead");
-            crate::context::send_html(bot, chat, html, None, Some(keyboard))
-                .await
-                .map(|_| ())
+            .reply_markup(keyboard.clone());
+        match tg.call(edit).await {
+            Ok(_) => return Ok(()),
+            Err(error) => match error.refusal() {
+                Some(Refusal::NotModified) => return Ok(()),
+                Some(Refusal::MessageGone) => {
+                    tracing::debug!(%error, "editing failed; sending a new message instead");
+                }
+                _ => return Err(error),
+            },
         }
     }
+    let chat = target.map_or(ChatId(query.from.id.0 as i64), |(chat, _)| chat);
+    crate::context::send_html(tg, chat, html, None, Some(keyboard))
+        .await
+        .map(|_| ())
 }
 
-/// Answers a button press, as an alert when `alert` is set.
+/// Answers a button press, as an alert when `alert` is set. A press
+/// answered too late (or twice) is not worth an error.
 pub async fn answer(
-    bot: &Bot,
+    tg: &Telegram,
     query: &CallbackQuery,
     text: Option<String>,
     alert: bool,
-) -> Result<(), RequestError> {
-    let mut request = bot.answer_callback_query(query.id.clone());
+) -> Result<(), TelegramError> {
+    let mut request = AnswerCallbackQuery::new(query.id.clone());
     if let Some(text) = text {
         // Telegram caps callback answers at 200 characters.
         let text: String = text.chars().take(200).collect();
         request = request.text(text).show_alert(alert);
     }
-    request.await.map(|_| ())
+    match tg.call(request).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.refusal() == Some(Refusal::QueryExpired) => {
+            tracing::debug!(%error, "a button press was answered too late");
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Alerts are plain text: drop the tags of a translated HTML message and

@@ -30,6 +30,43 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// The database refused who castellan is or what it asked for at
+    /// connect time (wrong password, unknown role or database): a
+    /// configuration error, not an outage.
+    pub fn is_refusal(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(error)) = self else {
+            return false;
+        };
+        // SQLSTATE 28xxx: invalid authorization; 3D000: no such database.
+        error
+            .code()
+            .is_some_and(|code| code.starts_with("28") || code == "3D000")
+    }
+
+    /// The database cannot be reached or is shutting down: nothing is
+    /// wrong with the request, and it may work shortly.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => true,
+            // 08: connection exception; 57P0x: the server is shutting down
+            // or starting; 53300: too many connections.
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P0") || code == "53300"
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A database URL whose scheme named a supported backend.

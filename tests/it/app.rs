@@ -27,6 +27,8 @@ pub fn config(tg: &FakeTelegram, database_url: &str) -> Config {
         "BOT_TOKEN" => Some(BOT_TOKEN.to_owned()),
         "DATABASE_URL" => Some(database_url.clone()),
         "TELEGRAM_API_URL" => Some(api_url.clone()),
+        // The fake does not enforce flood limits unless a test asks it to.
+        "SEND_LIMITS" => Some("off".to_owned()),
         _ => None,
     })
     .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))

@@ -1,0 +1,434 @@
+//! castellan's Telegram client: every Bot API call goes through
+//! [`Telegram::call`], which keeps to the send limits, reads Telegram's
+//! answer with its status code, waits out 429s, follows a group's upgrade to
+//! a supergroup, retries what is safe to retry, and classifies the rest
+//! ([`TelegramError`]).
+//!
+//! teloxide's typed payloads (`SendMessage::new(..).parse_mode(..)`) are the
+//! requests; teloxide's own HTTP path is not used because it drops the
+//! status code (a 5xx reads like a 4xx) and sleeps 10 s after every 5xx.
+
+pub mod error;
+pub mod limits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use teloxide::ApiError;
+use teloxide::requests::Payload;
+use url::Url;
+
+pub use error::{Refusal, TelegramError};
+pub use limits::{SendLimiter, SendLimits};
+
+/// Moves what castellan keeps about a group to the supergroup it became:
+/// called with (old id, new id) when a call learns of the upgrade.
+pub type MigrationHook = Arc<dyn Fn(i64, i64) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// How hard a call tries before giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included, for network failures and 5xx.
+    pub attempts: u32,
+    /// The wait before the first retry; doubled for each further one.
+    pub first_backoff: Duration,
+    /// How many 429s in a row are waited out.
+    pub rate_limited_attempts: u32,
+    /// A 429 asking for a longer wait than this is not waited out.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// For calls made while a user waits for an answer.
+    pub const STANDARD: RetryPolicy = RetryPolicy {
+        attempts: 3,
+        first_backoff: Duration::from_millis(500),
+        rate_limited_attempts: 5,
+        max_retry_after: Duration::from_secs(60),
+    };
+    /// One try: the caller has its own loop (long polling, start-up).
+    pub const ONCE: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        first_backoff: Duration::ZERO,
+        rate_limited_attempts: 0,
+        max_retry_after: Duration::ZERO,
+    };
+}
+
+/// How long a call may take when its payload gives no hint.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Added to a long poll's own timeout for the HTTP request's.
+const POLL_MARGIN: Duration = Duration::from_secs(7);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a method does, for what may be limited and repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MethodKind {
+    /// Reads and idempotent writes (get*, set*, edit*): repeating is harmless.
+    Repeatable,
+    /// Sends a message: limited, and repeated only when Telegram cannot have
+    /// received it (a repeat could show the message twice).
+    Send,
+    /// Neither limited nor safely repeatable (answerCallbackQuery).
+    Once,
+}
+
+impl MethodKind {
+    fn of(method: &str) -> Self {
+        let sends = ["Send", "Copy", "Forward"];
+        if method == "AnswerCallbackQuery" || method == "SendChatAction" {
+            MethodKind::Once
+        } else if sends.iter().any(|prefix| method.starts_with(prefix)) {
+            MethodKind::Send
+        } else {
+            MethodKind::Repeatable
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Telegram {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `<api url>/bot<token>/`: a method name completes it.
+    endpoint: Url,
+    limiter: Option<SendLimiter>,
+    on_migrate: Option<MigrationHook>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The endpoint holds the token: never print it.
+        f.write_str("Telegram")
+    }
+}
+
+/// Telegram's answer to one HTTP request.
+enum Answer {
+    Ok(Box<RawValue>),
+    RetryAfter(Duration),
+    Migrated(i64),
+    Refused {
+        code: u16,
+        api: ApiError,
+    },
+    /// 5xx: Telegram received the call and failed.
+    ServerError(String),
+    /// The request never reached Telegram (connection refused, DNS).
+    NotSent(String),
+    /// Sent, but no answer came (timeout, connection lost).
+    Unanswered(String),
+    Unreadable(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    ok: bool,
+    result: Option<Box<RawValue>>,
+    error_code: Option<u16>,
+    #[serde(default)]
+    description: String,
+    parameters: Option<Parameters>,
+}
+
+#[derive(Deserialize)]
+struct Parameters {
+    retry_after: Option<u64>,
+    migrate_to_chat_id: Option<i64>,
+}
+
+pub struct TelegramBuilder {
+    api_url: Url,
+    token: String,
+    limits: Option<SendLimits>,
+    on_migrate: Option<MigrationHook>,
+    retry: RetryPolicy,
+}
+
+impl TelegramBuilder {
+    /// Keeps to `limits` (`None`: no limits, for a test server).
+    pub fn send_limits(mut self, limits: Option<SendLimits>) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn on_migrate(mut self, hook: MigrationHook) -> Self {
+        self.on_migrate = Some(hook);
+        self
+    }
+
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn build(self) -> Telegram {
+        let mut endpoint = self.api_url;
+        let base = endpoint.path().trim_end_matches('/').to_owned();
+        endpoint.set_path(&format!("{base}/bot{}/", self.token));
+        // Building a client fails only on a broken TLS backend: fall back to
+        // the default rather than refuse to start.
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Telegram {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                limiter: self.limits.map(SendLimiter::new),
+                on_migrate: self.on_migrate,
+                retry: self.retry,
+            }),
+        }
+    }
+}
+
+impl Telegram {
+    pub fn builder(api_url: &Url, token: &str) -> TelegramBuilder {
+        TelegramBuilder {
+            api_url: api_url.clone(),
+            token: token.to_owned(),
+            limits: Some(SendLimits::TELEGRAM),
+            on_migrate: None,
+            retry: RetryPolicy::STANDARD,
+        }
+    }
+
+    /// Calls a Bot API method with the client's retry policy.
+    pub async fn call<P>(&self, payload: P) -> Result<P::Output, TelegramError>
+    where
+        P: Payload + Serialize,
+        P::Output: DeserializeOwned,
+    {
+        self.call_with(payload, self.inner.retry).await
+    }
+
+    /// Calls a Bot API method, trying as `policy` says.
+    pub async fn call_with<P>(
+        &self,
+        payload: P,
+        policy: RetryPolicy,
+    ) -> Result<P::Output, TelegramError>
+    where
+        P: Payload + Serialize,
+        P::Output: DeserializeOwned,
+    {
+        let method = P::NAME;
+        let timeout = payload
+            .timeout_hint()
+            .map_or(DEFAULT_TIMEOUT, |poll| poll + POLL_MARGIN);
+        let body = serde_json::to_value(&payload).map_err(|error| TelegramError::Unreadable {
+            method,
+            detail: format!("the request does not serialize: {error}"),
+        })?;
+        let raw = self.call_raw(method, body, timeout, policy).await?;
+        serde_json::from_str(raw.get()).map_err(|error| TelegramError::Unreadable {
+            method,
+            detail: error.to_string(),
+        })
+    }
+
+    async fn call_raw(
+        &self,
+        method: &'static str,
+        mut body: Value,
+        timeout: Duration,
+        policy: RetryPolicy,
+    ) -> Result<Box<RawValue>, TelegramError> {
+        let kind = MethodKind::of(method);
+        let mut failures = 0u32;
+        let mut rate_limited = 0u32;
+        let mut migrated = false;
+        loop {
+            let chat_id = body.get("chat_id").and_then(Value::as_i64);
+            if kind == MethodKind::Send
+                && let (Some(limiter), Some(chat_id)) = (&self.inner.limiter, chat_id)
+            {
+                limiter.wait_for_chat(chat_id).await;
+            }
+            let unavailable = |detail: String| TelegramError::Unavailable { method, detail };
+            let retry_in = |failures: u32| policy.first_backoff * 2u32.saturating_pow(failures - 1);
+            match self.post(method, &body, timeout).await {
+                Answer::Ok(raw) => return Ok(raw),
+                Answer::RetryAfter(wait) => {
+                    rate_limited += 1;
+                    if rate_limited > policy.rate_limited_attempts || wait > policy.max_retry_after
+                    {
+                        return Err(TelegramError::RateLimited {
+                            method,
+                            retry_after: wait,
+                        });
+                    }
+                    tracing::warn!(method, "Telegram asks to wait {wait:?}; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Answer::Migrated(new_id) => {
+                    let Some(old_id) = chat_id.filter(|_| !migrated) else {
+                        return Err(TelegramError::Refused {
+                            method,
+                            code: 400,
+                            refusal: Refusal::Migrated(new_id),
+                            description: "group chat was upgraded to a supergroup chat".into(),
+                        });
+                    };
+                    tracing::info!(from = old_id, to = new_id, "a group became a supergroup");
+                    if let Some(hook) = &self.inner.on_migrate {
+                        hook(old_id, new_id).await;
+                    }
+                    body["chat_id"] = Value::from(new_id);
+                    migrated = true;
+                }
+                Answer::Refused { code, api } => {
+                    return Err(TelegramError::Refused {
+                        method,
+                        code,
+                        refusal: error::classify(code, &api, chat_id),
+                        description: api.to_string(),
+                    });
+                }
+                Answer::ServerError(detail) | Answer::Unanswered(detail)
+                    if kind != MethodKind::Repeatable =>
+                {
+                    // Telegram may have acted on it: repeating could do it twice.
+                    return Err(unavailable(detail));
+                }
+                Answer::ServerError(detail)
+                | Answer::Unanswered(detail)
+                | Answer::NotSent(detail) => {
+                    failures += 1;
+                    if failures >= policy.attempts {
+                        return Err(unavailable(detail));
+                    }
+                    let wait = retry_in(failures);
+                    tracing::warn!(method, %detail, "Telegram call failed; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                Answer::Unreadable(detail) => {
+                    return Err(TelegramError::Unreadable { method, detail });
+                }
+            }
+        }
+    }
+
+    async fn post(&self, method: &str, body: &Value, timeout: Duration) -> Answer {
+        let url = match self.inner.endpoint.join(method) {
+            Ok(url) => url,
+            Err(error) => return Answer::Unreadable(format!("bad method URL: {error}")),
+        };
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) if error.is_connect() => {
+                return Answer::NotSent(error.without_url().to_string());
+            }
+            Err(error) => return Answer::Unanswered(error.without_url().to_string()),
+        };
+        let status = response.status().as_u16();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => return Answer::Unanswered(error.without_url().to_string()),
+        };
+        read_answer(status, &bytes)
+    }
+}
+
+fn read_answer(status: u16, bytes: &[u8]) -> Answer {
+    let envelope: Envelope = match serde_json::from_slice(bytes) {
+        Ok(envelope) => envelope,
+        // Telegram's front answers 502/504 with an HTML page.
+        Err(_) if status >= 500 => return Answer::ServerError(format!("HTTP {status}")),
+        Err(error) => return Answer::Unreadable(format!("HTTP {status}: {error}")),
+    };
+    if envelope.ok {
+        return match envelope.result {
+            Some(result) => Answer::Ok(result),
+            None => Answer::Unreadable("ok without a result".into()),
+        };
+    }
+    let code = envelope.error_code.unwrap_or(status);
+    let parameters = envelope.parameters.as_ref();
+    if let Some(new_id) = parameters.and_then(|p| p.migrate_to_chat_id) {
+        return Answer::Migrated(new_id);
+    }
+    if code == 429 {
+        let seconds = parameters.and_then(|p| p.retry_after).unwrap_or(1);
+        return Answer::RetryAfter(Duration::from_secs(seconds.max(1)));
+    }
+    if code >= 500 {
+        return Answer::ServerError(format!("{code} {}", envelope.description));
+    }
+    let api = serde_json::from_value(Value::String(envelope.description.clone()))
+        .unwrap_or(ApiError::Unknown(envelope.description));
+    Answer::Refused { code, api }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_kinds() {
+        assert_eq!(MethodKind::of("SendMessage"), MethodKind::Send);
+        assert_eq!(MethodKind::of("CopyMessage"), MethodKind::Send);
+        assert_eq!(MethodKind::of("GetChatMember"), MethodKind::Repeatable);
+        assert_eq!(MethodKind::of("EditMessageText"), MethodKind::Repeatable);
+        assert_eq!(MethodKind::of("AnswerCallbackQuery"), MethodKind::Once);
+    }
+
+    #[test]
+    fn answers_are_read_with_their_status() {
+        let ok = read_answer(200, br#"{"ok":true,"result":{"id":1}}"#);
+        assert!(matches!(ok, Answer::Ok(raw) if raw.get() == r#"{"id":1}"#));
+        let flood = read_answer(
+            429,
+            br#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
+        );
+        assert!(matches!(flood, Answer::RetryAfter(wait) if wait == Duration::from_secs(7)));
+        let moved = read_answer(
+            400,
+            br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001}}"#,
+        );
+        assert!(matches!(moved, Answer::Migrated(-1001)));
+        let server = read_answer(
+            500,
+            br#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#,
+        );
+        assert!(matches!(server, Answer::ServerError(_)));
+        let html = read_answer(502, b"<html><body>502 Bad Gateway</body></html>");
+        assert!(matches!(html, Answer::ServerError(_)));
+        let refused = read_answer(
+            400,
+            br#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
+        );
+        assert!(matches!(
+            refused,
+            Answer::Refused {
+                code: 400,
+                api: ApiError::ChatNotFound
+            }
+        ));
+        assert!(matches!(
+            read_answer(200, b"nonsense"),
+            Answer::Unreadable(_)
+        ));
+    }
+}
