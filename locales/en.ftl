@@ -141,6 +141,7 @@ deny-connections-disabled = the group's admins allow only admins to connect.
 deny-no-business = you have no Telegram Business account connected to me. Connect me in Settings → Telegram Business → Chatbots first.
 deny-business-disabled = your business account has disconnected me. Connect me again in Settings → Telegram Business → Chatbots.
 deny-not-business-owner = only the owner of a business account can manage it.
+ended-bot-removed = I was removed from that group. Add me again, then connect with /connect.
 
 ## Errors
 error-admins-only = Only admins can use /{ $command }.
@@ -154,6 +155,7 @@ error-telegram-unavailable = Telegram did not answer me just now. Please try aga
 error-telegram-chat-not-found = Telegram says that chat does not exist any more, or that I cannot see it.
 error-telegram-bot-not-in-chat = I am not a member of that chat any more, so I cannot do that there. Add me to it again first.
 error-telegram-bot-lacks-rights = I do not have the rights to do that in this chat. An admin can give them to me.
+error-slow-down = You are sending commands faster than I can serve them. Wait { $seconds } s, then try again.
 error-storage-unavailable = My storage is unavailable right now. Please try again shortly.
 error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
 

@@ -141,6 +141,7 @@ deny-connections-disabled = los administradores del grupo solo permiten conectar
 deny-no-business = no tienes ninguna cuenta de Telegram Business conectada a mí. Conéctame antes en Ajustes → Telegram Business → Chatbots.
 deny-business-disabled = tu cuenta de empresa me ha desconectado. Vuelve a conectarme en Ajustes → Telegram Business → Chatbots.
 deny-not-business-owner = solo el propietario de una cuenta de empresa puede gestionarla.
+ended-bot-removed = me han quitado de ese grupo. Vuelve a añadirme y conéctate con /connect.
 
 ## Errores
 error-admins-only = Solo los administradores pueden usar /{ $command }.
@@ -154,6 +155,7 @@ error-telegram-unavailable = Telegram no me respondió. Inténtalo de nuevo en u
 error-telegram-chat-not-found = Telegram dice que ese chat ya no existe, o que no puedo verlo.
 error-telegram-bot-not-in-chat = Ya no soy miembro de ese chat, así que no puedo hacer eso allí. Vuelve a añadirme primero.
 error-telegram-bot-lacks-rights = No tengo permisos para hacer eso en este chat. Un administrador puede dármelos.
+error-slow-down = Envías comandos más rápido de lo que puedo atenderlos. Espera { $seconds } s y vuelve a intentarlo.
 error-storage-unavailable = Mi almacenamiento no está disponible ahora mismo. Vuelve a intentarlo en un momento.
 error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
 

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::context::AppState;
 use crate::dispatch::handler_tree;
 use crate::i18n::Lang;
+use crate::pace::UserPace;
 use crate::store::{self, Backend, Store, StoreError};
 use crate::t;
 use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError};
@@ -144,6 +145,7 @@ pub async fn run_until(
         auth: Auth::new(tg.clone(), me.id),
         business: BusinessConnections::new(tg.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
+        pace: UserPace::new(config.user_pace),
     });
     // teloxide's dispatcher wants its own client; castellan's calls all go
     // through `tg`.

@@ -19,6 +19,9 @@ pub struct Config {
     /// Telegram's send limits, kept unless `SEND_LIMITS=off` (a test server
     /// or a benchmark, never real Telegram).
     pub send_limits: Option<SendLimits>,
+    /// Whether a user sending commands faster than a person would is slowed
+    /// down (`USER_PACE=off` only for test scripts and benchmarks).
+    pub user_pace: bool,
 }
 
 /// A bot token of Telegram's shape (`<bot id>:<secret>`). Never printed.
@@ -61,6 +64,7 @@ impl fmt::Debug for Config {
             .field("telegram_api_url", &self.telegram_api_url.as_str())
             .field("log_filter", &self.log_filter)
             .field("send_limits", &self.send_limits)
+            .field("user_pace", &self.user_pace)
             .finish()
     }
 }
@@ -77,8 +81,8 @@ pub enum ConfigError {
     DotEnv(String),
     #[error("TELEGRAM_API_URL is not a valid http(s) URL: {0}")]
     TelegramApiUrl(String),
-    #[error("SEND_LIMITS must be on or off, got {0:?}")]
-    SendLimits(String),
+    #[error("{0} must be on or off, got {1:?}")]
+    Switch(&'static str, String),
 }
 
 impl Config {
@@ -114,11 +118,13 @@ impl Config {
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
         let log_filter = non_empty("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
-        let send_limits = match non_empty("SEND_LIMITS").as_deref().map(str::trim) {
-            None | Some("on") => Some(SendLimits::TELEGRAM),
-            Some("off") => None,
-            Some(other) => return Err(ConfigError::SendLimits(other.to_owned())),
+        let switch = |name: &'static str| match non_empty(name).as_deref().map(str::trim) {
+            None | Some("on") => Ok(true),
+            Some("off") => Ok(false),
+            Some(other) => Err(ConfigError::Switch(name, other.to_owned())),
         };
+        let send_limits = switch("SEND_LIMITS")?.then_some(SendLimits::TELEGRAM);
+        let user_pace = switch("USER_PACE")?;
 
         Ok(Self {
             bot_token,
@@ -126,6 +132,7 @@ impl Config {
             telegram_api_url,
             log_filter,
             send_limits,
+            user_pace,
         })
     }
 }
@@ -190,7 +197,10 @@ mod tests {
         let off = config(&[("BOT_TOKEN", TOKEN), ("SEND_LIMITS", "off")]).unwrap();
         assert_eq!(off.send_limits, None);
         let err = config(&[("BOT_TOKEN", TOKEN), ("SEND_LIMITS", "no")]).unwrap_err();
-        assert!(matches!(err, ConfigError::SendLimits(_)));
+        assert!(matches!(err, ConfigError::Switch("SEND_LIMITS", _)));
+        let c = config(&[("BOT_TOKEN", TOKEN), ("USER_PACE", "off")]).unwrap();
+        assert!(!c.user_pace);
+        assert!(config(&[("BOT_TOKEN", TOKEN)]).unwrap().user_pace);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub struct AppState {
     pub auth: Auth,
     pub business: BusinessConnections,
     pub bot_username: String,
+    pub pace: crate::pace::UserPace,
 }
 
 impl AppState {
@@ -174,6 +175,26 @@ pub async fn connection_check_failed(
     }
 }
 
+/// What to tell a user who has no connection because it ended while they
+/// were away (the bot was removed from the group); `None` when none did.
+/// Said once: taking the notice forgets it.
+pub async fn ended_connection_notice(
+    store: &dyn Store,
+    lang: Lang,
+    user_id: i64,
+) -> Result<Option<String>, HandlerError> {
+    let Some(ended) = store.take_ended_connection(user_id).await? else {
+        return Ok(None);
+    };
+    let reason = t!(lang, "ended-bot-removed");
+    Ok(Some(t!(
+        lang,
+        "connection-revoked",
+        title = &ended.title,
+        reason = crate::i18n::Html(reason)
+    )))
+}
+
 /// What a connection's title shows: a group's stored title, or "your
 /// business account" in the user's language.
 pub fn connection_title(lang: Lang, chat: &ConnectedChat) -> String {
@@ -261,8 +282,11 @@ pub async fn resolve_target(
     }
     let user_id = ctx.user.id.0 as i64;
     let Some(connection) = ctx.store().current_connection(user_id).await? else {
-        ctx.reply(t!(ctx.lang, "error-not-connected", command = spec.name))
-            .await?;
+        let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
+            Some(notice) => notice,
+            None => t!(ctx.lang, "error-not-connected", command = spec.name),
+        };
+        ctx.reply(text).await?;
         return Ok(None);
     };
     let title = connection_title(ctx.lang, &connection);

@@ -24,6 +24,7 @@ use crate::commands::{self, ParsedCommand, PersonalCommand, Scope, SpaceCommand}
 use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target};
 use crate::i18n::Lang;
 use crate::modules::{answer, business, connections, misc, notes, plain, rules};
+use crate::pace::Pace;
 use crate::payload::{Button, StartPayload};
 use crate::t;
 use crate::telegram::Refusal;
@@ -35,7 +36,7 @@ pub fn handler_tree() -> UpdateHandler<HandlerError> {
         .branch(Update::filter_message().endpoint(message_endpoint))
         .branch(Update::filter_callback_query().endpoint(callback_endpoint))
         .branch(Update::filter_chat_member().endpoint(chat_member_endpoint))
-        .branch(Update::filter_my_chat_member().endpoint(chat_member_endpoint))
+        .branch(Update::filter_my_chat_member().endpoint(my_chat_member_endpoint))
         .branch(Update::filter_business_connection().endpoint(business_connection_endpoint))
         .branch(Update::filter_business_message().endpoint(business_message_endpoint))
         .branch(Update::filter_edited_business_message().endpoint(edited_business_message_endpoint))
@@ -159,21 +160,56 @@ async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> Handle
 }
 
 async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
-    // Someone's (or the bot's own) rights changed: forget the cached admins.
+    // Someone's rights changed: forget the cached admins.
     state.auth.invalidate(update.chat.id.0);
     Ok(())
 }
 
-async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
-    if let Some(new_id) = msg.migrate_to_chat_id() {
-        // The group became a supergroup: its records follow it.
+async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
+    // The bot's own rights changed: its admin status decides what is cached.
+    state.auth.invalidate(update.chat.id.0);
+    let _ = guarded("my_chat_member handler", on_my_chat_member(&update, &state)).await;
+    Ok(())
+}
+
+/// The bot left or was removed from a group: its connections end now.
+async fn on_my_chat_member(update: &ChatMemberUpdated, state: &AppState) -> HandlerResult {
+    let in_group = update.chat.is_group() || update.chat.is_supergroup();
+    if in_group && !update.new_chat_member.is_present() {
+        let ended = state.store.end_connections_to(update.chat.id.0).await?;
         tracing::info!(
-            from = msg.chat.id.0,
-            to = new_id.0,
-            "group upgraded to a supergroup"
+            chat = update.chat.id.0,
+            ended,
+            "the bot is no longer in a group; its connections ended"
         );
-        state.auth.invalidate(msg.chat.id.0);
-        state.store.migrate_chat(msg.chat.id.0, new_id.0).await?;
+    }
+    Ok(())
+}
+
+/// Service messages that change what castellan keeps about a group: its
+/// upgrade to a supergroup (either message may come first, twice, or
+/// alone: the move is idempotent) and its title.
+async fn on_chat_change(msg: &Message, state: &AppState) -> Result<bool, HandlerError> {
+    let moved = match (msg.migrate_to_chat_id(), msg.migrate_from_chat_id()) {
+        (Some(to), _) => Some((msg.chat.id.0, to.0)),
+        (None, Some(from)) => Some((from.0, msg.chat.id.0)),
+        (None, None) => None,
+    };
+    if let Some((from, to)) = moved {
+        tracing::info!(from, to, "group upgraded to a supergroup");
+        state.auth.invalidate(from);
+        state.store.migrate_chat(from, to).await?;
+        return Ok(true);
+    }
+    if let Some(title) = msg.new_chat_title() {
+        state.store.rename_chat(msg.chat.id.0, title).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
+    if on_chat_change(msg, state).await? {
         return Ok(());
     }
     let Some(user) = msg.from.as_ref() else {
@@ -192,8 +228,13 @@ async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
         user,
         lang: Lang::from_code(user.language_code.as_deref()),
     };
-    let Some(command) = commands::parse(text, &state.bot_username) else {
-        if !ctx.is_private() && text.starts_with('#') {
+    let command = commands::parse(text, &state.bot_username);
+    let hashtag = command.is_none() && !ctx.is_private() && text.starts_with('#');
+    if (command.is_some() || hashtag) && !keeps_pace(&ctx).await? {
+        return Ok(());
+    }
+    let Some(command) = command else {
+        if hashtag {
             return notes::hashtag(&ctx, text).await;
         }
         return Ok(());
@@ -227,6 +268,21 @@ async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
                 SpaceCommand::ClearRules => rules::clear(&ctx, &target).await,
             }
         }
+    }
+}
+
+/// Takes one command from the sender's budget; `false` when they are too
+/// fast (told once, then ignored until the budget refills).
+async fn keeps_pace(ctx: &Ctx<'_>) -> Result<bool, HandlerError> {
+    match ctx.state.pace.take(ctx.user.id.0) {
+        Pace::Serve => Ok(true),
+        Pace::SlowDown { wait } => {
+            let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
+            ctx.reply(t!(ctx.lang, "error-slow-down", seconds = seconds))
+                .await?;
+            Ok(false)
+        }
+        Pace::Ignore => Ok(false),
     }
 }
 
@@ -266,6 +322,17 @@ async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
 async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
     let tg = &state.telegram;
     let lang = Lang::from_code(query.from.language_code.as_deref());
+    // Presses cost Telegram calls like commands do, and share their budget.
+    match state.pace.take(query.from.id.0) {
+        Pace::Serve => {}
+        Pace::SlowDown { wait } => {
+            let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
+            let text = plain(&t!(lang, "error-slow-down", seconds = seconds));
+            return Ok(answer(tg, query, Some(text), true).await?);
+        }
+        // Unanswered, the button would spin on the user's screen.
+        Pace::Ignore => return Ok(answer(tg, query, None, false).await?),
+    }
     let message = match &query.message {
         Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.as_ref()),
         _ => None,

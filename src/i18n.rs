@@ -234,8 +234,7 @@ mod tests {
                     .match_indices("t!(")
                     // `t!(`, not the end of `assert!(`.
                     .filter(|(i, _)| {
-                        !source[..*i]
-                            .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                        !source[..*i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
                     })
                     .map(|(i, _)| ((), &source[i + 3..]))
                 {

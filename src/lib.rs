@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod i18n;
 pub mod modules;
+pub mod pace;
 pub mod payload;
 pub mod store;
 pub mod telegram;

@@ -17,7 +17,7 @@ use crate::business::LiveConnection;
 use crate::commands::{self, Access, ConnectionKind};
 use crate::context::{
     AppState, Ctx, HandlerResult, Target, connection_check_failed, connection_kind,
-    connection_title,
+    connection_title, ended_connection_notice,
 };
 use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
@@ -364,8 +364,13 @@ pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
 
 /// `/connection`: the current connection, checked again.
 pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
-    let Some(current) = ctx.store().current_connection(ctx.user.id.0 as i64).await? else {
-        ctx.reply(t!(ctx.lang, "connection-none")).await?;
+    let user_id = ctx.user.id.0 as i64;
+    let Some(current) = ctx.store().current_connection(user_id).await? else {
+        let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
+            Some(notice) => notice,
+            None => t!(ctx.lang, "connection-none"),
+        };
+        ctx.reply(text).await?;
         return Ok(());
     };
     let title = connection_title(ctx.lang, &current);
@@ -423,7 +428,12 @@ pub async fn page_button(
 ) -> HandlerResult {
     let user_id = query.from.id;
     let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
-        answer(tg, query, Some(t!(lang, "connbtns-not-connected")), true).await?;
+        let notice = ended_connection_notice(state.store.as_ref(), lang, user_id.0 as i64).await?;
+        let text = notice.map_or_else(
+            || t!(lang, "connbtns-not-connected"),
+            |html: String| plain(&html),
+        );
+        answer(tg, query, Some(text), true).await?;
         return Ok(());
     };
     let title = connection_title(lang, &current);

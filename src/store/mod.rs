@@ -307,6 +307,19 @@ pub trait Store: Send + Sync + 'static {
     /// in one transaction. Business records never move.
     async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()>;
 
+    /// The bot left or was removed from a group: every connection to it ends
+    /// now, and each of its users is told on their next command
+    /// ([`take_ended_connection`](Self::take_ended_connection)). Returns
+    /// how many ended.
+    async fn end_connections_to(&self, chat_id: i64) -> StoreResult<u64>;
+
+    /// The connection of `user_id` that ended while they were away, once:
+    /// taking it forgets it. A new connect forgets it too.
+    async fn take_ended_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
+
+    /// A group's new title, for the connections and histories that show it.
+    async fn rename_chat(&self, chat_id: i64, title: &str) -> StoreResult<()>;
+
     // --- shutdown --------------------------------------------------------
 
     /// Closes the store's connections (on SQLite this also checkpoints the
@@ -321,21 +334,35 @@ pub trait Store: Send + Sync + 'static {
 /// new ones win), then move the rest. Tables with a `space` column move only
 /// `'chat'` rows: a business account's records are keyed by its owner's
 /// user id, which may be the same number.
-const MIGRATE_CHAT_STATEMENTS: [&str; 9] = [
+const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
     // Keyed by user: a user connected to the old chat is now connected to the new one.
     "UPDATE current_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
+    "UPDATE ended_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
+    // Keyed by chat: copy what the new chat lacks (a row written there in the
+    // meantime is newer and wins), then drop the old rows the new chat now
+    // has. An old row written after the copy began stays for the next run
+    // (the upgrade arrives twice: migrate_to and migrate_from).
+    "INSERT INTO connection_history (user_id, space, chat_id, chat_title, seq)
+     SELECT user_id, space, $2, chat_title, seq FROM connection_history
+     WHERE space = 'chat' AND chat_id = $1
+     ON CONFLICT DO NOTHING",
     "DELETE FROM connection_history WHERE space = 'chat' AND chat_id = $1
      AND user_id IN (SELECT user_id FROM connection_history WHERE space = 'chat' AND chat_id = $2)",
-    "UPDATE connection_history SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
+    "INSERT INTO chat_settings (chat_id, allow_connect)
+     SELECT $2, allow_connect FROM chat_settings WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
     "DELETE FROM chat_settings WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = $2)",
-    "UPDATE chat_settings SET chat_id = $2 WHERE chat_id = $1",
+    "INSERT INTO notes (space, chat_id, name, text, entities)
+     SELECT space, $2, name, text, entities FROM notes WHERE space = 'chat' AND chat_id = $1
+     ON CONFLICT DO NOTHING",
     "DELETE FROM notes WHERE space = 'chat' AND chat_id = $1
      AND name IN (SELECT name FROM notes WHERE space = 'chat' AND chat_id = $2)",
-    "UPDATE notes SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
+    "INSERT INTO rules (chat_id, text, entities)
+     SELECT $2, text, entities FROM rules WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
     "DELETE FROM rules WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
-    "UPDATE rules SET chat_id = $2 WHERE chat_id = $1",
 ];
 
 /// Connects to the database the URL names and runs its migrations.

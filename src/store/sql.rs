@@ -50,7 +50,7 @@ use tokio::sync::Mutex;
 
 use super::{
     Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl, FormattedText,
-    HISTORY_LIMIT, Note, Space, Store, StoreResult, StoredBusinessConnection,
+    HISTORY_LIMIT, Note, Space, Store, StoreError, StoreResult, StoredBusinessConnection,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -61,7 +61,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_FILE_POOL_SIZE: u32 = 4;
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
-const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL: how long a query waits for a connection. Short, so that with
+/// the server gone a user hears "storage is unavailable" within seconds
+/// instead of waiting on a pool that cannot connect.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The database behind a `SqlStore`.
 enum Pool {
@@ -259,6 +262,10 @@ impl Store for SqlStore {
             .bind(&chat.title)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM ended_connections WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(upsert_history)
                 .bind(user_id)
                 .bind(chat.space.kind())
@@ -656,13 +663,88 @@ impl Store for SqlStore {
         if from_chat_id == to_chat_id {
             return Ok(());
         }
+        // The statements resolve conflicts themselves; a deadlock or
+        // serialization failure against a concurrent writer is retried.
+        let mut attempt = 0;
+        loop {
+            let result: StoreResult<()> = async {
+                write_tx!(self, |tx| {
+                    for statement in super::MIGRATE_CHAT_STATEMENTS {
+                        sqlx::query(statement)
+                            .bind(from_chat_id)
+                            .bind(to_chat_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                });
+                Ok(())
+            }
+            .await;
+            match result {
+                Err(StoreError::Database(sqlx::Error::Database(error)))
+                    if attempt < 3
+                        && error.code().is_some_and(|code| {
+                            matches!(code.as_ref(), "40001" | "40P01" | "23505")
+                        }) =>
+                {
+                    attempt += 1;
+                    tracing::warn!(%error, "moving a group's records met a concurrent write; retrying");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn end_connections_to(&self, chat_id: i64) -> StoreResult<u64> {
+        let ended = write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO ended_connections (user_id, space, chat_id, chat_title, reason)
+                 SELECT user_id, space, chat_id, chat_title, 'bot_removed'
+                 FROM current_connections WHERE space = 'chat' AND chat_id = $1
+                 ON CONFLICT (user_id) DO UPDATE
+                 SET space = excluded.space, chat_id = excluded.chat_id,
+                     chat_title = excluded.chat_title, reason = excluded.reason",
+            )
+            .bind(chat_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM current_connections WHERE space = 'chat' AND chat_id = $1")
+                .bind(chat_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
+        Ok(ended)
+    }
+
+    async fn take_ended_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>> {
+        let row: Option<ChatRow> = write_one!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM ended_connections WHERE user_id = $1
+                 RETURNING space, chat_id, chat_title",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(connected_chat).transpose()?)
+    }
+
+    async fn rename_chat(&self, chat_id: i64, title: &str) -> StoreResult<()> {
         write_tx!(self, |tx| {
-            for statement in super::MIGRATE_CHAT_STATEMENTS {
-                sqlx::query(statement)
-                    .bind(from_chat_id)
-                    .bind(to_chat_id)
-                    .execute(&mut *tx)
-                    .await?;
+            for table in [
+                "current_connections",
+                "connection_history",
+                "ended_connections",
+            ] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET chat_title = $2
+                     WHERE space = 'chat' AND chat_id = $1 AND chat_title <> $2"
+                ))
+                .bind(chat_id)
+                .bind(title)
+                .execute(&mut *tx)
+                .await?;
             }
         });
         Ok(())

@@ -29,6 +29,8 @@ pub fn config(tg: &FakeTelegram, database_url: &str) -> Config {
         "TELEGRAM_API_URL" => Some(api_url.clone()),
         // The fake does not enforce flood limits unless a test asks it to.
         "SEND_LIMITS" => Some("off".to_owned()),
+        // Test scripts type faster than people: only pace tests slow them.
+        "USER_PACE" => Some("off".to_owned()),
         _ => None,
     })
     .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))

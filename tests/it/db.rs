@@ -6,8 +6,8 @@
 //!   `TEST_DATABASE_URL` names, reached through a URL whose
 //!   `options=-c search_path=<schema>` makes every unqualified object land in
 //!   it; the schema is dropped when the `TestDb` is. Without
-//!   `TEST_DATABASE_URL` PostgreSQL tests are skipped, except under `CI=true`,
-//!   where they must run and so fail.
+//!   `TEST_DATABASE_URL` PostgreSQL tests are skipped, except when `CI` is
+//!   set to any non-empty value: there they must run, and so fail.
 
 #![allow(dead_code)]
 
@@ -44,8 +44,8 @@ impl TestDb {
     /// `options=-c search_path=<schema>`.
     ///
     /// Returns None (after printing a line that the test is skipped) for
-    /// PostgreSQL when TEST_DATABASE_URL is unset — but PANICS when CI=true:
-    /// in CI the PostgreSQL tests must run.
+    /// PostgreSQL when TEST_DATABASE_URL is unset — but PANICS when CI is set
+    /// to any non-empty value: in CI the PostgreSQL tests must run.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         match backend {
             Backend::Sqlite => Some(Self::new_sqlite()),
@@ -72,9 +72,9 @@ impl TestDb {
         let admin_url = match std::env::var(TEST_DATABASE_URL) {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
-                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                if std::env::var("CI").is_ok_and(|ci| !ci.trim().is_empty()) {
                     panic!(
-                        "{TEST_DATABASE_URL} is unset but CI=true: the PostgreSQL tests must run in CI"
+                        "{TEST_DATABASE_URL} is unset but CI is set: the PostgreSQL tests must run in CI"
                     );
                 }
                 eprintln!("skipped: PostgreSQL test, {TEST_DATABASE_URL} is unset");
