@@ -37,14 +37,52 @@
 //!   customer's user id as chat id, like the customer's private chat with
 //!   the bot, but its messages, ids and outbox are separate
 //!   ([`FakeTelegram::next_business_message`]).
+//! * Removing the bot ([`FakeTelegram::set_bot_status`] with `Left` or
+//!   `Kicked`) queues `my_chat_member` (chat, `from` = the owner or an
+//!   admin, `date`, old and new `ChatMember`); then sends fail with 403
+//!   "Forbidden: bot was kicked from the group chat" / "...supergroup
+//!   chat" or "Forbidden: bot is not a member of the group chat" /
+//!   "...supergroup chat", as do getChatMember & co. Adding it back queues
+//!   `my_chat_member` and a `new_chat_members` message.
+//! * A group upgrade ([`FakeTelegram::migrate_group_with`]) delivers its two
+//!   service messages in any order, once, twice or only one of them
+//!   ([`MigrationDelivery`]). The old group then answers like the Bot API
+//!   server, whose `check_chat_access` refuses write access and access to
+//!   members: sends, deletions, pins, moderation, getChatMember of another
+//!   user, getChatAdministrators, getChatMemberCount and command scopes
+//!   naming it fail with 400 "Bad Request: group chat was upgraded to a
+//!   supergroup chat" and `parameters.migrate_to_chat_id`; getChat,
+//!   getChatMember of the bot itself and leaveChat (read access) still
+//!   answer about the old group. Edits (which the server leaves to TDLib,
+//!   with an undocumented answer) get the same 400 in the fake.
+//! * Renaming a chat ([`FakeTelegram::rename_chat`]) delivers the
+//!   `new_chat_title` service message, in privacy mode too.
+//! * Lengths: sendMessage/editMessageText text is limited to 4096 UTF-16
+//!   code units after entity parsing (tags are free, `&amp;` counts one):
+//!   "Bad Request: message is too long" for a send, "Bad Request:
+//!   MESSAGE_TOO_LONG" for an edit; answerCallbackQuery `text` to 200
+//!   ("Bad Request: MESSAGE_TOO_LONG"); `callback_data` to 1-64 bytes
+//!   ("Bad Request: BUTTON_DATA_INVALID"); an inline keyboard to 100 buttons
+//!   ("Bad Request: reply markup is too long").
+//! * Faults, injected per method ([`FakeTelegram::fail_next`]) or per method
+//!   and chat ([`FakeTelegram::fail_next_in_chat`]): Telegram's JSON errors
+//!   (429 with `retry_after`, 400, 403, 500), nginx's HTML 502 page, and
+//!   connections closed without a response, before or after the request
+//!   took effect ([`Fault`]). [`FakeTelegram::go_offline`] makes Telegram
+//!   unreachable (connections refused, open ones closed) until
+//!   [`FakeTelegram::go_online`], on the same port.
+//! * Flood limits are opt-in ([`FakeTelegram::enforce_flood_limits`]): one
+//!   message per second per chat (bursts of 3), 20 a minute per group, 30 a
+//!   second overall; sends over them get 429 "Too Many Requests: retry
+//!   after N" and are listed by [`FakeTelegram::flood_violations`].
 
+mod flood;
 mod params;
 mod server;
 pub mod spec;
 pub mod text;
 mod world;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,7 +142,10 @@ impl MemberStatus {
     }
 }
 
-/// An injected failure (see [`FakeTelegram::fail_next`]).
+/// An injected failure (see [`FakeTelegram::fail_next`] and
+/// [`FakeTelegram::fail_next_in_chat`]). Except for
+/// [`DropAfterProcessing`](Fault::DropAfterProcessing), the request is not
+/// processed: it has no effect on the simulated world.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// 429 "Too Many Requests: retry after N" with `parameters.retry_after`.
@@ -116,6 +157,18 @@ pub enum Fault {
     Forbidden(String),
     /// 500 "Internal Server Error" (teloxide then sleeps 10 s).
     ServerError,
+    /// 502 with an HTML page (`content-type: text/html`, not JSON), as
+    /// Telegram's nginx front answers when the Bot API server behind it
+    /// does not.
+    BadGateway,
+    /// The connection is closed without any HTTP response: the client's
+    /// read of the response fails (hyper: "connection closed before message
+    /// completed").
+    DropConnection,
+    /// The request is processed (its effects happen and it is recorded with
+    /// the reply it would have had), then the connection is closed without
+    /// a response: the client cannot know that it worked.
+    DropAfterProcessing,
 }
 
 /// One request the bot made.
@@ -126,10 +179,46 @@ pub struct RecordedRequest {
     pub method: String,
     /// The request's parameters as a JSON object (form values as strings).
     pub params: Value,
-    /// Whether the reply was `ok: true`.
+    /// Whether the reply was `ok: true` (for
+    /// [`Fault::DropAfterProcessing`], the reply that was never sent).
     pub ok: bool,
-    /// The full JSON reply.
+    /// The full JSON reply; for [`Fault::DropAfterProcessing`] the reply
+    /// that was never sent, for [`Fault::DropConnection`] `null`, for
+    /// [`Fault::BadGateway`] the HTML page as a JSON string.
     pub response: Value,
+    /// The injected fault the request met, if any.
+    pub fault: Option<Fault>,
+}
+
+impl RecordedRequest {
+    /// Whether the connection was closed without a response
+    /// ([`Fault::DropConnection`] or [`Fault::DropAfterProcessing`]).
+    pub fn dropped(&self) -> bool {
+        matches!(
+            self.fault,
+            Some(Fault::DropConnection | Fault::DropAfterProcessing)
+        )
+    }
+}
+
+/// How the two service messages of a group upgrade reach the bot (see
+/// [`FakeTelegram::migrate_group_with`]): `migrate_to_chat_id` in the old
+/// group and `migrate_from_chat_id` in the new supergroup. Telegram gives
+/// no order guarantee between the two chats, and a bot may miss or see
+/// again an update (e.g. across a restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationDelivery {
+    /// `migrate_to_chat_id`, then `migrate_from_chat_id`.
+    Both,
+    /// `migrate_from_chat_id`, then `migrate_to_chat_id`.
+    FromFirst,
+    /// Only `migrate_to_chat_id` (in the old group).
+    ToOnly,
+    /// Only `migrate_from_chat_id` (in the new supergroup).
+    FromOnly,
+    /// `migrate_to_chat_id`, `migrate_from_chat_id`, then both again: each
+    /// message twice (same message, new update ids).
+    Twice,
 }
 
 /// A message the bot sent (or its state after an edit).
@@ -359,34 +448,52 @@ impl Inner {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    pub(crate) fn record(&self, r: RecordedRequest, violation: Option<String>) {
+    /// Records a request; `violation` is a spec violation, `flood` tells
+    /// that the flood limits refused it.
+    pub(crate) fn record(&self, r: RecordedRequest, violation: Option<String>, flood: bool) {
         {
             let mut s = self.state.lock();
             if let Some(v) = violation {
                 s.violations.push(v);
+            }
+            if flood {
+                s.flood_violations.push(r.clone());
             }
             s.requests.push(r);
         }
         self.bump();
     }
 
-    pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
+    /// The next injected fault for a call of `method` with parameters `p`:
+    /// one queued for the chat its `chat_id` names first, then one for any
+    /// chat.
+    pub(crate) fn take_fault(&self, method: &str, p: &params::Params) -> Option<Fault> {
         let mut s = self.state.lock();
-        let key = method.to_ascii_lowercase();
-        let q = s.faults.get_mut(&key)?;
-        let f = q.pop_front();
-        if q.is_empty() {
-            s.faults.remove(&key);
+        if s.faults.is_empty() {
+            return None;
         }
-        f
-    }
-}
-
-struct ServerGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        self.0.abort();
+        let method = method.to_ascii_lowercase();
+        let per_chat = s
+            .faults
+            .keys()
+            .any(|(m, chat)| *m == method && chat.is_some());
+        let chat = if per_chat { s.chat_id_param(p) } else { None };
+        let keys = chat
+            .map(|c| (method.clone(), Some(c)))
+            .into_iter()
+            .chain([(method.clone(), None)]);
+        for key in keys {
+            if let Some(q) = s.faults.get_mut(&key) {
+                let f = q.pop_front();
+                if q.is_empty() {
+                    s.faults.remove(&key);
+                }
+                if f.is_some() {
+                    return f;
+                }
+            }
+        }
+        None
     }
 }
 
@@ -395,14 +502,13 @@ impl Drop for ServerGuard {
 #[derive(Clone)]
 pub struct FakeTelegram {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    _guard: Arc<ServerGuard>,
+    net: Arc<server::Net>,
 }
 
 impl std::fmt::Debug for FakeTelegram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeTelegram")
-            .field("addr", &self.addr)
+            .field("addr", &self.net.addr)
             .finish()
     }
 }
@@ -417,30 +523,48 @@ impl FakeTelegram {
             state: Mutex::new(State::new()),
             changed,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("fake-bot-api: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("fake-bot-api: local_addr");
-        let state = inner.clone();
-        let app = axum::Router::new().fallback(
-            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let inner = state.clone();
-                async move { server::handle(inner, uri, headers, body).await }
-            },
-        );
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let net = server::Net::start(inner.clone()).await;
         FakeTelegram {
             inner,
-            addr,
-            _guard: Arc::new(ServerGuard(task)),
+            net: Arc::new(net),
         }
     }
 
     /// "http://127.0.0.1:PORT/"; teloxide appends "bot<token>/<Method>".
+    /// The same for the fake's whole life (also across
+    /// [`go_offline`](Self::go_offline)).
     pub fn api_url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/", self.net.addr)
+    }
+
+    // ----------------------------------------------------------- network
+
+    /// Telegram becomes unreachable: the fake stops listening, so new
+    /// connections to its port are refused (ECONNREFUSED: a connect error,
+    /// reqwest's `is_connect()`), and every open connection is closed
+    /// (idle keep-alive ones and those of requests in flight, e.g. a long
+    /// poll, which get no response). Nothing reaches the fake until
+    /// [`go_online`](Self::go_online). Returns once all that is done; a
+    /// no-op when already offline.
+    ///
+    /// A client may still notice the closed keep-alive connection only when
+    /// it reuses it: its next request can then fail with a "connection
+    /// closed" error instead of a connect error, as on a real network.
+    /// The port stays reserved by the fake meanwhile.
+    pub async fn go_offline(&self) {
+        self.net.go_offline().await;
+    }
+
+    /// Telegram is reachable again, on the same port. Returns once the fake
+    /// listens; a no-op when already online.
+    pub async fn go_online(&self) {
+        self.net.go_online().await;
+    }
+
+    /// False between [`go_offline`](Self::go_offline) and
+    /// [`go_online`](Self::go_online).
+    pub fn is_online(&self) -> bool {
+        self.net.is_online()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -559,13 +683,25 @@ impl FakeTelegram {
         self.with(|s| s.change_member(chat_id, BOT_ID, status, Some(by), true));
     }
 
-    /// Renames a chat (no service message).
+    /// Renames a chat silently (no service message, no update).
     pub fn set_chat_title(&self, chat_id: i64, title: &str) {
         self.with(|s| {
             if let Some(c) = s.chats.get_mut(&chat_id) {
                 c.title = title.to_owned();
             }
         });
+    }
+
+    /// `by_user` renames a group, supergroup or channel: the title changes
+    /// and the `new_chat_title` service message is stored and queued as
+    /// Telegram delivers it (privacy mode does not hide service messages):
+    /// a `message` update in a group or supergroup the bot is in, a
+    /// `channel_post` (no `from`, `sender_chat` = the channel) in a channel
+    /// where the bot is an administrator. `by_user` must be in the chat (an
+    /// administrator of a channel), or be [`ANONYMOUS_ADMIN_ID`] for an
+    /// anonymous administrator. Returns the service message's id.
+    pub fn rename_chat(&self, chat_id: i64, title: &str, by_user: i64) -> i32 {
+        self.with(|s| s.rename_chat(chat_id, title, by_user))
     }
 
     /// Current membership; Left when unknown.
@@ -618,9 +754,33 @@ impl FakeTelegram {
         self.with(|s| s.press_button(from, chat_id, message_id, data))
     }
 
-    /// Upgrades a basic group to a supergroup; returns the new id.
+    /// Upgrades a basic group to a supergroup; returns the new id. Same as
+    /// [`migrate_group_with`](Self::migrate_group_with)`(group_id,
+    /// MigrationDelivery::Both)`.
     pub fn migrate_group(&self, group_id: i64) -> i64 {
-        self.with(|s| s.migrate_group(group_id))
+        self.migrate_group_with(group_id, MigrationDelivery::Both)
+    }
+
+    /// Upgrades a basic group to a supergroup with the same title, members
+    /// and statuses; returns the new id. The `migrate_to_chat_id` service
+    /// message (in the old group, from its owner or an admin) and the
+    /// `migrate_from_chat_id` one (in the supergroup, from
+    /// GroupAnonymousBot with `sender_chat` = the supergroup) are queued as
+    /// `message` updates in the order and number `delivery` says (each only
+    /// when the bot is in the chat).
+    ///
+    /// Afterwards, as with the Bot API server, methods that write to the old
+    /// group (sendMessage & co, sendChatAction, deleteMessage(s),
+    /// pin/unpin, ban/unban/restrict) or read its members (getChatMember of
+    /// another user, getChatAdministrators, getChatMemberCount, a command
+    /// scope naming it) fail with 400 "Bad Request: group chat was upgraded
+    /// to a supergroup chat" and `parameters.migrate_to_chat_id` = the new
+    /// id; so do edits of its messages (the fake's choice: Telegram's
+    /// answer there is undocumented). getChat, getChatMember of the bot
+    /// itself and leaveChat only need read access, which the server still
+    /// grants: they answer about the old group.
+    pub fn migrate_group_with(&self, group_id: i64, delivery: MigrationDelivery) -> i64 {
+        self.with(|s| s.migrate_group(group_id, delivery))
     }
 
     // ------------------------------------------------------------ business
@@ -760,7 +920,7 @@ impl FakeTelegram {
     }
 
     /// Forgets the recorded requests (and resets the count), e.g. between
-    /// benchmark rounds. Spec violations are kept.
+    /// benchmark rounds. Spec violations and flood violations are kept.
     pub fn clear_requests(&self) {
         self.with(|s| s.requests.clear());
     }
@@ -1020,9 +1180,65 @@ impl FakeTelegram {
     /// `fault`.
     pub fn fail_next(&self, method: &str, fault: Fault, times: usize) {
         self.with(|s| {
-            let q = s.faults.entry(method.to_ascii_lowercase()).or_default();
+            let q = s
+                .faults
+                .entry((method.to_ascii_lowercase(), None))
+                .or_default();
             q.extend(std::iter::repeat_n(fault, times));
         });
+    }
+
+    /// Like [`fail_next`](Self::fail_next), but only for calls whose
+    /// `chat_id` parameter is `chat_id` (an `@username` counts as the chat
+    /// it names): the next `times` such calls fail while other chats work.
+    /// Faults queued for the chat come before those of
+    /// [`fail_next`](Self::fail_next).
+    pub fn fail_next_in_chat(&self, method: &str, chat_id: i64, fault: Fault, times: usize) {
+        self.with(|s| {
+            let q = s
+                .faults
+                .entry((method.to_ascii_lowercase(), Some(chat_id)))
+                .or_default();
+            q.extend(std::iter::repeat_n(fault, times));
+        });
+    }
+
+    /// The requests whose connection was closed without a response
+    /// ([`Fault::DropConnection`], [`Fault::DropAfterProcessing`]).
+    pub fn dropped_requests(&self) -> Vec<RecordedRequest> {
+        self.read(|s| s.requests.iter().filter(|r| r.dropped()).cloned().collect())
+    }
+
+    /// Opt-in (off by default): refuse message sends that exceed Telegram's
+    /// documented limits with 429 "Too Many Requests: retry after N" and
+    /// `parameters.retry_after` = N, the whole seconds until the send would
+    /// be allowed (at least 1); a refused send is not processed and is
+    /// listed by [`flood_violations`](Self::flood_violations).
+    ///
+    /// Sends are the methods that post a message: sendMessage, send*
+    /// (sendPhoto, sendPoll, sendMediaGroup...; not sendChatAction,
+    /// sendGift, sendChatJoinRequestWebApp nor the *Draft methods),
+    /// forwardMessage(s) and copyMessage(s), also through a business
+    /// connection. A send counts when it succeeds. The limits, from
+    /// Telegram's bot FAQ:
+    /// * one chat (a business chat counts apart from the bot's private chat
+    ///   with the same user): one message per second sustained, with a
+    ///   burst of up to 3 tolerated (a token bucket of 3 refilled at one per
+    ///   second: 3 at once, then one per second);
+    /// * one group or supergroup: at most 20 messages in any 60 seconds;
+    /// * all chats together: at most 30 messages in any second.
+    ///
+    /// Time is tokio's clock (`tokio::time::Instant`), so a test with
+    /// paused time sees the limits follow it. Turning the limits off
+    /// forgets the sends counted so far.
+    pub fn enforce_flood_limits(&self, on: bool) {
+        self.with(|s| s.set_flood_limits(on));
+    }
+
+    /// The sends refused by [`enforce_flood_limits`](Self::enforce_flood_limits)
+    /// so far, oldest first (kept by [`clear_requests`](Self::clear_requests)).
+    pub fn flood_violations(&self) -> Vec<RecordedRequest> {
+        self.read(|s| s.flood_violations.clone())
     }
 
     /// Every spec violation so far (unknown method, missing required or

@@ -1,17 +1,215 @@
-//! The HTTP side: routing, body parsing, spec checks, faults, recording,
-//! long polling.
+//! The HTTP side: the listening socket and its connections, routing, body
+//! parsing, spec checks, faults, recording, long polling.
 
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::params::{ApiError, ApiResult, Params};
 use crate::spec::spec;
 use crate::{BOT_TOKEN, Fault, Inner, RecordedRequest};
+
+/// What Telegram's nginx front answers when the Bot API server behind it
+/// does not (HTTP 502, an HTML page, not JSON).
+pub(crate) const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n";
+
+// ------------------------------------------------------------------ network
+
+enum NetCmd {
+    /// Stop listening (the new listener comes with `Online`) and close
+    /// every open connection, then acknowledge.
+    Offline(oneshot::Sender<()>),
+    /// Listen again on this listener (bound to the same address).
+    Online(TcpListener, oneshot::Sender<()>),
+}
+
+/// The fake's network presence: a task accepting connections, each served
+/// in its own task so that it can be closed without a response.
+pub(crate) struct Net {
+    pub addr: SocketAddr,
+    cmds: mpsc::UnboundedSender<NetCmd>,
+    online: parking_lot::Mutex<bool>,
+    /// Bound but never listening: keeps the port reserved while offline
+    /// (no other socket gets it, connections to it are refused).
+    _reserve: TcpSocket,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        // Aborting the task drops its listener and its JoinSet, which
+        // aborts (and so closes) every connection.
+        self.task.abort();
+    }
+}
+
+/// A socket on `addr` with SO_REUSEADDR (rebinding while old connections
+/// are in TIME_WAIT) and, on Unix, SO_REUSEPORT (sharing the port with the
+/// reserve socket).
+fn socket_on(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+fn listen_on(addr: SocketAddr) -> TcpListener {
+    socket_on(addr)
+        .and_then(|s| s.listen(1024))
+        .unwrap_or_else(|e| panic!("fake-bot-api: can't listen on {addr}: {e}"))
+}
+
+impl Net {
+    /// Binds 127.0.0.1 on a free port and serves `inner` there.
+    pub async fn start(inner: Arc<Inner>) -> Net {
+        let reserve = socket_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("fake-bot-api: bind 127.0.0.1:0");
+        let addr = reserve.local_addr().expect("fake-bot-api: local_addr");
+        let listener = listen_on(addr);
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(serve(inner, listener, rx));
+        Net {
+            addr,
+            cmds,
+            online: parking_lot::Mutex::new(true),
+            _reserve: reserve,
+            task,
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        *self.online.lock()
+    }
+
+    async fn command(&self, make: impl FnOnce(oneshot::Sender<()>) -> NetCmd) {
+        let (ack, done) = oneshot::channel();
+        self.cmds
+            .send(make(ack))
+            .unwrap_or_else(|_| panic!("fake-bot-api: the server task is gone"));
+        done.await
+            .unwrap_or_else(|_| panic!("fake-bot-api: the server task is gone"));
+    }
+
+    pub async fn go_offline(&self) {
+        if !self.is_online() {
+            return;
+        }
+        self.command(NetCmd::Offline).await;
+        *self.online.lock() = false;
+    }
+
+    pub async fn go_online(&self) {
+        if self.is_online() {
+            return;
+        }
+        let listener = listen_on(self.addr);
+        self.command(|ack| NetCmd::Online(listener, ack)).await;
+        *self.online.lock() = true;
+    }
+}
+
+async fn accept(listener: &Option<TcpListener>) -> io::Result<TcpStream> {
+    match listener {
+        Some(l) => l.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    mut cmds: mpsc::UnboundedReceiver<NetCmd>,
+) {
+    let mut listener = Some(listener);
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                None => return,
+                Some(NetCmd::Offline(ack)) => {
+                    listener = None;
+                    // Aborted connection tasks drop their sockets: the
+                    // peers see the connections closed.
+                    conns.shutdown().await;
+                    let _ = ack.send(());
+                }
+                Some(NetCmd::Online(l, ack)) => {
+                    listener = Some(l);
+                    let _ = ack.send(());
+                }
+            },
+            accepted = accept(&listener) => match accepted {
+                Ok(stream) => {
+                    conns.spawn(connection(inner.clone(), stream));
+                }
+                // Out of file descriptors and the like: try again soon.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// What the handler decided for one request.
+pub(crate) enum Handled {
+    /// Send this response.
+    Reply(Response),
+    /// Close the connection without a response.
+    Drop,
+}
+
+/// Serves one HTTP/1.1 connection until the client closes it or a request
+/// asks for the connection to be dropped.
+async fn connection(inner: Arc<Inner>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let drop_now = Arc::new(Notify::new());
+    let trigger = drop_now.clone();
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let inner = inner.clone();
+        let trigger = trigger.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = match axum::body::to_bytes(Body::new(body), usize::MAX).await {
+                Ok(b) => b,
+                Err(_) => {
+                    // The client went away mid-body.
+                    trigger.notify_one();
+                    return std::future::pending().await;
+                }
+            };
+            match handle(inner, parts.uri, parts.headers, body).await {
+                Handled::Reply(r) => Ok::<_, Infallible>(r),
+                Handled::Drop => {
+                    // The connection task stops polling this connection
+                    // (dropping it closes the socket) before any byte of
+                    // a response is written.
+                    trigger.notify_one();
+                    std::future::pending().await
+                }
+            }
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = drop_now.notified() => {}
+    }
+}
+
+// --------------------------------------------------------------------- HTTP
 
 fn reply(status: u16, body: &Value) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -76,6 +274,10 @@ fn fault_error(f: &Fault) -> ApiError {
         Fault::BadRequest(m) => ApiError::bad(m.strip_prefix("Bad Request: ").unwrap_or(m)),
         Fault::Forbidden(m) => ApiError::forbidden(m.strip_prefix("Forbidden: ").unwrap_or(m)),
         Fault::ServerError => ApiError::new(500, "Internal Server Error"),
+        // Not replies of the Bot API: the caller handles them.
+        Fault::BadGateway | Fault::DropConnection | Fault::DropAfterProcessing => {
+            unreachable!("fake-bot-api: {f:?} has no JSON reply")
+        }
     }
 }
 
@@ -95,23 +297,23 @@ pub(crate) async fn handle(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Handled {
     let raw_path = uri.path().to_owned();
     let path = percent_encoding::percent_decode_str(&raw_path)
         .decode_utf8_lossy()
         .into_owned();
     let Some(rest) = path.strip_prefix("/bot") else {
-        return reply(
+        return Handled::Reply(reply(
             404,
             &json!({"ok": false, "error_code": 404, "description": "Not Found"}),
-        );
+        ));
     };
     let (token, method_name) = rest.split_once('/').unwrap_or((rest, ""));
     if token != BOT_TOKEN {
-        return reply(
+        return Handled::Reply(reply(
             401,
             &json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
-        );
+        ));
     }
     let method_name = method_name.trim_end_matches('/');
     let params = parse_params(&uri, &headers, &body);
@@ -124,10 +326,12 @@ pub(crate) async fn handle(
                 params: Value::Object(params.unwrap_or_default()),
                 ok: false,
                 response: response.clone(),
+                fault: None,
             },
             Some(format!("unknown method \"{method_name}\"")),
+            false,
         );
-        return reply(404, &response);
+        return Handled::Reply(reply(404, &response));
     };
     let method = mspec.name.clone();
 
@@ -141,10 +345,12 @@ pub(crate) async fn handle(
                     params: Value::Object(Map::new()),
                     ok: false,
                     response: response.clone(),
+                    fault: None,
                 },
                 Some(format!("{method}: unparsable request: {}", e.description)),
+                false,
             );
-            return reply(e.code, &response);
+            return Handled::Reply(reply(e.code, &response));
         }
     };
 
@@ -163,31 +369,66 @@ pub(crate) async fn handle(
         }
     }
 
-    let fault = inner.take_fault(&method);
-    let result: ApiResult = if let Some(f) = fault {
-        Err(fault_error(&f))
-    } else if let Some(name) = missing {
-        Err(ApiError::bad(missing_message(&method, &name)))
-    } else if method == "getUpdates" {
-        get_updates(&inner, &params).await
-    } else {
-        let p = Params(&params);
-        inner.state.lock().dispatch(&method, &p)
+    let fault = inner.take_fault(&method, &Params(&params));
+    let violation = (!violations.is_empty()).then(|| violations.join("; "));
+    let record = |params: Map<String, Value>, ok: bool, response: Value, flood: bool| {
+        inner.record(
+            RecordedRequest {
+                method: method.clone(),
+                params: Value::Object(params),
+                ok,
+                response,
+                fault: fault.clone(),
+            },
+            violation.clone(),
+            flood,
+        );
+    };
+    match &fault {
+        Some(Fault::DropConnection) => {
+            record(params, false, Value::Null, false);
+            return Handled::Drop;
+        }
+        Some(Fault::BadGateway) => {
+            let page = Value::String(BAD_GATEWAY_HTML.to_owned());
+            record(params, false, page, false);
+            return Handled::Reply(
+                (
+                    StatusCode::BAD_GATEWAY,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    BAD_GATEWAY_HTML,
+                )
+                    .into_response(),
+            );
+        }
+        _ => {}
+    }
+    let mut flood = false;
+    let result: ApiResult = match &fault {
+        Some(f) if *f != Fault::DropAfterProcessing => Err(fault_error(f)),
+        _ => {
+            if let Some(name) = missing {
+                Err(ApiError::bad(missing_message(&method, &name)))
+            } else if method == "getUpdates" {
+                get_updates(&inner, &params).await
+            } else {
+                let p = Params(&params);
+                let (result, refused) = inner.state.lock().dispatch_limited(&method, &p);
+                flood = refused;
+                result
+            }
+        }
     };
 
     let (status, response) = match result {
         Ok(v) => (200, json!({"ok": true, "result": v})),
         Err(e) => (e.code, e.to_json()),
     };
-    let recorded = RecordedRequest {
-        method,
-        params: Value::Object(params),
-        ok: status == 200,
-        response: response.clone(),
-    };
-    let violation = (!violations.is_empty()).then(|| violations.join("; "));
-    inner.record(recorded, violation);
-    reply(status, &response)
+    record(params, status == 200, response.clone(), flood);
+    if fault == Some(Fault::DropAfterProcessing) {
+        return Handled::Drop;
+    }
+    Handled::Reply(reply(status, &response))
 }
 
 async fn get_updates(inner: &Arc<Inner>, params: &Map<String, Value>) -> ApiResult {

@@ -5,11 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use crate::flood::{self, Flood};
 use crate::params::{ApiError, ApiResult, Params};
 use crate::text::{self, Entity};
 use crate::{
     ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, BusinessRights, Fault, IncomingMessage, MemberStatus,
-    RecordedRequest, SentMessage,
+    MigrationDelivery, RecordedRequest, SentMessage,
 };
 
 pub(crate) fn now() -> i64 {
@@ -160,7 +161,12 @@ pub(crate) struct State {
     next_callback: u64,
     /// (scope key, language code or "") → commands.
     pub commands: HashMap<(String, String), Vec<(String, String)>>,
-    pub faults: HashMap<String, VecDeque<Fault>>,
+    /// (lowercase method, chat or None for any chat) → faults to inject.
+    pub faults: HashMap<(String, Option<i64>), VecDeque<Fault>>,
+    /// The sends counted while the flood limits are enforced.
+    pub flood: Option<Flood>,
+    /// Requests refused by the flood limits.
+    pub flood_violations: Vec<RecordedRequest>,
     pub privacy_mode: bool,
     /// Business connections by owner.
     pub business: HashMap<i64, BusinessConn>,
@@ -278,6 +284,8 @@ impl State {
             next_callback: 1,
             commands: HashMap::new(),
             faults: HashMap::new(),
+            flood: None,
+            flood_violations: Vec::new(),
             privacy_mode: true,
             business: HashMap::new(),
             business_chats: HashMap::new(),
@@ -923,7 +931,7 @@ impl State {
         id
     }
 
-    pub fn migrate_group(&mut self, group_id: i64) -> i64 {
+    pub fn migrate_group(&mut self, group_id: i64, delivery: MigrationDelivery) -> i64 {
         let Some(old) = self.chats.get(&group_id).cloned() else {
             panic!("fake-bot-api: unknown chat {group_id}");
         };
@@ -938,20 +946,85 @@ impl State {
             c.migrated_to = Some(new_id);
         }
         let actor = self.actor_for(group_id, ANONYMOUS_ADMIN_ID);
-        let m1 = self.service_message(group_id, actor, "migrate_to_chat_id", json!(new_id));
-        if self.status(group_id, BOT_ID).is_present() {
-            self.push_update("message", m1);
-        }
-        let m2 = self.service_message(
+        let to = self.service_message(group_id, actor, "migrate_to_chat_id", json!(new_id));
+        let from = self.service_message(
             new_id,
             ANONYMOUS_ADMIN_ID,
             "migrate_from_chat_id",
             json!(group_id),
         );
-        if self.status(new_id, BOT_ID).is_present() {
-            self.push_update("message", m2);
+        let to = self.status(group_id, BOT_ID).is_present().then_some(to);
+        let from = self.status(new_id, BOT_ID).is_present().then_some(from);
+        let order = match delivery {
+            MigrationDelivery::Both => vec![to, from],
+            MigrationDelivery::FromFirst => vec![from, to],
+            MigrationDelivery::ToOnly => vec![to],
+            MigrationDelivery::FromOnly => vec![from],
+            MigrationDelivery::Twice => vec![to.clone(), from.clone(), to, from],
+        };
+        for msg in order.into_iter().flatten() {
+            self.push_update("message", msg);
         }
         new_id
+    }
+
+    pub fn rename_chat(&mut self, chat_id: i64, title: &str, by: i64) -> i32 {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        let kind = chat.kind;
+        if kind == ChatKind::Private {
+            panic!("fake-bot-api: chat {chat_id} is a private chat, which has no title");
+        }
+        if let Some(to) = chat.migrated_to {
+            panic!("fake-bot-api: chat {chat_id} was migrated to {to}; rename that one");
+        }
+        let len = title.trim().chars().count();
+        if !(1..=128).contains(&len) {
+            panic!("fake-bot-api: a chat title has 1-128 characters, not {len}: {title:?}");
+        }
+        if !self.users.contains_key(&by) {
+            panic!("fake-bot-api: unknown user {by} (use add_user first)");
+        }
+        let status = self.status(chat_id, by);
+        let allowed = match kind {
+            ChatKind::Channel => status.is_admin(),
+            _ => by == ANONYMOUS_ADMIN_ID || status.is_present(),
+        };
+        if !allowed {
+            panic!(
+                "fake-bot-api: user {by} can't rename chat {chat_id} (status {status:?}; \
+                 set_member them first)"
+            );
+        }
+        if let Some(c) = self.chats.get_mut(&chat_id) {
+            c.title = title.to_owned();
+        }
+        let mut msg = self.service_message(chat_id, by, "new_chat_title", json!(title));
+        let id = msg["message_id"].as_i64().unwrap_or(0) as i32;
+        if kind == ChatKind::Channel {
+            // Channel posts come from the channel itself.
+            if let Some(o) = msg.as_object_mut() {
+                o.remove("from");
+            }
+            msg["sender_chat"] = self.chat_json(chat_id);
+            if let Some(m) = self
+                .chats
+                .get_mut(&chat_id)
+                .and_then(|c| c.messages.get_mut(&id))
+            {
+                m.json = msg.clone();
+            }
+        }
+        if self.bot_receives(chat_id, &msg) {
+            let kind = if kind == ChatKind::Channel {
+                "channel_post"
+            } else {
+                "message"
+            };
+            self.push_update(kind, msg);
+        }
+        id
     }
 
     // -------------------------------------------------------------- business
@@ -1403,6 +1476,21 @@ impl State {
         })
     }
 
+    /// The Bot API server refuses write access and access to the members
+    /// of an upgraded basic group (read access, e.g. getChat, still works).
+    fn not_migrated(&self, id: i64) -> Result<(), ApiError> {
+        match self.chats.get(&id).and_then(Self::migrated_error) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The chat a request's `chat_id` names, if any (for per-chat faults).
+    pub fn chat_id_param(&self, p: &Params) -> Option<i64> {
+        p.get("chat_id")?;
+        self.resolve_chat_id(p, "chat_id").ok()
+    }
+
     /// sendMessage & co rules.
     fn writable_chat(&self, id: i64) -> Result<&ChatRec, ApiError> {
         let Some(chat) = self.chats.get(&id) else {
@@ -1469,6 +1557,57 @@ impl State {
 
     // ------------------------------------------------------------ methods
 
+    pub fn set_flood_limits(&mut self, on: bool) {
+        if on {
+            self.flood.get_or_insert_with(Flood::default);
+        } else {
+            self.flood = None;
+        }
+    }
+
+    /// Where a send goes, for the flood limits: the place and whether it is
+    /// a group or supergroup. None when the request names no chat it could
+    /// send to (it fails anyway).
+    fn flood_target(&self, p: &Params) -> Option<(Place, bool)> {
+        if let Some(bc) = business_connection_param(p) {
+            let owner = self.connection(&bc)?.owner;
+            let customer = p.i64("chat_id").ok()??;
+            return Some((Place::Business { owner, customer }, false));
+        }
+        let id = self.resolve_chat_id(p, "chat_id").ok()?;
+        let kind = self.chats.get(&id).map(|c| c.kind);
+        let group = matches!(kind, Some(ChatKind::Group | ChatKind::Supergroup));
+        Some((Place::Chat(id), group))
+    }
+
+    /// [`dispatch`](Self::dispatch) under the flood limits when they are
+    /// enforced: a send over the limits is refused with 429 and not
+    /// processed (the bool tells), a successful one is counted.
+    pub fn dispatch_limited(&mut self, method: &str, p: &Params) -> (ApiResult, bool) {
+        let target = if self.flood.is_some() && flood::is_message_send(method) {
+            self.flood_target(p)
+        } else {
+            None
+        };
+        let now = tokio::time::Instant::now();
+        if let Some((place, group)) = target
+            && let Some(wait) = self.flood.as_mut().and_then(|f| f.wait(place, group, now))
+        {
+            let n = flood::retry_after_secs(wait);
+            let e = ApiError::new(429, format!("Too Many Requests: retry after {n}"))
+                .with_parameters(json!({ "retry_after": n }));
+            return (Err(e), true);
+        }
+        let result = self.dispatch(method, p);
+        if result.is_ok()
+            && let Some((place, group)) = target
+            && let Some(f) = self.flood.as_mut()
+        {
+            f.note(place, group, now);
+        }
+        (result, false)
+    }
+
     pub fn dispatch(&mut self, method: &str, p: &Params) -> ApiResult {
         match method {
             "getMe" => Ok(self.me_json()),
@@ -1493,6 +1632,7 @@ impl State {
             "getChatAdministrators" => self.get_chat_administrators(p),
             "getChatMemberCount" => {
                 let id = self.resolve_chat_id(p, "chat_id")?;
+                self.not_migrated(id)?;
                 let chat = self.member_chat(id)?;
                 Ok(json!(
                     chat.members.values().filter(|s| s.is_present()).count()
@@ -1526,6 +1666,7 @@ impl State {
             "deleteMessage" => self.delete_message(p),
             "deleteMessages" => {
                 let id = self.resolve_chat_id(p, "chat_id")?;
+                self.not_migrated(id)?;
                 self.member_chat(id)?;
                 let ids = p.json("message_ids")?.unwrap_or_default();
                 let ids: Vec<i32> = ids
@@ -1585,6 +1726,7 @@ impl State {
             }
             "pinChatMessage" | "unpinChatMessage" | "unpinAllChatMessages" => {
                 let id = self.resolve_chat_id(p, "chat_id")?;
+                self.not_migrated(id)?;
                 let chat = self.member_chat(id)?;
                 if chat.kind != ChatKind::Private && !self.status(id, BOT_ID).is_admin() {
                     return Err(ApiError::bad(
@@ -1605,6 +1747,10 @@ impl State {
 
     fn get_chat_member(&self, p: &Params) -> ApiResult {
         let id = self.resolve_chat_id(p, "chat_id")?;
+        // Only the bot's own membership needs mere read access.
+        if p.i64("user_id").ok().flatten() != Some(BOT_ID) {
+            self.not_migrated(id)?;
+        }
         let chat = self.member_chat(id)?;
         let user = self.user_id(p, "user_id")?;
         if chat.kind == ChatKind::Private {
@@ -1618,6 +1764,7 @@ impl State {
 
     fn get_chat_administrators(&self, p: &Params) -> ApiResult {
         let id = self.resolve_chat_id(p, "chat_id")?;
+        self.not_migrated(id)?;
         let chat = self.member_chat(id)?;
         if chat.kind == ChatKind::Private {
             return Err(ApiError::bad(
@@ -1641,6 +1788,7 @@ impl State {
 
     fn moderate(&mut self, method: &str, p: &Params) -> ApiResult {
         let id = self.resolve_chat_id(p, "chat_id")?;
+        self.not_migrated(id)?;
         let chat = self.member_chat(id)?;
         let user = self.user_id(p, "user_id")?;
         if chat.kind == ChatKind::Private {
@@ -1719,12 +1867,15 @@ impl State {
     }
 
     /// Parses text + parse_mode/entities like Telegram; returns
-    /// (plain text, entities JSON).
+    /// (plain text, entities JSON). The 4096 limit applies to the parsed
+    /// text, in UTF-16 code units; `edit` picks editMessageText's wording
+    /// of the error.
     fn message_text(
         &self,
         raw: &str,
         parse_mode: Option<&str>,
         entities: Option<Value>,
+        edit: bool,
     ) -> Result<(String, Vec<Value>), ApiError> {
         let (plain, ents) = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
             None | Some("") => {
@@ -1762,7 +1913,11 @@ impl State {
             return Err(ApiError::bad("message text is empty"));
         }
         if text::utf16_len(&plain) > 4096 {
-            return Err(ApiError::bad("message is too long"));
+            return Err(ApiError::bad(if edit {
+                "MESSAGE_TOO_LONG"
+            } else {
+                "message is too long"
+            }));
         }
         Ok((plain, ents.iter().map(|e| self.entity_json(e)).collect()))
     }
@@ -1900,7 +2055,7 @@ impl State {
         let raw = p.string("text").unwrap_or_default();
         let parse_mode = p.string("parse_mode");
         let (plain, entities) =
-            self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?)?;
+            self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?, false)?;
         let reply_markup = p.json("reply_markup")?;
         if let Some(rm) = &reply_markup {
             Self::validate_reply_markup(rm)?;
@@ -2014,7 +2169,7 @@ impl State {
             let raw = p.string("text").unwrap_or_default();
             let parse_mode = p.string("parse_mode");
             let (plain, entities) =
-                self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?)?;
+                self.message_text(&raw, parse_mode.as_deref(), p.json("entities")?, true)?;
             new.text = plain;
             new.entities = entities;
             new.raw_text = raw;
@@ -2057,6 +2212,7 @@ impl State {
 
     fn delete_message(&mut self, p: &Params) -> ApiResult {
         let chat_id = self.resolve_chat_id(p, "chat_id")?;
+        self.not_migrated(chat_id)?;
         let mid = p
             .i64("message_id")?
             .ok_or_else(|| ApiError::bad("message_id is empty"))? as i32;
@@ -2118,6 +2274,7 @@ impl State {
             let mut m = Map::new();
             m.insert("chat_id".into(), c);
             let id = self.resolve_chat_id(&Params(&m), "chat_id")?;
+            self.not_migrated(id)?;
             scope["chat_id"] = json!(id);
         }
         let lang = p.string("language_code").unwrap_or_default();
