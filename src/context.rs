@@ -299,6 +299,7 @@ pub async fn resolve_target(
         .await?;
         return Ok(None);
     }
+    let upgrades = ctx.tg.upgrades_followed();
     let role = match ctx
         .state
         .auth
@@ -311,6 +312,14 @@ pub async fn resolve_target(
             return Ok(None);
         }
     };
+    // The check found the group upgraded and moved its records: act on the
+    // supergroup.
+    let mut connection = connection;
+    if ctx.tg.upgrades_followed() != upgrades
+        && let Some(moved) = ctx.store().current_connection(user_id).await?
+    {
+        connection = moved;
+    }
     if access == Access::Admin && role != Role::Admin {
         ctx.reply(t!(
             ctx.lang,

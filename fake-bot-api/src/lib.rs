@@ -219,6 +219,10 @@ pub enum MigrationDelivery {
     /// `migrate_to_chat_id`, `migrate_from_chat_id`, then both again: each
     /// message twice (same message, new update ids).
     Twice,
+    /// Neither: the bot missed the upgrade (its updates were lost, or it was
+    /// away longer than Telegram keeps them) and learns of it from the
+    /// `migrate_to_chat_id` errors of its calls.
+    Neither,
 }
 
 /// A message the bot sent (or its state after an edit).

@@ -961,6 +961,7 @@ impl State {
             MigrationDelivery::ToOnly => vec![to],
             MigrationDelivery::FromOnly => vec![from],
             MigrationDelivery::Twice => vec![to.clone(), from.clone(), to, from],
+            MigrationDelivery::Neither => Vec::new(),
         };
         for msg in order.into_iter().flatten() {
             self.push_update("message", msg);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod limits;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -103,6 +104,9 @@ struct Inner {
     endpoint: Url,
     limiter: Option<SendLimiter>,
     on_migrate: Option<MigrationHook>,
+    /// How many upgrades calls have followed, so a handler can tell that ids
+    /// it read before a call may be stale.
+    upgrades_followed: AtomicU64,
     retry: RetryPolicy,
 }
 
@@ -189,6 +193,7 @@ impl TelegramBuilder {
                 endpoint,
                 limiter: self.limits.map(SendLimiter::new),
                 on_migrate: self.on_migrate,
+                upgrades_followed: AtomicU64::new(0),
                 retry: self.retry,
             }),
         }
@@ -204,6 +209,12 @@ impl Telegram {
             on_migrate: None,
             retry: RetryPolicy::STANDARD,
         }
+    }
+
+    /// How many group upgrades this client's calls have followed so far. A
+    /// change across a call means records may have moved under the caller.
+    pub fn upgrades_followed(&self) -> u64 {
+        self.inner.upgrades_followed.load(Ordering::Relaxed)
     }
 
     /// Calls a Bot API method with the client's retry policy.
@@ -287,6 +298,7 @@ impl Telegram {
                     if let Some(hook) = &self.inner.on_migrate {
                         hook(old_id, new_id).await;
                     }
+                    self.inner.upgrades_followed.fetch_add(1, Ordering::Relaxed);
                     body["chat_id"] = Value::from(new_id);
                     migrated = true;
                 }

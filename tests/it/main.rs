@@ -6,6 +6,7 @@ mod app;
 mod basics;
 mod binary;
 mod business;
+mod chats;
 mod connections;
 mod db;
 mod notes;
