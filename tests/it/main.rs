@@ -8,6 +8,7 @@ mod binary;
 mod business;
 mod connections;
 mod db;
+mod long_text;
 mod notes;
 mod rules;
 mod storage;
