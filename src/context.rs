@@ -91,6 +91,15 @@ impl Ctx<'_> {
         self.reply_with(html, None).await
     }
 
+    /// Replies with an HTML text of any length: split to fit Telegram's
+    /// limit ([`crate::format::split_html`]) and sent part by part, in order.
+    pub async fn reply_long(&self, html: String) -> Result<(), RequestError> {
+        for part in crate::format::split_html(&html, crate::format::MESSAGE_LIMIT) {
+            self.reply(part).await?;
+        }
+        Ok(())
+    }
+
     pub async fn reply_with(
         &self,
         html: String,

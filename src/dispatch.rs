@@ -262,6 +262,7 @@ async fn on_callback(bot: &Bot, query: &CallbackQuery, state: &AppState) -> Hand
             Button::BusinessChat { chat_id, paused } => {
                 business::pause_button(bot, state, query, lang, chat_id, paused).await
             }
+            Button::Notes { page } => notes::page_button(bot, state, query, lang, page).await,
         },
         _ => {
             answer(bot, query, Some(t!(lang, "button-unknown")), true).await?;

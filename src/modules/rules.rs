@@ -20,7 +20,8 @@ pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
         ),
         None => t!(ctx.lang, "rules-none", title = &target.title),
     };
-    ctx.reply(text).await?;
+    // Rules as long as a message, with the heading, take more than one.
+    ctx.reply_long(text).await?;
     Ok(())
 }
 
