@@ -37,6 +37,8 @@ button-user-commands = User commands
 button-unknown = This button is not valid (any more).
 button-business-pause = Pause my replies in this chat
 button-business-resume = Resume my replies in this chat
+button-previous = ◀ Previous
+button-next = Next ▶
 
 ## Start and help
 start-private = Hi <b>{ $name }</b>! I am castellan, a bot that helps manage groups.
@@ -160,6 +162,7 @@ error-storage-unavailable = My storage is unavailable right now. Please try agai
 error-internal = Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator.
 
 ## Notes
+notes-name-too-long = <code>{ $name }</code> is too long for a note name ({ $length } characters): names have at most { $max } characters.
 notes-save-usage = Send <code>/save name text</code>, or <code>/save name</code> as a reply to the message to save.
 notes-save-empty = There is nothing to save as <code>{ $name }</code>: add a text after the name, or reply to a message with text.
 notes-bad-name = <code>{ $name }</code> is not a valid note name: use letters, digits, _ and -, at most { $max } characters.
@@ -172,6 +175,9 @@ notes-list = { $count ->
         [one] <b>{ $title }</b> has one note:
        *[other] <b>{ $title }</b> has { $count } notes:
     }
+    { $notes }
+    Get one with <code>/get name</code> or <code>#name</code>.
+notes-list-page = <b>{ $title }</b> has { $count } notes, page { $page } of { $pages }:
     { $notes }
     Get one with <code>/get name</code> or <code>#name</code>.
 notes-clear-usage = Send <code>/clear name</code> to delete a note.

@@ -37,6 +37,8 @@ button-user-commands = Comandos de usuario
 button-unknown = Este botón no es válido (o ya no lo es).
 button-business-pause = Pausar mis respuestas en este chat
 button-business-resume = Reanudar mis respuestas en este chat
+button-previous = ◀ Anterior
+button-next = Siguiente ▶
 
 ## Inicio y ayuda
 start-private = ¡Hola, <b>{ $name }</b>! Soy castellan, un bot que ayuda a administrar grupos.
@@ -160,6 +162,7 @@ error-storage-unavailable = Mi almacenamiento no está disponible ahora mismo. V
 error-internal = Algo ha fallado por mi parte. Inténtalo de nuevo; si sigue pasando, avisa a quien opera el bot.
 
 ## Notas
+notes-name-too-long = <code>{ $name }</code> es demasiado largo para un nombre de nota ({ $length } caracteres): los nombres tienen como mucho { $max } caracteres.
 notes-save-usage = Envía <code>/save nombre texto</code>, o <code>/save nombre</code> como respuesta al mensaje que quieres guardar.
 notes-save-empty = No hay nada que guardar como <code>{ $name }</code>: añade un texto tras el nombre, o responde a un mensaje con texto.
 notes-bad-name = <code>{ $name }</code> no es un nombre de nota válido: usa letras, dígitos, _ y -, como mucho { $max } caracteres.
@@ -172,6 +175,9 @@ notes-list = { $count ->
         [one] <b>{ $title }</b> tiene una nota:
        *[other] <b>{ $title }</b> tiene { $count } notas:
     }
+    { $notes }
+    Consulta una con <code>/get nombre</code> o <code>#nombre</code>.
+notes-list-page = <b>{ $title }</b> tiene { $count } notas, página { $page } de { $pages }:
     { $notes }
     Consulta una con <code>/get nombre</code> o <code>#nombre</code>.
 notes-clear-usage = Envía <code>/clear nombre</code> para borrar una nota.

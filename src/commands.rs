@@ -494,3 +494,50 @@ mod tests {
         assert_eq!(p.args, "n\nline two");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text, any bot username: no panic, and the arguments are the
+        /// text from `args_offset` on, with no white space in front.
+        #[test]
+        fn parse_never_panics(
+            text in "\\PC{0,60}|/[a-zA-Z@_ ]{0,20}[\\s\\S]{0,20}",
+            bot in "\\PC{0,20}",
+        ) {
+            if let Some(parsed) = parse(&text, &bot) {
+                prop_assert_eq!(text.get(parsed.args_offset..), Some(parsed.args));
+                prop_assert!(!parsed.args.starts_with(char::is_whitespace));
+                prop_assert!(text.starts_with('/'));
+            }
+        }
+
+        /// Every registered name parses, addressed to us or to no one, with
+        /// whatever arguments follow; addressed to another bot it does not.
+        #[test]
+        fn registered_commands_parse(
+            spec in prop::sample::select(COMMANDS.to_vec()),
+            upper in any::<bool>(),
+            args in "[^\\s]\\PC{0,30}",
+            other in "[a-z]{1,10}_bot",
+        ) {
+            let name = if upper { spec.name.to_uppercase() } else { spec.name.to_owned() };
+            for text in [format!("/{name} {args}"), format!("/{name}@Castellan_Bot\n {args}")] {
+                let parsed = parse(&text, "castellan_bot");
+                prop_assert!(parsed.is_some(), "{}", text);
+                if let Some(parsed) = parsed {
+                    prop_assert_eq!(parsed.spec.name, spec.name);
+                    prop_assert_eq!(parsed.args, args.as_str());
+                }
+            }
+            let foreign = format!("/{name}@{other} {args}");
+            let parsed = parse(&foreign, "castellan_bot");
+            prop_assert!(parsed.is_none());
+        }
+    }
+}

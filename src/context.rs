@@ -64,16 +64,38 @@ pub async fn send_html(
     reply_to: Option<MessageId>,
     keyboard: Option<InlineKeyboardMarkup>,
 ) -> Result<Message, TelegramError> {
-    let mut request = teloxide::payloads::SendMessage::new(chat, html)
-        .parse_mode(ParseMode::Html)
-        .link_preview_options(no_preview());
-    if let Some(id) = reply_to {
-        request = request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+    let mut parts = message_parts(html);
+    let last = parts.pop().unwrap_or_default();
+    let request = |text: String| {
+        let request = teloxide::payloads::SendMessage::new(chat, text)
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(no_preview());
+        match reply_to {
+            Some(id) => {
+                request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply())
+            }
+            None => request,
+        }
+    };
+    for part in parts {
+        tg.call(request(part)).await?;
     }
+    let mut request = request(last);
     if let Some(keyboard) = keyboard {
         request = request.reply_markup(keyboard);
     }
     tg.call(request).await
+}
+
+/// An HTML text as the messages that carry it: one when it fits Telegram's
+/// 4096 characters, else split at line boundaries with its formatting
+/// valid in every part ([`crate::format::split_html`]).
+pub fn message_parts(html: String) -> Vec<String> {
+    if crate::format::visible_len(&html) <= crate::format::MESSAGE_LIMIT {
+        return vec![html];
+    }
+    let parts = crate::format::split_html(&html, crate::format::MESSAGE_LIMIT);
+    if parts.is_empty() { vec![html] } else { parts }
 }
 
 impl Ctx<'_> {
@@ -86,6 +108,7 @@ impl Ctx<'_> {
     }
 
     /// Replies in the chat the message came from; in groups as a reply to it.
+    /// A text longer than one message is sent as several, in order.
     pub async fn reply(&self, html: String) -> Result<Message, TelegramError> {
         self.reply_with(html, None).await
     }

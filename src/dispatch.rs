@@ -364,6 +364,7 @@ async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
             Button::BusinessChat { chat_id, paused } => {
                 business::pause_button(tg, state, query, lang, chat_id, paused).await
             }
+            Button::Notes { page } => notes::page_button(tg, state, query, lang, page).await,
         },
         _ => {
             answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;

@@ -17,6 +17,3 @@ pub mod payload;
 pub mod store;
 pub mod telegram;
 pub mod updates;
-
-/// The Telegram client every module uses.
-pub type Bot = teloxide::Bot;

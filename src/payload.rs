@@ -177,10 +177,29 @@ pub enum Button {
     /// `biz.pause.<chat id>`, `biz.resume.<chat id>`: the owner pauses or
     /// resumes the bot's replies in one customer chat.
     BusinessChat { chat_id: i64, paused: bool },
+    /// `notes.<page>`: a page of the current connection's note list,
+    /// counted from 0, in decimal without leading zeros.
+    Notes { page: u32 },
+}
+
+/// Telegram's limit on callback data, in bytes.
+pub const MAX_BUTTON_DATA: usize = 64;
+
+/// A page number as the bot writes it: decimal digits, no sign, no leading
+/// zero, within `u32`.
+fn parse_page(input: &str) -> Option<u32> {
+    let canonical = !input.is_empty()
+        && input.len() <= 10
+        && input.bytes().all(|b| b.is_ascii_digit())
+        && (input == "0" || !input.starts_with('0'));
+    canonical.then(|| input.parse().ok()).flatten()
 }
 
 impl Button {
     pub fn parse(data: &str) -> Option<Button> {
+        if data.len() > MAX_BUTTON_DATA {
+            return None;
+        }
         let (prefix, rest) = data.split_once('.')?;
         match prefix {
             "help" if rest == "main" => Some(Button::Help(None)),
@@ -206,6 +225,7 @@ impl Button {
                 };
                 parse_user_id(id).map(|chat_id| Button::BusinessChat { chat_id, paused })
             }
+            "notes" => parse_page(rest).map(|page| Button::Notes { page }),
             _ => None,
         }
     }
@@ -223,6 +243,7 @@ impl fmt::Display for Button {
                 let action = if *paused { "pause" } else { "resume" };
                 write!(f, "biz.{action}.{chat_id}")
             }
+            Button::Notes { page } => write!(f, "notes.{page}"),
         }
     }
 }
@@ -317,6 +338,9 @@ mod tests {
                 chat_id: 1,
                 paused: false,
             },
+            Button::Notes { page: 0 },
+            Button::Notes { page: 7 },
+            Button::Notes { page: u32::MAX },
         ];
         buttons.extend(Module::ALL.into_iter().map(|m| Button::Help(Some(m))));
         for button in buttons {
@@ -340,9 +364,159 @@ mod tests {
             "biz.stop.5",
             "biz.pause.-5",
             "biz.pause.0",
+            "notes",
+            "notes.",
+            "notes.-1",
+            "notes.+1",
+            "notes.01",
+            "notes.1.2",
+            "notes.4294967296",
+            "notes. 1",
             "unknown.x",
         ] {
             assert_eq!(Button::parse(data), None, "{data}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn group_id() -> impl Strategy<Value = i64> {
+        (1..=MAX_CHAT_ID_MAGNITUDE).prop_map(|magnitude| -magnitude)
+    }
+
+    fn button() -> impl Strategy<Value = Button> {
+        prop_oneof![
+            prop::sample::select(Module::ALL.to_vec())
+                .prop_map(|m| Button::Help(Some(m)))
+                .boxed(),
+            Just(Button::Help(None)).boxed(),
+            prop::sample::select(vec![
+                ConnectionPage::Main,
+                ConnectionPage::Admin,
+                ConnectionPage::User
+            ])
+            .prop_map(Button::Connection)
+            .boxed(),
+            group_id()
+                .prop_map(|id| Button::Reconnect(HistoryTarget::Group(id)))
+                .boxed(),
+            Just(Button::Reconnect(HistoryTarget::Business)).boxed(),
+            (1..=MAX_USER_ID, any::<bool>())
+                .prop_map(|(chat_id, paused)| Button::BusinessChat { chat_id, paused })
+                .boxed(),
+            any::<u32>().prop_map(|page| Button::Notes { page }).boxed(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn chat_refs_never_panic_and_stay_in_range(input in "\\PC{0,40}|[-+@ 0-9]{0,30}") {
+            match parse_chat_ref(&input) {
+                Ok(ChatRef::Id(id)) => {
+                    prop_assert!((-MAX_CHAT_ID_MAGNITUDE..0).contains(&id));
+                }
+                Ok(ChatRef::Username(name)) => {
+                    prop_assert!((4..=32).contains(&name.len()));
+                    prop_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+                }
+                Ok(ChatRef::Business) => {
+                    prop_assert!(input.trim().eq_ignore_ascii_case(BUSINESS_KEYWORD));
+                }
+                Err(_) => {}
+            }
+        }
+
+        #[test]
+        fn group_ids_round_trip(id in group_id()) {
+            prop_assert_eq!(parse_group_id(&id.to_string()), Ok(id));
+            prop_assert_eq!(parse_chat_ref(&format!(" {id} ")), Ok(ChatRef::Id(id)));
+            prop_assert_eq!(parse_group_id(&(-id).to_string()), Err(ChatRefError::NotAGroupId));
+        }
+
+        #[test]
+        fn ids_outside_telegrams_range_are_refused(
+            magnitude in (MAX_CHAT_ID_MAGNITUDE + 1)..=i64::MAX,
+            digits in "[0-9]{14,40}",
+        ) {
+            prop_assert_eq!(parse_group_id(&format!("-{magnitude}")), Err(ChatRefError::OutOfRange));
+            prop_assert_eq!(parse_group_id(&format!("-{digits}")), Err(ChatRefError::OutOfRange));
+            prop_assert_eq!(parse_group_id(&format!("-{}", u128::MAX)), Err(ChatRefError::OutOfRange));
+        }
+
+        #[test]
+        fn non_numeric_ids_are_refused(input in "-?[0-9]{0,5}[^0-9]+[0-9]{0,5}") {
+            prop_assert_eq!(parse_group_id(&input), Err(ChatRefError::Invalid));
+        }
+
+        #[test]
+        fn usernames_in_the_grammar_parse(name in "[a-zA-Z][a-zA-Z0-9_]{3,31}") {
+            prop_assert_eq!(parse_chat_ref(&format!("@{name}")), Ok(ChatRef::Username(name)));
+        }
+
+        #[test]
+        fn usernames_outside_the_grammar_are_refused(
+            name in "[a-zA-Z][a-zA-Z0-9_]{32,60}|[a-zA-Z][a-zA-Z0-9_]{0,2}|[0-9_][a-zA-Z0-9_]{3,20}|[a-z]{2,8}[^a-zA-Z0-9_][a-z]{2,8}",
+        ) {
+            prop_assert_eq!(parse_chat_ref(&format!("@{name}")), Err(ChatRefError::BadUsername));
+        }
+
+        #[test]
+        fn start_payloads_never_panic(payload in "\\PC{0,80}|(connect_|bizChat|help_)[-0-9a-z]{0,30}") {
+            match StartPayload::parse(&payload) {
+                StartPayload::Connect(id) => prop_assert!((-MAX_CHAT_ID_MAGNITUDE..0).contains(&id)),
+                StartPayload::BusinessChat(id) => prop_assert!((1..=MAX_USER_ID).contains(&id)),
+                _ => {}
+            }
+        }
+
+        #[test]
+        fn start_payloads_round_trip(
+            payload in prop_oneof![
+                "[a-z_]{0,20}".prop_map(StartPayload::Help).boxed(),
+                group_id().prop_map(StartPayload::Connect).boxed(),
+                (1..=MAX_USER_ID).prop_map(StartPayload::BusinessChat).boxed(),
+            ],
+        ) {
+            let text = payload.to_string();
+            // Deep-link payloads: at most 64 of A-Z a-z 0-9 _ -.
+            prop_assert!(text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            prop_assert_eq!(StartPayload::parse(&text), payload);
+        }
+
+        #[test]
+        fn buttons_round_trip(button in button()) {
+            let data = button.to_string();
+            prop_assert!((1..=MAX_BUTTON_DATA).contains(&data.len()), "{}", data);
+            prop_assert_eq!(Button::parse(&data), Some(button));
+        }
+
+        #[test]
+        fn button_data_never_panics_and_parses_to_what_it_writes(data in "\\PC{0,80}|(help|connbtns|connect|biz|notes)\\.[-.a-zA-Z0-9]{0,70}") {
+            if let Some(button) = Button::parse(&data) {
+                prop_assert!(data.len() <= MAX_BUTTON_DATA);
+                prop_assert_eq!(Button::parse(&button.to_string()), Some(button));
+            }
+        }
+
+        #[test]
+        fn button_data_longer_than_telegram_allows_is_refused(
+            button in button(),
+            padding in "[0-9.]{64,80}",
+        ) {
+            prop_assert_eq!(Button::parse(&format!("{button}{padding}")), None);
+        }
+
+        #[test]
+        fn notes_pages_are_canonical(page in any::<u64>(), zeros in 1usize..4) {
+            let expected = u32::try_from(page).ok().map(|page| Button::Notes { page });
+            prop_assert_eq!(Button::parse(&format!("notes.{page}")), expected);
+            prop_assert_eq!(Button::parse(&format!("notes.{}{page}", "0".repeat(zeros))), None);
         }
     }
 }

@@ -17,7 +17,7 @@ use teloxide::types::{
 
 use crate::auth::{AccessError, check_business};
 use crate::business::{LiveConnection, connection_id_of, no_rights, rights_of};
-use crate::context::{AppState, Ctx, HandlerError, HandlerResult, no_preview};
+use crate::context::{AppState, Ctx, HandlerError, HandlerResult, message_parts, no_preview};
 use crate::format::stored_to_html;
 use crate::i18n::{Html, Lang};
 use crate::modules::connections::business_state;
@@ -106,14 +106,16 @@ pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerR
     let Some(note) = state.store.note(Space::Business(owner_id), &name).await? else {
         return Ok(());
     };
-    let reply = SendMessage::new(msg.chat.id, stored_to_html(&note.content))
-        .parse_mode(ParseMode::Html)
-        .link_preview_options(no_preview())
-        .business_connection_id(teloxide::types::BusinessConnectionId(
-            live.record.id.clone(),
-        ))
-        .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply());
-    tg.call(reply).await?;
+    for part in message_parts(stored_to_html(&note.content)) {
+        let reply = SendMessage::new(msg.chat.id, part)
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(no_preview())
+            .business_connection_id(teloxide::types::BusinessConnectionId(
+                live.record.id.clone(),
+            ))
+            .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply());
+        tg.call(reply).await?;
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use crate::context::{
     AppState, Ctx, HandlerResult, Target, connection_check_failed, connection_kind,
     connection_title, ended_connection_notice,
 };
+use crate::format::echo;
 use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
 use crate::modules::{answer, edit_or_send, plain};
@@ -234,15 +235,16 @@ pub async fn connect(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     if args.is_empty() {
         return show_history(ctx).await;
     }
+    // Replies quote the input shortened: it may be a whole message long.
     if args.split_whitespace().count() > 1 {
-        ctx.reply(t!(ctx.lang, "connect-bad-chat", input = args))
+        ctx.reply(t!(ctx.lang, "connect-bad-chat", input = echo(args)))
             .await?;
         return Ok(());
     }
     match parse_chat_ref(args) {
         Ok(chat) => connect_and_reply(ctx, &chat).await,
         Err(error) => {
-            ctx.reply(t!(ctx.lang, error.locale_key(), input = args))
+            ctx.reply(t!(ctx.lang, error.locale_key(), input = echo(args)))
                 .await?;
             Ok(())
         }
@@ -384,14 +386,35 @@ pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
     }
 }
 
+/// What `/allowconnect` was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowOption {
+    /// Nothing: show the setting.
+    Show,
+    /// yes, on, true (`true`); no, off, false (`false`); in any letter case.
+    Set(bool),
+    /// Anything else: its first word, lower-case.
+    Unknown(String),
+}
+
+/// The option of `/allowconnect [yes|no|…]`: its first word.
+pub fn parse_allow_option(args: &str) -> AllowOption {
+    let arg = args.split_whitespace().next().map(str::to_lowercase);
+    match arg.as_deref() {
+        None => AllowOption::Show,
+        Some("yes" | "on" | "true") => AllowOption::Set(true),
+        Some("no" | "off" | "false") => AllowOption::Set(false),
+        Some(other) => AllowOption::Unknown(other.to_owned()),
+    }
+}
+
 /// `/allowconnect [yes|no|…]`, by the chat's admins (resolved by the caller).
 pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> HandlerResult {
     let Some(chat_id) = target.group(ctx, "allowconnect").await? else {
         return Ok(());
     };
-    let arg = args.split_whitespace().next().map(str::to_lowercase);
-    let text = match arg.as_deref() {
-        None => {
+    let text = match parse_allow_option(args) {
+        AllowOption::Show => {
             let allowed = ctx.store().allow_connect(chat_id).await?;
             t!(
                 ctx.lang,
@@ -403,15 +426,17 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
                 title = &target.title
             )
         }
-        Some("yes" | "on" | "true") => {
+        AllowOption::Set(true) => {
             ctx.store().set_allow_connect(chat_id, true).await?;
             t!(ctx.lang, "allowconnect-set-on", title = &target.title)
         }
-        Some("no" | "off" | "false") => {
+        AllowOption::Set(false) => {
             ctx.store().set_allow_connect(chat_id, false).await?;
             t!(ctx.lang, "allowconnect-set-off", title = &target.title)
         }
-        Some(other) => t!(ctx.lang, "allowconnect-bad-option", option = other),
+        AllowOption::Unknown(other) => {
+            t!(ctx.lang, "allowconnect-bad-option", option = echo(&other))
+        }
     };
     ctx.reply(text).await?;
     Ok(())
@@ -516,5 +541,48 @@ mod tests {
         };
         assert_eq!(chat_ref_of(&group), ChatRef::Id(-100));
         assert_eq!(chat_ref_of(&business), ChatRef::Business);
+    }
+
+    #[test]
+    fn allowconnect_options() {
+        assert_eq!(parse_allow_option(""), AllowOption::Show);
+        assert_eq!(parse_allow_option("  \n "), AllowOption::Show);
+        assert_eq!(parse_allow_option("YES"), AllowOption::Set(true));
+        assert_eq!(parse_allow_option("off please"), AllowOption::Set(false));
+        assert_eq!(
+            parse_allow_option("Maybe so"),
+            AllowOption::Unknown("maybe".into())
+        );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any arguments: no panic; nothing but white space shows the
+        /// setting; only the six words (in any case, first) change it.
+        #[test]
+        fn allowconnect_option_parser(args in "\\PC{0,40}|[ \t\n]*(?i:yes|no|on|off|true|false)[a-z]?( \\PC{0,10})?") {
+            let words = ["yes", "on", "true", "no", "off", "false"];
+            let first = args.split_whitespace().next().map(str::to_lowercase);
+            match parse_allow_option(&args) {
+                AllowOption::Show => prop_assert!(args.trim().is_empty()),
+                AllowOption::Set(on) => {
+                    let first = first.unwrap_or_default();
+                    prop_assert!(words.contains(&first.as_str()));
+                    prop_assert_eq!(on, ["yes", "on", "true"].contains(&first.as_str()));
+                }
+                AllowOption::Unknown(word) => {
+                    prop_assert!(!word.is_empty() && !word.contains(char::is_whitespace));
+                    prop_assert!(!words.contains(&word.as_str()));
+                    prop_assert_eq!(Some(word), first);
+                }
+            }
+        }
     }
 }

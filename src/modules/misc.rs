@@ -91,7 +91,7 @@ pub async fn help(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
                 ctx.reply(t!(
                     ctx.lang,
                     "help-unknown-module",
-                    name = name,
+                    name = crate::format::echo(name),
                     modules = known.join(", ")
                 ))
                 .await?;

@@ -1,23 +1,69 @@
 //! Notes: named texts a chat keeps, with their formatting.
 
-use crate::commands::ParsedCommand;
-use crate::context::{Ctx, HandlerError, HandlerResult, Target};
-use crate::format::{message_tail, replied_content, stored_to_html};
-use crate::i18n::Html;
+use std::ops::Range;
+
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, UserId};
+
+use crate::auth::Role;
+use crate::commands::{self, Access, ParsedCommand, Scope, SpaceCommand};
+use crate::context::{
+    AppState, Ctx, HandlerError, HandlerResult, Target, connection_check_failed, connection_kind,
+    connection_title,
+};
+use crate::format::{echo, message_tail, replied_content, stored_to_html, utf16_len};
+use crate::i18n::{Html, Lang, escape};
+use crate::modules::{answer, edit_or_send, plain};
+use crate::payload::Button;
 use crate::store::{Note, Space};
 use crate::t;
+use crate::telegram::Telegram;
 
+/// The longest note name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// Note names: letters, digits, `_` and `-`, at most 64, compared
-/// case-insensitively (stored lower-case).
+/// Why a note name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    /// Longer than [`MAX_NAME_LEN`] characters.
+    TooLong,
+    /// A character other than a letter, a digit, `_` or `-`.
+    Invalid,
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Note names: letters, digits, `_` and `-`, at most [`MAX_NAME_LEN`]
+/// characters, compared case-insensitively. Returns the stored (lower-case)
+/// form, which is itself a valid name of the same note: what lower-casing
+/// adds that is no name character (the dot of `İ`) is dropped.
+pub fn parse_name(name: &str) -> Result<String, NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.chars().nth(MAX_NAME_LEN).is_some() {
+        return Err(NameError::TooLong);
+    }
+    if !name.chars().all(is_name_char) {
+        return Err(NameError::Invalid);
+    }
+    let lower: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|&c| is_name_char(c))
+        .collect();
+    match lower.chars().count() {
+        0 => Err(NameError::Invalid),
+        n if n > MAX_NAME_LEN => Err(NameError::TooLong),
+        _ => Ok(lower),
+    }
+}
+
+/// The stored form of a valid note name (see [`parse_name`]).
 pub fn normalize_name(name: &str) -> Option<String> {
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_LEN
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    valid.then(|| name.to_lowercase())
+    parse_name(name).ok()
 }
 
 /// Splits `args` into the first word and the rest, with the rest's byte
@@ -43,17 +89,26 @@ async fn name_argument(
         ctx.reply(usage).await?;
         return Ok(None);
     }
-    let name = normalize_name(raw_name.strip_prefix('#').unwrap_or(raw_name));
-    if name.is_none() {
-        ctx.reply(t!(
+    let bare = raw_name.strip_prefix('#').unwrap_or(raw_name);
+    let text = match parse_name(bare) {
+        Ok(name) => return Ok(Some((name, rest_start))),
+        // Echoed shortened: the name may be a whole message long.
+        Err(NameError::TooLong) => t!(
+            ctx.lang,
+            "notes-name-too-long",
+            name = echo(bare),
+            length = bare.chars().count(),
+            max = MAX_NAME_LEN
+        ),
+        Err(NameError::Empty | NameError::Invalid) => t!(
             ctx.lang,
             "notes-bad-name",
-            name = raw_name,
+            name = echo(raw_name),
             max = MAX_NAME_LEN
-        ))
-        .await?;
-    }
-    Ok(name.map(|name| (name, rest_start)))
+        ),
+    };
+    ctx.reply(text).await?;
+    Ok(None)
 }
 
 /// `/save <name> <text>`, or `/save <name>` replying to a message.
@@ -134,25 +189,193 @@ pub async fn hashtag(ctx: &Ctx<'_>, text: &str) -> HandlerResult {
     Ok(())
 }
 
-/// `/notes` (`/saved`)
+/// Names on one page of `/notes` in private chat.
+pub const NOTES_PER_PAGE: usize = 50;
+
+/// UTF-16 units the lines of one page may take (a name and three more: the
+/// bullet, its space and the line break). With the longest chat title (128
+/// characters) and the page's own text, a page stays within Telegram's 4096
+/// (`every_page_fits_in_a_message` checks the worst case).
+const PAGE_BUDGET: usize = 3_000;
+
+/// The pages of a note list: at most [`NOTES_PER_PAGE`] names each, and
+/// names within [`PAGE_BUDGET`]. The same names always page the same way.
+fn pages(names: &[String]) -> Vec<Range<usize>> {
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (i, name) in names.iter().enumerate() {
+        let len = utf16_len(name) + 3;
+        if i > start && (i - start == NOTES_PER_PAGE || used + len > PAGE_BUDGET) {
+            pages.push(start..i);
+            start = i;
+            used = 0;
+        }
+        used += len;
+    }
+    if start < names.len() {
+        pages.push(start..names.len());
+    }
+    pages
+}
+
+fn name_lines(names: &[String]) -> Html {
+    let lines: Vec<String> = names
+        .iter()
+        .map(|name| format!("• <code>{}</code>", escape(name)))
+        .collect();
+    Html(lines.join("\n"))
+}
+
+/// The whole list, in one text (of any length).
+fn list_text(lang: Lang, title: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        return t!(lang, "notes-none", title = title);
+    }
+    t!(
+        lang,
+        "notes-list",
+        title = title,
+        count = names.len(),
+        notes = name_lines(names)
+    )
+}
+
+/// Page `page` of the list (the last one when there are fewer), with ◀ and
+/// ▶ buttons to its neighbours when there is more than one page.
+fn page_view(
+    lang: Lang,
+    title: &str,
+    names: &[String],
+    page: usize,
+) -> (String, Option<InlineKeyboardMarkup>) {
+    let pages = pages(names);
+    if pages.len() <= 1 {
+        return (list_text(lang, title, names), None);
+    }
+    let page = page.min(pages.len() - 1);
+    let shown = names.get(pages[page].clone()).unwrap_or_default();
+    let text = t!(
+        lang,
+        "notes-list-page",
+        title = title,
+        count = names.len(),
+        page = page + 1,
+        pages = pages.len(),
+        notes = name_lines(shown)
+    );
+    let button = |key: &str, page: usize| {
+        u32::try_from(page)
+            .ok()
+            .map(|page| InlineKeyboardButton::callback(t!(lang, key), Button::Notes { page }))
+    };
+    let row: Vec<InlineKeyboardButton> = [
+        page.checked_sub(1)
+            .and_then(|p| button("button-previous", p)),
+        (page + 1 < pages.len())
+            .then(|| button("button-next", page + 1))
+            .flatten(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (text, Some(InlineKeyboardMarkup::new([row])))
+}
+
+/// `/notes` (`/saved`). In private chat a page at a time, with buttons to
+/// page through. In a group buttons would not work (presses count only in
+/// the presser's own private chat), so the whole list is sent, in as many
+/// messages as it takes.
 pub async fn list(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
     let names = ctx.store().note_names(target.space).await?;
-    let text = if names.is_empty() {
-        t!(ctx.lang, "notes-none", title = &target.title)
+    if ctx.is_private() {
+        let (text, keyboard) = page_view(ctx.lang, &target.title, &names, 0);
+        ctx.reply_with(text, keyboard).await?;
     } else {
-        let lines: Vec<String> = names
-            .iter()
-            .map(|name| format!("• <code>{}</code>", crate::i18n::escape(name)))
-            .collect();
-        t!(
-            ctx.lang,
-            "notes-list",
-            title = &target.title,
-            count = names.len(),
-            notes = Html(lines.join("\n"))
-        )
+        ctx.reply(list_text(ctx.lang, &target.title, &names))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Who may use `/notes` through a connection, from the registry.
+fn notes_scope() -> Option<(&'static str, Access, commands::Via)> {
+    commands::COMMANDS.iter().find_map(|spec| match spec.scope {
+        Scope::Space {
+            command: SpaceCommand::Notes,
+            access,
+            via,
+        } => Some((spec.name, access, via)),
+        _ => None,
+    })
+}
+
+/// The space (and its title) whose notes a page button shows the presser,
+/// or why not as plain text. The checks of `/notes` sent in PM: the current
+/// connection, of a kind `/notes` works through, checked again live (a
+/// definite denial ends the connection), with the access `/notes` needs.
+async fn notes_connection(
+    state: &AppState,
+    lang: Lang,
+    user_id: UserId,
+) -> Result<Result<(Space, String), String>, HandlerError> {
+    let Some((command, access, via)) = notes_scope() else {
+        return Ok(Err(t!(lang, "button-unknown")));
     };
-    ctx.reply(text).await?;
+    let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
+        return Ok(Err(t!(lang, "connbtns-not-connected")));
+    };
+    let title = connection_title(lang, &current);
+    if !via.accepts(connection_kind(current.space)) {
+        let text = t!(lang, "error-not-through-business", command = command);
+        return Ok(Err(plain(&text)));
+    }
+    let role = match state
+        .auth
+        .check_space(state.store.as_ref(), current.space, user_id)
+        .await
+    {
+        Ok(role) => role,
+        Err(error) => {
+            let store = state.store.as_ref();
+            let text =
+                connection_check_failed(store, lang, user_id.0 as i64, &title, error).await?;
+            return Ok(Err(plain(&text)));
+        }
+    };
+    if access == Access::Admin && role != Role::Admin {
+        let text = t!(
+            lang,
+            "error-admins-only-in",
+            command = command,
+            title = &title
+        );
+        return Ok(Err(plain(&text)));
+    }
+    Ok(Ok((current.space, title)))
+}
+
+/// A ◀/▶ press under `/notes` in PM: that page of the current connection's
+/// notes, after the checks `/notes` itself makes.
+pub async fn page_button(
+    tg: &Telegram,
+    state: &AppState,
+    query: &CallbackQuery,
+    lang: Lang,
+    page: u32,
+) -> HandlerResult {
+    let (space, title) = match notes_connection(state, lang, query.from.id).await? {
+        Ok(allowed) => allowed,
+        Err(refusal) => {
+            answer(tg, query, Some(refusal), true).await?;
+            return Ok(());
+        }
+    };
+    let names = state.store.note_names(space).await?;
+    let page = usize::try_from(page).unwrap_or(usize::MAX);
+    let (text, keyboard) = page_view(lang, &title, &names, page);
+    answer(tg, query, None, false).await?;
+    edit_or_send(tg, query, text, keyboard.unwrap_or_default()).await?;
     Ok(())
 }
 
@@ -187,6 +410,12 @@ mod tests {
             Some("a".repeat(64).as_str())
         );
         assert_eq!(normalize_name(&"a".repeat(65)), None);
+        assert_eq!(parse_name(&"a".repeat(65)), Err(NameError::TooLong));
+        assert_eq!(parse_name(&"é".repeat(64)), Ok("é".repeat(64)));
+        assert_eq!(parse_name(""), Err(NameError::Empty));
+        assert_eq!(parse_name("a.b"), Err(NameError::Invalid));
+        assert_eq!(parse_name("İstanbul").as_deref(), Ok("istanbul"));
+        assert_eq!(parse_name("ΟΔΟΣ").as_deref(), Ok("οδος"));
         assert_eq!(normalize_name(""), None);
         assert_eq!(normalize_name("a b"), None);
         assert_eq!(normalize_name("a.b"), None);
@@ -210,5 +439,120 @@ mod tests {
         assert_eq!(first_word("name\n\nbody"), ("name", 6));
         assert_eq!(first_word("name"), ("name", 4));
         assert_eq!(first_word(""), ("", 0));
+    }
+
+    fn many(count: usize, name: impl Fn(usize) -> String) -> Vec<String> {
+        (0..count).map(name).collect()
+    }
+
+    #[test]
+    fn pages_hold_fifty_names_within_the_budget() {
+        assert!(pages(&[]).is_empty());
+        let short = many(120, |i| format!("note{i:03}"));
+        assert_eq!(pages(&short), vec![0..50, 50..100, 100..120]);
+        let one = many(50, |i| format!("n{i}"));
+        assert_eq!(pages(&one), vec![0..50]);
+        // The longest names, of characters taking two UTF-16 units each.
+        let long = many(200, |i| format!("{i:03}{}", "𝐀".repeat(61)));
+        let long_pages = pages(&long);
+        assert!(long_pages.len() > 4, "{long_pages:?}");
+        for page in &long_pages {
+            let len: usize = long[page.clone()].iter().map(|n| utf16_len(n) + 3).sum();
+            assert!(
+                page.len() <= NOTES_PER_PAGE && len <= PAGE_BUDGET,
+                "{page:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_page_fits_in_a_message() {
+        let title = "𝐓".repeat(128);
+        let long = many(300, |i| format!("{i:03}{}", "𝐀".repeat(61)));
+        let short = many(300, |i| format!("n{i}"));
+        for lang in Lang::ALL {
+            for names in [&long, &short] {
+                for page in 0..pages(names).len() {
+                    let (text, keyboard) = page_view(lang, &title, names, page);
+                    assert!(
+                        crate::format::visible_len(&text) <= crate::format::MESSAGE_LIMIT,
+                        "page {page} in {lang:?}"
+                    );
+                    let data: Vec<String> = keyboard
+                        .iter()
+                        .flat_map(|k| k.inline_keyboard.iter().flatten())
+                        .filter_map(|b| match &b.kind {
+                            teloxide::types::InlineKeyboardButtonKind::CallbackData(d) => {
+                                Some(d.clone())
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let mut expected = Vec::new();
+                    if page > 0 {
+                        expected.push(format!("notes.{}", page - 1));
+                    }
+                    if page + 1 < pages(names).len() {
+                        expected.push(format!("notes.{}", page + 1));
+                    }
+                    assert_eq!(data, expected);
+                }
+            }
+        }
+        // A page past the end shows the last one; a single page has no buttons.
+        let (last, _) = page_view(Lang::En, "T", &short, 6);
+        let (beyond, _) = page_view(Lang::En, "T", &short, 1_000);
+        assert_eq!(last, beyond);
+        assert!(last.contains("page 6 of 6"), "{last}");
+        let (single, keyboard) = page_view(Lang::En, "T", &short[..3], 2);
+        assert!(single.starts_with("<b>T</b> has 3 notes:"), "{single}");
+        assert!(keyboard.is_none());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::char::range('a', 'z'),
+            2 => prop::char::range('A', 'Z'),
+            1 => prop::sample::select(vec!['_', '-', '0', '9', 'É', 'İ', 'Σ', 'ß', 'ǅ', '𝐀', '中']),
+            1 => any::<char>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the input: no panic; a stored name is non-empty, at most
+        /// 64 characters of the grammar, and names itself.
+        #[test]
+        fn normalized_names_are_valid_and_stable(
+            name in prop::collection::vec(name_char(), 0..80).prop_map(String::from_iter),
+        ) {
+            match parse_name(&name) {
+                Ok(stored) => {
+                    prop_assert!(!stored.is_empty());
+                    prop_assert!(stored.chars().count() <= MAX_NAME_LEN);
+                    prop_assert!(stored.chars().all(is_name_char));
+                    prop_assert_eq!(normalize_name(&stored), Some(stored.clone()));
+                }
+                Err(NameError::Empty) => prop_assert!(name.is_empty()),
+                Err(NameError::TooLong) => prop_assert!(name.chars().count() > MAX_NAME_LEN),
+                Err(NameError::Invalid) => prop_assert!(!name.chars().all(is_name_char)),
+            }
+        }
+
+        #[test]
+        fn hashtags_name_their_first_word(text in "\\PC{0,80}|#[a-zA-Z_-]{0,70}( \\PC{0,10})?") {
+            let expected = text
+                .strip_prefix('#')
+                .and_then(|rest| rest.split(char::is_whitespace).next())
+                .and_then(normalize_name);
+            prop_assert_eq!(hashtag_name(&text), expected);
+        }
     }
 }

@@ -20,6 +20,7 @@ pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
         ),
         None => t!(ctx.lang, "rules-none", title = &target.title),
     };
+    // Rules as long as a message, with the heading, take more than one.
     ctx.reply(text).await?;
     Ok(())
 }

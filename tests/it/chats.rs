@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use castellan::store::{Space, Store};
+use castellan::store::Space;
 use fake_bot_api::{MemberStatus, MigrationDelivery};
 
 use crate::app::{TestApp, button_data};

@@ -5,8 +5,11 @@ use std::time::Duration;
 use fake_bot_api::{IncomingMessage, MemberStatus};
 use serde_json::json;
 
-use crate::app::TestApp;
+use castellan::store::{FormattedText, Note, Space, Store};
+
+use crate::app::{TestApp, button_data};
 use crate::db::Backend;
+use crate::long_text::{check_formatting, long_formatted_text, take_parts, utf16_len, utf16_slice};
 
 crate::backend_tests!(
     notes_in_the_group,
@@ -17,6 +20,9 @@ crate::backend_tests!(
     note_names_are_checked,
     pm_without_connection_points_to_connect,
     notes_follow_a_group_upgraded_to_a_supergroup,
+    long_notes_arrive_in_several_valid_messages,
+    many_notes_are_listed_in_pages,
+    very_long_note_names_are_refused_and_echoed_shortened,
 );
 
 async fn notes_in_the_group(backend: Backend) {
@@ -254,8 +260,15 @@ async fn note_names_are_checked(backend: Backend) {
     };
     let (chat, owner) = app.group_with_owner("Team");
     let long = "n".repeat(65);
+    let reply = app.say(owner, chat, &format!("/save {long} text")).await;
+    assert_eq!(
+        reply.text,
+        format!(
+            "{}… is too long for a note name (65 characters): names have at most 64 characters.",
+            "n".repeat(63)
+        )
+    );
     for command in [
-        format!("/save {long} text"),
         "/save bad.name text".to_owned(),
         "/save <b> text".to_owned(),
     ] {
@@ -325,4 +338,216 @@ async fn notes_follow_a_group_upgraded_to_a_supergroup(backend: Backend) {
     }
     let reply = app.say(owner, supergroup, "/rules").await;
     assert!(reply.text.ends_with("Be kind"), "{}", reply.text);
+}
+
+async fn long_notes_arrive_in_several_valid_messages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.tg.set_privacy_mode(false);
+    let (chat, owner) = app.group_with_owner("Team");
+    let member = app.user_in(chat, "Bea", MemberStatus::Member);
+    let command = "/save long ";
+    let (note, mut entities) = long_formatted_text(140, utf16_len(command));
+    assert!(utf16_len(&note) > 10_000, "{}", utf16_len(&note));
+    entities.push(json!({"type": "bot_command", "offset": 0, "length": 5}));
+    app.tg.send_message(
+        IncomingMessage::new(owner, chat, &format!("{command}{note}")).entities(entities),
+    );
+    let reply = app.tg.next_message(chat).await;
+    assert!(reply.text.starts_with("Saved note long"), "{}", reply.text);
+
+    for ask in ["/get long", "#long"] {
+        app.tg.send_text(member, chat, ask);
+        let parts = take_parts(&app, chat, &note).await;
+        assert_eq!(parts.len(), 3, "{ask}");
+        let italics: Vec<usize> = parts.iter().map(check_formatting).collect();
+        assert!(italics.iter().all(|&len| len > 0), "{ask}: {italics:?}");
+        // The first part answers the request.
+        assert!(parts[0].reply_to_message_id.is_some(), "{ask}");
+    }
+    app.pm(member, &format!("/connect {chat}")).await;
+    app.tg.send_text(member, member, "/get long");
+    let parts = take_parts(&app, member, &note).await;
+    assert_eq!(parts.len(), 3);
+}
+
+async fn save_notes(store: &dyn Store, chat: i64, names: impl Iterator<Item = String>) {
+    for name in names {
+        let note = Note {
+            content: FormattedText {
+                text: format!("Note {name}"),
+                entities_json: "[]".into(),
+            },
+            name,
+        };
+        store
+            .save_note(Space::Chat(chat), &note)
+            .await
+            .unwrap_or_else(|e| panic!("cannot save a note: {e}"));
+    }
+}
+
+fn listed(message: &fake_bot_api::SentMessage) -> Vec<&str> {
+    message
+        .text
+        .lines()
+        .filter_map(|line| line.strip_prefix("• "))
+        .collect()
+}
+
+async fn many_notes_are_listed_in_pages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (chat, owner) = app.group_with_owner("Team");
+    let member = app.user_in(chat, "Bea", MemberStatus::Member);
+    let store = app.db.open().await;
+    let names: Vec<String> = (0..120).map(|i| format!("note{i:03}")).collect();
+    save_notes(store.as_ref(), chat, names.iter().cloned()).await;
+
+    app.pm(member, &format!("/connect {chat}")).await;
+    let list = app.pm(member, "/notes").await;
+    assert!(
+        list.text
+            .starts_with("Team has 120 notes, page 1 of 3:\n• note000\n"),
+        "{}",
+        list.text
+    );
+    assert!(
+        list.text.ends_with("Get one with /get name or #name."),
+        "{}",
+        list.text
+    );
+    assert_eq!(listed(&list), names[..50].to_vec());
+    assert_eq!(button_data(&list), vec!["notes.1"]);
+    assert_eq!(list.button_texts(), vec![vec!["Next ▶".to_owned()]]);
+
+    // ▶, ▶, ◀: each press edits the list in place.
+    let mut message_id = list.message_id;
+    for (data, page, shown, buttons) in [
+        ("notes.1", 2, &names[50..100], vec!["notes.0", "notes.2"]),
+        ("notes.2", 3, &names[100..], vec!["notes.1"]),
+        ("notes.0", 1, &names[..50], vec!["notes.1"]),
+        // A page past the end (forged) shows the last one.
+        ("notes.99", 3, &names[100..], vec!["notes.1"]),
+    ] {
+        let id = app.tg.press_button(member, member, message_id, data);
+        let answer = app.tg.next_callback_answer(&id).await;
+        assert!(answer.get("text").is_none(), "{data}: {answer}");
+        let page_message = app.tg.next_message(member).await;
+        assert!(page_message.edited, "{data}");
+        assert!(
+            page_message
+                .text
+                .starts_with(&format!("Team has 120 notes, page {page} of 3:")),
+            "{data}: {}",
+            page_message.text
+        );
+        assert_eq!(listed(&page_message), shown.to_vec(), "{data}");
+        assert_eq!(button_data(&page_message), buttons, "{data}");
+        message_id = page_message.message_id;
+    }
+
+    // Every press is checked again like /notes: banned meanwhile, the press
+    // is refused and the connection ends.
+    app.tg.set_member(chat, member, MemberStatus::Kicked);
+    let id = app.tg.press_button(member, member, message_id, "notes.1");
+    let answer = app.tg.next_callback_answer(&id).await;
+    assert_eq!(answer["show_alert"], true);
+    let alert = answer["text"].as_str().unwrap_or_default();
+    assert!(alert.contains("connection to Team has ended"), "{alert}");
+    let id = app.tg.press_button(member, member, message_id, "notes.1");
+    let answer = app.tg.next_callback_answer(&id).await;
+    let alert = answer["text"].as_str().unwrap_or_default();
+    assert!(alert.contains("not connected"), "{alert}");
+    app.tg
+        .assert_no_message(member, Duration::from_millis(100))
+        .await;
+    // A press in a group is refused before anything is looked at.
+    let id = app.tg.press_button(owner, chat, message_id, "notes.1");
+    let answer = app.tg.next_callback_answer(&id).await;
+    assert_eq!(answer["show_alert"], true);
+
+    // In the group, where buttons do not work, the whole list is sent, in
+    // as many messages as it takes: here 120 short names fit in one.
+    let list = app.say(owner, chat, "/notes").await;
+    assert!(
+        list.text.starts_with("Team has 120 notes:"),
+        "{}",
+        list.text
+    );
+    assert_eq!(
+        listed(&list),
+        names.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(button_data(&list).is_empty());
+    // 120 longest names take three messages.
+    let long: Vec<String> = (0..120)
+        .map(|i| format!("{i:03}{}", "n".repeat(61)))
+        .collect();
+    save_notes(store.as_ref(), chat, long.iter().cloned()).await;
+    app.tg.send_text(owner, chat, "/notes");
+    let mut all: Vec<&str> = names.iter().chain(&long).map(String::as_str).collect();
+    all.sort_unstable();
+    let lines: Vec<String> = all.iter().map(|name| format!("• {name}")).collect();
+    let expected = format!(
+        "Team has 240 notes:\n{}\nGet one with /get name or #name.",
+        lines.join("\n")
+    );
+    let parts = take_parts(&app, chat, &expected).await;
+    assert_eq!(parts.len(), 3);
+    for part in &parts {
+        assert!(part.reply_markup.is_none());
+        // Every name stays whole, in its own code entity.
+        for entity in &part.entities {
+            let offset = entity["offset"].as_u64().unwrap_or_default() as usize;
+            let length = entity["length"].as_u64().unwrap_or_default() as usize;
+            let covered = utf16_slice(&part.text, offset, length);
+            match entity["type"].as_str() {
+                Some("code") => assert!(
+                    all.contains(&covered.as_str())
+                        || ["/get name", "#name"].contains(&covered.as_str()),
+                    "{covered}"
+                ),
+                Some("bold") => assert_eq!(covered, "Team"),
+                other => panic!("{other:?} on {covered}"),
+            }
+        }
+    }
+}
+
+async fn very_long_note_names_are_refused_and_echoed_shortened(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (chat, owner) = app.group_with_owner("Team");
+    let name = "ñ".repeat(4000);
+    let shortened = format!("{}…", "ñ".repeat(63));
+    for command in ["/save", "/get", "/clear"] {
+        let reply = app
+            .say(owner, chat, &format!("{command} #{name} text"))
+            .await;
+        assert_eq!(
+            reply.text,
+            format!(
+                "{shortened} is too long for a note name (4000 characters): names have at most 64 characters."
+            )
+        );
+    }
+    // Too long is said first, whatever else is wrong with the name.
+    let bad = format!("<{}>", "b".repeat(4000));
+    let reply = app.say(owner, chat, &format!("/get {bad}")).await;
+    assert_eq!(
+        reply.text,
+        format!(
+            "<{}… is too long for a note name (4002 characters): names have at most 64 characters.",
+            "b".repeat(62)
+        )
+    );
+    let reply = app.say(owner, chat, "/get <b>").await;
+    assert_eq!(
+        reply.text,
+        "<b> is not a valid note name: use letters, digits, _ and -, at most 64 characters."
+    );
 }
