@@ -23,7 +23,13 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!("{error}");
             eprintln!("castellan: {error}");
-            ExitCode::FAILURE
+            // 2, like a configuration error found before start-up: the
+            // operator must fix something; restarting will not help.
+            if error.is_configuration() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -18,20 +18,36 @@ pub struct TestApp {
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), AppError>>>,
+    /// Configuration variables that differ from [`config`]'s.
+    overrides: Vec<(String, String)>,
 }
 
 pub fn config(tg: &FakeTelegram, database_url: &str) -> Config {
+    config_with(tg, database_url, &[])
+}
+
+/// [`config`], with some variables set otherwise.
+pub fn config_with(
+    tg: &FakeTelegram,
+    database_url: &str,
+    overrides: &[(String, String)],
+) -> Config {
     let api_url = tg.api_url();
     let database_url = database_url.to_owned();
-    Config::from_lookup(|name| match name {
-        "BOT_TOKEN" => Some(BOT_TOKEN.to_owned()),
-        "DATABASE_URL" => Some(database_url.clone()),
-        "TELEGRAM_API_URL" => Some(api_url.clone()),
-        // The fake does not enforce flood limits unless a test asks it to.
-        "SEND_LIMITS" => Some("off".to_owned()),
-        // Test scripts type faster than people: only pace tests slow them.
-        "USER_PACE" => Some("off".to_owned()),
-        _ => None,
+    Config::from_lookup(|name| {
+        if let Some((_, value)) = overrides.iter().find(|(key, _)| key == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "BOT_TOKEN" => Some(BOT_TOKEN.to_owned()),
+            "DATABASE_URL" => Some(database_url.clone()),
+            "TELEGRAM_API_URL" => Some(api_url.clone()),
+            // The fake does not enforce flood limits unless a test asks it to.
+            "SEND_LIMITS" => Some("off".to_owned()),
+            // Test scripts type faster than people: only pace tests slow them.
+            "USER_PACE" => Some("off".to_owned()),
+            _ => None,
+        }
     })
     .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))
 }
@@ -56,12 +72,29 @@ impl TestApp {
         Some(Self::start(tg, db).await)
     }
 
+    /// Like [`spawn`](Self::spawn), with some configuration variables set
+    /// otherwise (`SEND_LIMITS=on`, say).
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let tg = FakeTelegram::start().await;
+        let overrides = overrides
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        Some(Self::start_with(tg, db, overrides).await)
+    }
+
     async fn start(tg: FakeTelegram, db: TestDb) -> TestApp {
+        Self::start_with(tg, db, Vec::new()).await
+    }
+
+    async fn start_with(tg: FakeTelegram, db: TestDb, overrides: Vec<(String, String)>) -> TestApp {
         let mut app = TestApp {
             tg,
             db,
             stop: None,
             task: None,
+            overrides,
         };
         app.launch().await;
         app
@@ -73,7 +106,7 @@ impl TestApp {
     async fn launch(&mut self) {
         let before = self.tg.requests_for("deleteWebhook").len();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let config = config(&self.tg, &self.db.url);
+        let config = config_with(&self.tg, &self.db.url, &self.overrides);
         self.task = Some(tokio::spawn(run_until(config, async move {
             let _ = stop_rx.await;
         })));

@@ -91,6 +91,96 @@ fn unsupported_database_url_is_a_clear_error() {
     );
 }
 
+/// Runs the binary with `vars` (and no `.env`) in a fresh directory, waiting
+/// at most `limit` for it to exit.
+async fn run_until_exit(vars: &[(&str, &str)], limit: Duration) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut command = Command::new(BINARY);
+    command.current_dir(dir.path());
+    for name in ["BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "RUST_LOG"] {
+        command.env_remove(name);
+    }
+    command
+        .envs(vars.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+    let guard = KillOnDrop(child.id());
+    let output = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the bot did not exit within {limit:?}"))
+    .unwrap_or_else(|e| panic!("join: {e}"))
+    .unwrap_or_else(|e| panic!("wait: {e}"));
+    // It exited: nothing left to kill.
+    std::mem::forget(guard);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_token_telegram_refuses_ends_the_start_with_exit_code_2() {
+    let tg = FakeTelegram::start().await;
+    let api_url = tg.api_url();
+    // Well-formed, but not the fake's bot: getMe answers 401 Unauthorized.
+    let token = "987654321:AAHsomeOtherBotsTokenThatIsUnknown_01";
+    let (code, stderr) = run_until_exit(
+        &[("BOT_TOKEN", token), ("TELEGRAM_API_URL", &api_url)],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("BOT_TOKEN"), "{stderr}");
+    assert!(
+        !stderr.contains(token),
+        "the token is never printed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_refuses_castellan_ends_the_start_with_exit_code_2() {
+    let Ok(test_url) = std::env::var(crate::db::TEST_DATABASE_URL) else {
+        eprintln!(
+            "skipped: PostgreSQL test, {} is unset",
+            crate::db::TEST_DATABASE_URL
+        );
+        return;
+    };
+    let tg = FakeTelegram::start().await;
+    let api_url = tg.api_url();
+    let base = url::Url::parse(&test_url).unwrap_or_else(|e| panic!("TEST_DATABASE_URL: {e}"));
+    let mut no_role = base.clone();
+    let _ = no_role.set_username("castellan_no_such_role");
+    let _ = no_role.set_password(None);
+    let mut no_database = base.clone();
+    no_database.set_path("/castellan_no_such_database");
+    for url in [no_role, no_database] {
+        let (code, stderr) = run_until_exit(
+            &[
+                ("BOT_TOKEN", BOT_TOKEN),
+                ("TELEGRAM_API_URL", &api_url),
+                ("DATABASE_URL", url.as_str()),
+            ],
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    }
+    assert!(
+        tg.requests_for("getMe").is_empty(),
+        "it stopped before Telegram"
+    );
+}
+
 crate::backend_tests!(binary_answers_in_pm_and_groups_and_stops_on_sigterm);
 
 async fn binary_answers_in_pm_and_groups_and_stops_on_sigterm(backend: Backend) {

@@ -9,6 +9,7 @@ mod business;
 mod chats;
 mod connections;
 mod db;
+mod faults;
 mod long_text;
 mod notes;
 mod rules;
