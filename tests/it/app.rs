@@ -84,6 +84,13 @@ impl TestApp {
         Some(Self::start_with(tg, db, overrides).await)
     }
 
+    /// A running bot on a database the test prepared (reached through a
+    /// proxy, say).
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        let tg = FakeTelegram::start().await;
+        Self::start(tg, db).await
+    }
+
     async fn start(tg: FakeTelegram, db: TestDb) -> TestApp {
         Self::start_with(tg, db, Vec::new()).await
     }

@@ -11,7 +11,8 @@ use teloxide::payloads::SendMessage;
 use teloxide::types::ChatId;
 
 use crate::app::TestApp;
-use crate::db::Backend;
+use crate::db::{Backend, TestDb};
+use crate::proxy::TcpProxy;
 
 crate::backend_tests!(
     a_429_inside_a_handler_is_waited_out,
@@ -282,4 +283,59 @@ async fn a_send_that_never_reached_telegram_is_retried() {
     );
     fake.go_online().await;
     assert_eq!(fake.messages(user).len(), 1);
+}
+
+/// PostgreSQL goes away mid-run: commands are answered quickly with what
+/// is wrong, the bot stays up, and work resumes when the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_quickly_and_survived() {
+    let Some(mut db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let mut url = url::Url::parse(&db.url).unwrap_or_else(|e| panic!("{e}"));
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    );
+    let upstream = tokio::net::lookup_host(&upstream)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve {upstream}"));
+    let proxy = TcpProxy::start(upstream).await;
+    let _ = url.set_host(Some("127.0.0.1"));
+    let _ = url.set_port(Some(proxy.addr().port()));
+    db.url = url.to_string();
+    let app = TestApp::spawn_on(db).await;
+    let (chat, owner) = app.group_with_owner("Team");
+    app.say(owner, chat, "/save x hello").await;
+
+    proxy.cut().await;
+    app.tg.send_text(owner, chat, "/get x");
+    let reply = app
+        .tg
+        .try_next_message(chat, Duration::from_secs(3))
+        .await
+        .unwrap_or_else(|| panic!("no answer within 3 s while the database is away"));
+    assert!(
+        reply.text.contains("storage is unavailable"),
+        "{}",
+        reply.text
+    );
+
+    proxy.restore().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = app.say(owner, chat, "/get x").await;
+        if reply.text == "hello" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "work did not resume: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -12,5 +12,6 @@ mod db;
 mod faults;
 mod long_text;
 mod notes;
+mod proxy;
 mod rules;
 mod storage;

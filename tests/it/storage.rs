@@ -27,6 +27,9 @@ crate::backend_tests!(
     migrate_chat_moves_everything,
     migrate_chat_keeps_new_records_on_conflict,
     migrate_chat_to_same_id_is_a_no_op,
+    migrate_chat_survives_concurrent_writes,
+    ending_connections_to_a_chat_is_told_once,
+    renaming_a_chat_renames_its_connections,
     persists_across_reopening,
     reopening_without_close_keeps_data,
     concurrent_connects_leave_one_current_connection,
@@ -1516,4 +1519,106 @@ async fn sqlite_creates_a_missing_file_with_wal() {
         .unwrap();
     assert_eq!(mode.to_ascii_lowercase(), "wal");
     store.close().await;
+}
+
+async fn migrate_chat_survives_concurrent_writes(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    for round in 0..20_i64 {
+        let (old, new) = (-100 - round, -1_000_000_000_000 - round);
+        for k in 0..20 {
+            store
+                .save_note(Space::Chat(old), &note(&format!("seed{k}"), "s"))
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(
+                async move { store.migrate_chat(old, new).await },
+            ));
+        }
+        for k in 0..10 {
+            // Writers still on the old id, and already on the new one, some
+            // saving a name the move is carrying over.
+            for (space, name) in [(old, format!("old{k}")), (new, format!("seed{k}"))] {
+                let store = Arc::clone(&store);
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .save_note(Space::Chat(space), &note(&name, "w"))
+                        .await
+                        .map(|_| ())
+                }));
+            }
+        }
+        for task in tasks {
+            task.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        // The upgrade's second service message runs the move again.
+        store.migrate_chat(old, new).await.unwrap();
+
+        let names = store.note_names(Space::Chat(new)).await.unwrap();
+        assert_eq!(names.len(), 30, "round {round}: {names:?}");
+        for k in 0..10 {
+            // Saved on the new id during the move: the newer note wins.
+            let saved = store
+                .note(Space::Chat(new), &format!("seed{k}"))
+                .await
+                .unwrap();
+            assert_eq!(saved, Some(note(&format!("seed{k}"), "w")), "round {round}");
+        }
+        assert!(
+            store.note_names(Space::Chat(old)).await.unwrap().is_empty(),
+            "round {round}"
+        );
+    }
+}
+
+async fn ending_connections_to_a_chat_is_told_once(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    store.connect(1, &chat(-10, "Team")).await.unwrap();
+    store.connect(2, &chat(-10, "Team")).await.unwrap();
+    store.connect(3, &chat(-20, "Other")).await.unwrap();
+    assert_eq!(store.end_connections_to(-10).await.unwrap(), 2);
+    assert_eq!(store.current_connection(1).await.unwrap(), None);
+    assert_eq!(store.current_connection(2).await.unwrap(), None);
+    assert_eq!(
+        store.current_connection(3).await.unwrap(),
+        Some(chat(-20, "Other"))
+    );
+    assert_eq!(
+        store.take_ended_connection(1).await.unwrap(),
+        Some(chat(-10, "Team"))
+    );
+    assert_eq!(store.take_ended_connection(1).await.unwrap(), None);
+    assert_eq!(store.take_ended_connection(3).await.unwrap(), None);
+    // A new connect makes the old ending moot.
+    store.connect(2, &chat(-20, "Other")).await.unwrap();
+    assert_eq!(store.take_ended_connection(2).await.unwrap(), None);
+    // History is kept: the chats can still be reconnected (and rechecked).
+    assert_eq!(store.recent_chats(1).await.unwrap(), [chat(-10, "Team")]);
+}
+
+async fn renaming_a_chat_renames_its_connections(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    store.connect(1, &chat(-10, "Old")).await.unwrap();
+    store.connect(2, &chat(-10, "Old")).await.unwrap();
+    store.connect(2, &chat(-20, "Other")).await.unwrap();
+    store.rename_chat(-10, "New").await.unwrap();
+    assert_eq!(
+        store.current_connection(1).await.unwrap(),
+        Some(chat(-10, "New"))
+    );
+    assert_eq!(
+        store.recent_chats(2).await.unwrap(),
+        [chat(-20, "Other"), chat(-10, "New")]
+    );
 }
