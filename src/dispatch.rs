@@ -131,7 +131,18 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
 }
 
 async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
-    let outcome = guarded("message handler", on_message(&msg, &state)).await;
+    handle_message(&msg, &state, on_message(&msg, &state)).await;
+    Ok(())
+}
+
+/// Runs a message's handler under the guard, and tells the sender when it
+/// failed in a way they should hear of.
+async fn handle_message(
+    msg: &Message,
+    state: &AppState,
+    handler: impl Future<Output = HandlerResult>,
+) {
+    let outcome = guarded("message handler", handler).await;
     if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref())
         && let Some(key) = failure.locale_key()
     {
@@ -144,7 +155,6 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
             tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
-    Ok(())
 }
 
 async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
@@ -406,4 +416,89 @@ async fn deleted_business_messages_endpoint(
     let work = business::deleted_messages(&state, &deleted);
     let _ = guarded("deleted business messages handler", work).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fake_bot_api::{BOT_ID, BOT_TOKEN, FakeTelegram};
+    use teloxide::dispatching::Dispatcher;
+    use teloxide::error_handlers::LoggingErrorHandler;
+    use url::Url;
+
+    use super::*;
+    use crate::auth::Auth;
+    use crate::business::BusinessConnections;
+    use crate::pace::UserPace;
+    use crate::store::{DatabaseUrl, open};
+    use crate::telegram::Telegram;
+    use crate::updates::RawPolling;
+
+    /// A handler that panics is contained: its user is told, and the
+    /// dispatcher's worker for that chat lives on to answer the next update.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_is_contained_and_the_chat_still_answered() {
+        let fake = FakeTelegram::start().await;
+        let api_url = Url::parse(&fake.api_url()).unwrap();
+        let tg = Telegram::builder(&api_url, BOT_TOKEN)
+            .send_limits(None)
+            .build();
+        let store = open(&DatabaseUrl::parse("sqlite::memory:").unwrap())
+            .await
+            .unwrap();
+        let state = Arc::new(AppState {
+            telegram: tg.clone(),
+            store: Arc::clone(&store),
+            auth: Auth::new(tg.clone(), UserId(BOT_ID as u64)),
+            business: BusinessConnections::new(tg.clone(), store),
+            bot_username: fake_bot_api::BOT_USERNAME.to_owned(),
+            pace: UserPace::new(false),
+        });
+        // The real message handler, but "boom" makes it panic first.
+        let tree =
+            Update::filter_message().endpoint(|msg: Message, state: Arc<AppState>| async move {
+                let work = async {
+                    if msg.text() == Some("boom") {
+                        panic!("a bug");
+                    }
+                    on_message(&msg, &state).await
+                };
+                handle_message(&msg, &state, work).await;
+                Ok::<(), HandlerError>(())
+            });
+        let bot = teloxide::Bot::new(BOT_TOKEN).set_api_url(api_url.clone());
+        let mut dispatcher = Dispatcher::builder(bot, tree)
+            .dependencies(dptree::deps![state])
+            .build();
+        let token = dispatcher.shutdown_token();
+        let listener = RawPolling::new(tg, Duration::from_secs(1));
+        let running = tokio::spawn(async move {
+            dispatcher
+                .dispatch_with_listener(listener, LoggingErrorHandler::new())
+                .await;
+        });
+
+        let user = fake.add_user("Ann");
+        fake.send_text(user, user, "boom");
+        let told = fake.next_message(user).await;
+        assert!(
+            told.text.starts_with("Something went wrong"),
+            "{}",
+            told.text
+        );
+        fake.send_text(user, user, "/id");
+        assert_eq!(
+            fake.next_message(user).await.text,
+            format!("Your id: {user}")
+        );
+
+        loop {
+            match token.shutdown() {
+                Ok(done) => break done.await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        running.await.unwrap();
+    }
 }
