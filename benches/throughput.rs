@@ -63,6 +63,10 @@ fn start_bot(tg: &FakeTelegram) -> Bot {
         .env("BOT_TOKEN", BOT_TOKEN)
         .env("TELEGRAM_API_URL", tg.api_url())
         .env("RUST_LOG", "warn")
+        // The fake has no flood limits and one scripted user sends every
+        // command: measure castellan's own cost, not Telegram's pacing.
+        .env("SEND_LIMITS", "off")
+        .env("USER_PACE", "off")
         .env_remove("DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

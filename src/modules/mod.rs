@@ -60,8 +60,16 @@ pub async fn answer(
 ) -> Result<(), TelegramError> {
     let mut request = AnswerCallbackQuery::new(query.id.clone());
     if let Some(text) = text {
-        // Telegram caps callback answers at 200 characters.
-        let text: String = text.chars().take(200).collect();
+        // Telegram caps callback answers at 200 characters, counted in
+        // UTF-16 code units like every Bot API length.
+        let mut units = 0;
+        let text: String = text
+            .chars()
+            .take_while(|c| {
+                units += c.len_utf16();
+                units <= 200
+            })
+            .collect();
         request = request.text(text).show_alert(alert);
     }
     match tg.call(request).await {
