@@ -66,7 +66,8 @@ impl TcpProxy {
 
     /// The server is gone: open connections close, new ones are refused.
     pub async fn cut(&self) {
-        if let Some(task) = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let accept = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = accept {
             task.abort();
             let _ = task.await;
         }
