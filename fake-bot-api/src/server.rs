@@ -403,7 +403,6 @@ pub(crate) async fn handle(
         }
         _ => {}
     }
-    let mut flood = false;
     let result: ApiResult = match &fault {
         Some(f) if *f != Fault::DropAfterProcessing => Err(fault_error(f)),
         _ => {
@@ -412,23 +411,49 @@ pub(crate) async fn handle(
             } else if method == "getUpdates" {
                 get_updates(&inner, &params).await
             } else {
+                // The request is recorded under the same lock as its effect:
+                // a test that sees a sent message also sees its request.
                 let p = Params(&params);
-                let (result, refused) = inner.state.lock().dispatch_limited(&method, &p);
-                flood = refused;
-                result
+                let mut s = inner.state.lock();
+                let (result, refused) = s.dispatch_limited(&method, &p);
+                let (status, response) = answer_of(result);
+                let request = RecordedRequest {
+                    method: method.clone(),
+                    params: Value::Object(params.clone()),
+                    ok: status == 200,
+                    response: response.clone(),
+                    fault: fault.clone(),
+                };
+                if let Some(v) = violation.clone() {
+                    s.violations.push(v);
+                }
+                if refused {
+                    s.flood_violations.push(request.clone());
+                }
+                s.requests.push(request);
+                drop(s);
+                inner.bump();
+                if fault == Some(Fault::DropAfterProcessing) {
+                    return Handled::Drop;
+                }
+                return Handled::Reply(reply(status, &response));
             }
         }
     };
 
-    let (status, response) = match result {
-        Ok(v) => (200, json!({"ok": true, "result": v})),
-        Err(e) => (e.code, e.to_json()),
-    };
-    record(params, status == 200, response.clone(), flood);
+    let (status, response) = answer_of(result);
+    record(params, status == 200, response.clone(), false);
     if fault == Some(Fault::DropAfterProcessing) {
         return Handled::Drop;
     }
     Handled::Reply(reply(status, &response))
+}
+
+fn answer_of(result: ApiResult) -> (u16, Value) {
+    match result {
+        Ok(v) => (200, json!({"ok": true, "result": v})),
+        Err(e) => (e.code, e.to_json()),
+    }
 }
 
 async fn get_updates(inner: &Arc<Inner>, params: &Map<String, Value>) -> ApiResult {
