@@ -178,6 +178,20 @@ impl TestApp {
         user
     }
 
+    /// `admin` runs an admin command in `chat`, is demoted, tries again, is
+    /// promoted and tries again: each answer follows their rights at once.
+    pub async fn assert_admin_changes_seen_at_once(&self, chat: i64, admin: i64) {
+        let reply = self.say(admin, chat, "/allowconnect").await;
+        assert!(reply.text.starts_with("Members may"), "{}", reply.text);
+        self.tg.change_member(chat, admin, MemberStatus::Member);
+        let reply = self.say(admin, chat, "/allowconnect").await;
+        assert_eq!(reply.text, "Only admins can use /allowconnect.");
+        self.tg
+            .change_member(chat, admin, MemberStatus::Administrator);
+        let reply = self.say(admin, chat, "/allowconnect").await;
+        assert!(reply.text.starts_with("Members may"), "{}", reply.text);
+    }
+
     /// Every request the bot made followed the Bot API specification.
     pub fn assert_spec_clean(&self) {
         let violations = self.tg.spec_violations();
