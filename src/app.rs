@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::context::AppState;
 use crate::dispatch::handler_tree;
 use crate::i18n::Lang;
+use crate::metrics::Metrics;
 use crate::pace::UserPace;
 use crate::store::{self, Backend, Store, StoreError};
 use crate::t;
@@ -40,6 +41,8 @@ pub enum AppError {
     DatabaseRefused(StoreError),
     #[error("BOT_TOKEN was refused by Telegram ({0}): get a valid token from @BotFather")]
     TokenRejected(TelegramError),
+    #[error("the metrics could not be set up: {0}")]
+    Metrics(prometheus::Error),
 }
 
 impl AppError {
@@ -110,8 +113,10 @@ pub async fn run_until(
             }
         })
     });
+    let metrics = Arc::new(Metrics::new().map_err(AppError::Metrics)?);
     let tg = Telegram::builder(&config.telegram_api_url, config.bot_token.expose())
         .send_limits(config.send_limits)
+        .metrics(Arc::clone(&metrics))
         .on_migrate(on_migrate)
         .build();
     let Some(me) = until_stopped(&mut stop_rx, get_me(&tg)).await else {
@@ -146,6 +151,7 @@ pub async fn run_until(
         business: BusinessConnections::new(tg.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
         pace: UserPace::new(config.user_pace),
+        metrics: Arc::clone(&metrics),
     });
     // teloxide's dispatcher wants its own client; castellan's calls all go
     // through `tg`.

@@ -28,6 +28,7 @@ pub struct AppState {
     pub business: BusinessConnections,
     pub bot_username: String,
     pub pace: crate::pace::UserPace,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

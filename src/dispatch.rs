@@ -10,19 +10,21 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::FutureExt;
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
     BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
-    MaybeInaccessibleMessage,
+    MaybeInaccessibleMessage, User,
 };
 
 use crate::business::connection_id_of;
 use crate::commands::{self, ParsedCommand, PersonalCommand, Scope, SpaceCommand};
-use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target};
+use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target, send_html};
 use crate::i18n::Lang;
+use crate::metrics::CommandOutcome;
 use crate::modules::{answer, business, connections, misc, notes, plain, rules};
 use crate::pace::Pace;
 use crate::payload::{Button, StartPayload};
@@ -33,6 +35,7 @@ use crate::telegram::Refusal;
 /// `allowed_updates` it asks Telegram for from these filters.
 pub fn handler_tree() -> UpdateHandler<HandlerError> {
     dptree::entry()
+        .inspect(|update: Update, state: Arc<AppState>| state.metrics.update(update_kind(&update)))
         .branch(Update::filter_message().endpoint(message_endpoint))
         .branch(Update::filter_callback_query().endpoint(callback_endpoint))
         .branch(Update::filter_chat_member().endpoint(chat_member_endpoint))
@@ -43,6 +46,23 @@ pub fn handler_tree() -> UpdateHandler<HandlerError> {
         .branch(
             Update::filter_deleted_business_messages().endpoint(deleted_business_messages_endpoint),
         )
+}
+
+/// The `kind` label of an update: a fixed set.
+fn update_kind(update: &Update) -> &'static str {
+    use teloxide::types::UpdateKind as K;
+    match &update.kind {
+        K::Message(_) => "message",
+        K::EditedMessage(_) => "edited_message",
+        K::CallbackQuery(_) => "callback_query",
+        K::ChatMember(_) => "chat_member",
+        K::MyChatMember(_) => "my_chat_member",
+        K::BusinessConnection(_) => "business_connection",
+        K::BusinessMessage(_) => "business_message",
+        K::EditedBusinessMessage(_) => "edited_business_message",
+        K::DeletedBusinessMessages(_) => "deleted_business_messages",
+        _ => "other",
+    }
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
@@ -131,34 +151,60 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
 }
 
 async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
-    handle_message(&msg, &state, on_message(&msg, &state)).await;
+    let started = Instant::now();
+    let text = msg.text().filter(|_| !msg.chat.is_channel());
+    let command = text.and_then(|text| commands::parse(text, &state.bot_username));
+    let name = command.as_ref().map(|command| command.spec.name);
+    let hashtag =
+        command.is_none() && !msg.chat.is_private() && text.is_some_and(|t| t.starts_with('#'));
+    if (command.is_some() || hashtag)
+        && let Some(user) = msg.from.as_ref()
+        && !keeps_pace(&msg, user, &state).await
+    {
+        if let Some(name) = name {
+            state.metrics.command(name, CommandOutcome::Slowed);
+        }
+        return Ok(());
+    }
+    let served = handle_message(&msg, &state, on_message(&msg, &state, command)).await;
+    if let Some(name) = name {
+        let outcome = if served {
+            CommandOutcome::Ok
+        } else {
+            CommandOutcome::Failed
+        };
+        state.metrics.command(name, outcome);
+    }
+    state.metrics.handler_time(started.elapsed());
     Ok(())
 }
 
 /// Runs a message's handler under the guard, and tells the sender when it
-/// failed in a way they should hear of.
+/// failed in a way they should hear of. `false` when it failed.
 async fn handle_message(
     msg: &Message,
     state: &AppState,
     handler: impl Future<Output = HandlerResult>,
-) {
+) -> bool {
     let outcome = guarded("message handler", handler).await;
+    let served = outcome.is_ok();
     if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref())
         && let Some(key) = failure.locale_key()
     {
         let lang = Lang::from_code(user.language_code.as_deref());
         let reply_to = (!msg.chat.is_private()).then_some(msg.id);
         let text = t!(lang, key);
-        if let Err(error) =
-            crate::context::send_html(&state.telegram, msg.chat.id, text, reply_to, None).await
-        {
+        if let Err(error) = send_html(&state.telegram, msg.chat.id, text, reply_to, None).await {
             tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
+    served
 }
 
 async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
+    let started = Instant::now();
     let outcome = guarded("button handler", on_callback(&query, &state)).await;
+    state.metrics.handler_time(started.elapsed());
     if let Err(failure) = outcome
         && let Some(key) = failure.locale_key()
     {
@@ -218,7 +264,11 @@ async fn on_chat_change(msg: &Message, state: &AppState) -> Result<bool, Handler
     Ok(false)
 }
 
-async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
+async fn on_message(
+    msg: &Message,
+    state: &AppState,
+    command: Option<ParsedCommand<'_>>,
+) -> HandlerResult {
     if on_chat_change(msg, state).await? {
         return Ok(());
     }
@@ -238,13 +288,8 @@ async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
         user,
         lang: Lang::from_code(user.language_code.as_deref()),
     };
-    let command = commands::parse(text, &state.bot_username);
-    let hashtag = command.is_none() && !ctx.is_private() && text.starts_with('#');
-    if (command.is_some() || hashtag) && !keeps_pace(&ctx).await? {
-        return Ok(());
-    }
     let Some(command) = command else {
-        if hashtag {
+        if !ctx.is_private() && text.starts_with('#') {
             return notes::hashtag(&ctx, text).await;
         }
         return Ok(());
@@ -283,17 +328,20 @@ async fn on_message(msg: &Message, state: &AppState) -> HandlerResult {
 
 /// Takes one command from the sender's budget; `false` when they are too
 /// fast (told once, then ignored until the budget refills).
-async fn keeps_pace(ctx: &Ctx<'_>) -> Result<bool, HandlerError> {
-    match ctx.state.pace.take(ctx.user.id.0) {
-        Pace::Serve => Ok(true),
-        Pace::SlowDown { wait } => {
-            let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
-            ctx.reply(t!(ctx.lang, "error-slow-down", seconds = seconds))
-                .await?;
-            Ok(false)
-        }
-        Pace::Ignore => Ok(false),
+async fn keeps_pace(msg: &Message, user: &User, state: &AppState) -> bool {
+    let wait = match state.pace.take(user.id.0) {
+        Pace::Serve => return true,
+        Pace::Ignore => return false,
+        Pace::SlowDown { wait } => wait,
+    };
+    let lang = Lang::from_code(user.language_code.as_deref());
+    let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
+    let text = t!(lang, "error-slow-down", seconds = seconds);
+    let reply_to = (!msg.chat.is_private()).then_some(msg.id);
+    if let Err(error) = send_html(&state.telegram, msg.chat.id, text, reply_to, None).await {
+        tracing::info!(%error, "could not tell a user to slow down");
     }
+    false
 }
 
 async fn on_personal(
@@ -454,6 +502,7 @@ mod tests {
             business: BusinessConnections::new(tg.clone(), store),
             bot_username: fake_bot_api::BOT_USERNAME.to_owned(),
             pace: UserPace::new(false),
+            metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
         });
         // The real message handler, but "boom" makes it panic first.
         let tree =
@@ -462,7 +511,10 @@ mod tests {
                     if msg.text() == Some("boom") {
                         panic!("a bug");
                     }
-                    on_message(&msg, &state).await
+                    let command = msg
+                        .text()
+                        .and_then(|text| commands::parse(text, &state.bot_username));
+                    on_message(&msg, &state, command).await
                 };
                 handle_message(&msg, &state, work).await;
                 Ok::<(), HandlerError>(())

@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod error;
 pub mod format;
 pub mod i18n;
+pub mod metrics;
 pub mod modules;
 pub mod pace;
 pub mod payload;

@@ -28,6 +28,8 @@ use url::Url;
 pub use error::{Refusal, TelegramError};
 pub use limits::{SendLimiter, SendLimits};
 
+use crate::metrics::Metrics;
+
 /// Moves what castellan keeps about a group to the supergroup it became:
 /// called with (old id, new id) when a call learns of the upgrade.
 pub type MigrationHook = Arc<dyn Fn(i64, i64) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -107,6 +109,10 @@ struct Inner {
     /// How many upgrades calls have followed, so a handler can tell that ids
     /// it read before a call may be stale.
     upgrades_followed: AtomicU64,
+    /// When Telegram last answered anything (ms since the Unix epoch; 0:
+    /// never), for the health check.
+    last_answer_ms: AtomicU64,
+    metrics: Option<Arc<Metrics>>,
     retry: RetryPolicy,
 }
 
@@ -156,6 +162,7 @@ pub struct TelegramBuilder {
     token: String,
     limits: Option<SendLimits>,
     on_migrate: Option<MigrationHook>,
+    metrics: Option<Arc<Metrics>>,
     retry: RetryPolicy,
 }
 
@@ -168,6 +175,12 @@ impl TelegramBuilder {
 
     pub fn on_migrate(mut self, hook: MigrationHook) -> Self {
         self.on_migrate = Some(hook);
+        self
+    }
+
+    /// Counts every request by method and outcome.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -194,6 +207,8 @@ impl TelegramBuilder {
                 limiter: self.limits.map(SendLimiter::new),
                 on_migrate: self.on_migrate,
                 upgrades_followed: AtomicU64::new(0),
+                last_answer_ms: AtomicU64::new(0),
+                metrics: self.metrics,
                 retry: self.retry,
             }),
         }
@@ -207,6 +222,7 @@ impl Telegram {
             token: token.to_owned(),
             limits: Some(SendLimits::TELEGRAM),
             on_migrate: None,
+            metrics: None,
             retry: RetryPolicy::STANDARD,
         }
     }
@@ -215,6 +231,13 @@ impl Telegram {
     /// change across a call means records may have moved under the caller.
     pub fn upgrades_followed(&self) -> u64 {
         self.inner.upgrades_followed.load(Ordering::Relaxed)
+    }
+
+    /// How long ago Telegram last answered a call (any answer: it is
+    /// reachable); `None` if it never has.
+    pub fn since_last_answer(&self) -> Option<Duration> {
+        let at = self.inner.last_answer_ms.load(Ordering::Relaxed);
+        (at > 0).then(|| Duration::from_millis(unix_ms().saturating_sub(at)))
     }
 
     /// Calls a Bot API method with the client's retry policy.
@@ -271,7 +294,9 @@ impl Telegram {
             }
             let unavailable = |detail: String| TelegramError::Unavailable { method, detail };
             let retry_in = |failures: u32| policy.first_backoff * 2u32.saturating_pow(failures - 1);
-            match self.post(method, &body, timeout).await {
+            let answer = self.post(method, &body, timeout).await;
+            self.note(method, &answer);
+            match answer {
                 Answer::Ok(raw) => return Ok(raw),
                 Answer::RetryAfter(wait) => {
                     rate_limited += 1;
@@ -334,6 +359,31 @@ impl Telegram {
         }
     }
 
+    /// Counts a request's outcome, and remembers when Telegram answered.
+    fn note(&self, method: &'static str, answer: &Answer) {
+        let outcome = match answer {
+            Answer::Ok(_) => "ok",
+            Answer::RetryAfter(_) => "rate_limited",
+            Answer::Migrated(_) => "migrated",
+            Answer::Refused { .. } => "refused",
+            Answer::ServerError(_) => "server_error",
+            Answer::NotSent(_) => "not_sent",
+            Answer::Unanswered(_) => "unanswered",
+            Answer::Unreadable(_) => "unreadable",
+        };
+        if matches!(
+            answer,
+            Answer::Ok(_) | Answer::RetryAfter(_) | Answer::Migrated(_) | Answer::Refused { .. }
+        ) {
+            self.inner
+                .last_answer_ms
+                .store(unix_ms(), Ordering::Relaxed);
+        }
+        if let Some(metrics) = &self.inner.metrics {
+            metrics.telegram_request(method, outcome);
+        }
+    }
+
     async fn post(&self, method: &str, body: &Value, timeout: Duration) -> Answer {
         let url = match self.inner.endpoint.join(method) {
             Ok(url) => url,
@@ -361,6 +411,14 @@ impl Telegram {
         };
         read_answer(status, &bytes)
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 fn read_answer(status: u16, bytes: &[u8]) -> Answer {

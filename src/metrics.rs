@@ -1,0 +1,139 @@
+//! Prometheus metrics. Every label value comes from a fixed set (update
+//! kinds, command names from the registry, Bot API method names, outcomes),
+//! never from what users write, so no user can grow the series count.
+
+use std::time::Duration;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Handled (a refusal with its reason included).
+    Ok,
+    /// An error reached the user as "try again" or "went wrong".
+    Failed,
+    /// The user was too fast and was slowed down.
+    Slowed,
+}
+
+impl CommandOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            CommandOutcome::Ok => "ok",
+            CommandOutcome::Failed => "failed",
+            CommandOutcome::Slowed => "slowed",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    updates: IntCounterVec,
+    commands: IntCounterVec,
+    telegram_requests: IntCounterVec,
+    handler_duration: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let updates = IntCounterVec::new(
+            Opts::new("castellan_updates_total", "Updates received, by kind."),
+            &["kind"],
+        )?;
+        let commands = IntCounterVec::new(
+            Opts::new(
+                "castellan_commands_total",
+                "Commands handled, by command and outcome.",
+            ),
+            &["command", "outcome"],
+        )?;
+        let telegram_requests = IntCounterVec::new(
+            Opts::new(
+                "castellan_telegram_requests_total",
+                "Bot API requests made (each try), by method and outcome.",
+            ),
+            &["method", "outcome"],
+        )?;
+        let handler_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "castellan_handler_duration_seconds",
+                "Time to handle one update, from dispatch to the end of its handler.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        registry.register(Box::new(updates.clone()))?;
+        registry.register(Box::new(commands.clone()))?;
+        registry.register(Box::new(telegram_requests.clone()))?;
+        registry.register(Box::new(handler_duration.clone()))?;
+        // Resident memory, CPU seconds, open files… of this process.
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            updates,
+            commands,
+            telegram_requests,
+            handler_duration,
+        })
+    }
+
+    pub fn update(&self, kind: &'static str) {
+        self.updates.with_label_values(&[kind]).inc();
+    }
+
+    /// `command` is a registry name ([`crate::commands::CommandSpec::name`]).
+    pub fn command(&self, command: &'static str, outcome: CommandOutcome) {
+        self.commands
+            .with_label_values(&[command, outcome.label()])
+            .inc();
+    }
+
+    /// `method` is a Bot API method name, `outcome` one of the client's.
+    pub fn telegram_request(&self, method: &'static str, outcome: &'static str) {
+        self.telegram_requests
+            .with_label_values(&[method, outcome])
+            .inc();
+    }
+
+    pub fn handler_time(&self, elapsed: Duration) {
+        self.handler_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|error| prometheus::Error::Msg(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family() {
+        let metrics = Metrics::new().unwrap();
+        metrics.update("message");
+        metrics.command("connect", CommandOutcome::Ok);
+        metrics.telegram_request("SendMessage", "ok");
+        metrics.handler_time(Duration::from_millis(3));
+        let text = metrics.render().unwrap();
+        for needle in [
+            "castellan_updates_total{kind=\"message\"} 1",
+            "castellan_commands_total{command=\"connect\",outcome=\"ok\"} 1",
+            "castellan_telegram_requests_total{method=\"SendMessage\",outcome=\"ok\"} 1",
+            "castellan_handler_duration_seconds_bucket",
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+    }
+}
