@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use teloxide::dispatching::Dispatcher;
 use teloxide::error_handlers::LoggingErrorHandler;
-use teloxide::payloads::{DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters};
+use teloxide::payloads::{
+    DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters, SetWebhook, SetWebhookSetters,
+};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Me};
 use tokio::sync::watch;
@@ -15,13 +17,14 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::business::BusinessConnections;
 use crate::commands::{COMMANDS, CommandSpec};
-use crate::config::Config;
+use crate::config::{Config, Webhook};
 use crate::context::AppState;
-use crate::dispatch::handler_tree;
+use crate::dispatch::{ALLOWED_UPDATES, handler_tree};
+use crate::http::{HttpState, WebhookRoute, router};
 use crate::i18n::Lang;
 use crate::metrics::Metrics;
 use crate::pace::UserPace;
-use crate::store::{self, Backend, Store, StoreError};
+use crate::store::{self, AdminChange, Backend, Store, StoreError};
 use crate::t;
 use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError};
 use crate::updates::RawPolling;
@@ -43,6 +46,8 @@ pub enum AppError {
     TokenRejected(TelegramError),
     #[error("the metrics could not be set up: {0}")]
     Metrics(prometheus::Error),
+    #[error("HTTP_ADDR {0} cannot be listened on: {1}")]
+    Http(std::net::SocketAddr, std::io::Error),
 }
 
 impl AppError {
@@ -123,15 +128,34 @@ pub async fn run_until(
         return Ok(());
     };
     let me = me?;
-    if until_stopped(
-        &mut stop_rx,
-        retry("deleteWebhook", || {
-            tg.call_with(DeleteWebhook::new(), RetryPolicy::ONCE)
-        }),
-    )
-    .await
-    .is_none()
-    {
+    // Listen before Telegram is told where to post.
+    let http = match config.http_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| AppError::Http(addr, error))?,
+        ),
+        None => None,
+    };
+    // Polling needs no webhook; in webhook mode every replica sets the same
+    // one, and none removes it when it stops: the others keep serving.
+    let setup = match &config.webhook {
+        None => until_stopped(
+            &mut stop_rx,
+            retry("deleteWebhook", || {
+                tg.call_with(DeleteWebhook::new(), RetryPolicy::ONCE)
+            }),
+        )
+        .await
+        .map(drop),
+        Some(webhook) => until_stopped(
+            &mut stop_rx,
+            retry("setWebhook", || set_webhook(&tg, webhook)),
+        )
+        .await
+        .map(drop),
+    };
+    if setup.is_none() {
         return Ok(());
     }
     register_commands(&tg).await;
@@ -153,16 +177,101 @@ pub async fn run_until(
         pace: UserPace::new(config.user_pace),
         metrics: Arc::clone(&metrics),
     });
-    // teloxide's dispatcher wants its own client; castellan's calls all go
-    // through `tg`.
-    let bot =
-        teloxide::Bot::new(config.bot_token.expose()).set_api_url(config.telegram_api_url.clone());
-    dispatch(bot, tg, state, stop_rx).await;
+    let follower = tokio::spawn(follow_admin_changes(Arc::clone(&state)));
+    let webhook = config.webhook.as_ref().map(|webhook| WebhookRoute {
+        path: webhook.url.path().to_owned(),
+        secret: webhook.secret.clone(),
+        handler: handler_tree(),
+        app: Arc::clone(&state),
+    });
+    let webhook_mode = webhook.is_some();
+    let server = http.map(|listener| {
+        let http_state = Arc::new(HttpState {
+            store: Arc::clone(&store),
+            telegram: tg.clone(),
+            metrics: Arc::clone(&metrics),
+            metrics_token: config.metrics_token.clone(),
+            webhook,
+        });
+        tokio::spawn(serve_http(listener, http_state, stop_rx.clone()))
+    });
+    if !webhook_mode {
+        // teloxide's dispatcher wants its own client; castellan's calls all
+        // go through `tg`.
+        let bot = teloxide::Bot::new(config.bot_token.expose())
+            .set_api_url(config.telegram_api_url.clone());
+        dispatch(bot, tg, Arc::clone(&state), stop_rx.clone()).await;
+    }
+    if let Some(server) = server {
+        // Returns once stopped, with every request in flight answered.
+        if let Err(error) = server.await {
+            tracing::error!(%error, "the HTTP server failed");
+        }
+    }
+    follower.abort();
     // Every update in flight has finished: release the database cleanly
     // (SQLite checkpoints its write-ahead log into the file).
     store.close().await;
     tracing::info!("castellan stopped");
     Ok(())
+}
+
+/// Tells Telegram where to post, with the secret and the update kinds the
+/// handlers use (an omitted list would keep whatever was set before).
+async fn set_webhook(tg: &Telegram, webhook: &Webhook) -> Result<(), TelegramError> {
+    let request = SetWebhook::new(webhook.url.clone())
+        .secret_token(webhook.secret.expose().to_owned())
+        .allowed_updates(ALLOWED_UPDATES.to_vec());
+    tg.call_with(request, RetryPolicy::ONCE).await.map(drop)
+}
+
+/// Serves HTTP until a stop is asked; requests in flight are finished.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let address = listener.local_addr().ok();
+    tracing::info!(?address, "serving HTTP");
+    let shutdown = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    if let Err(error) = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%error, "the HTTP server stopped");
+    }
+}
+
+/// Keeps this process's admin cache in step with what every castellan on the
+/// database announces. After (re)subscribing, anything may have changed.
+async fn follow_admin_changes(state: Arc<AppState>) {
+    let mut attempt = 0;
+    loop {
+        match state.store.admin_changes().await {
+            // One process serves the database: nobody else to hear.
+            Ok(None) => return,
+            Ok(Some(mut changes)) => {
+                attempt = 0;
+                state.auth.invalidate_all();
+                loop {
+                    match changes.next().await {
+                        Ok(AdminChange::Chat(chat_id)) => state.auth.invalidate(chat_id),
+                        Ok(AdminChange::Unknown) => state.auth.invalidate_all(),
+                        Err(error) => {
+                            tracing::warn!(%error, "lost the admin-change announcements");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen to admin-change announcements"),
+        }
+        state.auth.invalidate_all();
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
@@ -285,7 +394,7 @@ async fn dispatch(
     mut stop_rx: watch::Receiver<bool>,
 ) {
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler_tree())
-        .dependencies(dptree::deps![state])
+        .dependencies(dptree::deps![Arc::clone(&state)])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text(
             "an update handler failed",
@@ -306,7 +415,7 @@ async fn dispatch(
 
     let mut attempt = 0;
     loop {
-        let listener = RawPolling::new(tg.clone(), POLL_TIMEOUT);
+        let listener = RawPolling::new(tg.clone(), Arc::clone(&state.metrics), POLL_TIMEOUT);
         let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
         // try_dispatch asks getMe again and returns (instead of panicking) when
         // that fails: then wait and start over.

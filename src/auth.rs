@@ -298,6 +298,11 @@ impl Auth {
         self.lock_cache().remove(&chat_id);
     }
 
+    /// Forgets every chat's admins (changes may have been missed).
+    pub fn invalidate_all(&self) {
+        self.lock_cache().clear();
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CachedAdmins>> {
         // The map stays consistent even if a holder panicked: recover it.
         self.admin_cache

@@ -1,7 +1,9 @@
 //! Telegram Business connections, kept as Telegram's documentation asks:
 //! every `business_connection` update is stored; an id castellan has never
 //! seen is fetched with getBusinessConnection once (concurrent updates on it
-//! share the call), and never again once known (changes arrive as updates);
+//! share the call, in this process and, on PostgreSQL, across every
+//! castellan on the database), and never again once known (changes arrive
+//! as updates);
 //! an id Telegram refuses is remembered as unknown for [`UNKNOWN_ID_TTL`].
 //!
 //! What may be done through a connection is decided here too: castellan
@@ -140,6 +142,8 @@ impl BusinessConnections {
         let lock = self.lock_for(&id.0);
         let result = async {
             let _fetching = lock.lock().await;
+            // Other castellans on this database wait here too.
+            let _everywhere = self.store.lock_business_fetch(&id.0).await?;
             // Whoever held the lock before may have stored the answer.
             if let Some(stored) = self.store.business_connection(&id.0).await? {
                 return Ok(live(stored));

@@ -1,6 +1,7 @@
 //! Configuration, read once at start-up from the environment (and `.env`).
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use url::Url;
 
@@ -22,6 +23,37 @@ pub struct Config {
     /// Whether a user sending commands faster than a person would is slowed
     /// down (`USER_PACE=off` only for test scripts and benchmarks).
     pub user_pace: bool,
+    /// Where the HTTP server (health, metrics, webhook) listens; none when
+    /// unset.
+    pub http_addr: Option<SocketAddr>,
+    /// `Authorization: Bearer <token>` that `/metrics` requires, if set.
+    pub metrics_token: Option<Secret>,
+    /// Webhook mode instead of long polling.
+    pub webhook: Option<Webhook>,
+}
+
+/// Webhook mode: Telegram posts updates to `url`, served on `HTTP_ADDR` at
+/// the URL's path, with `secret` in a header.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: Url,
+    pub secret: Secret,
+}
+
+/// A value never printed (tokens, secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// A bot token of Telegram's shape (`<bot id>:<secret>`). Never printed.
@@ -65,6 +97,12 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("send_limits", &self.send_limits)
             .field("user_pace", &self.user_pace)
+            .field("http_addr", &self.http_addr)
+            .field("metrics_token", &self.metrics_token)
+            .field(
+                "webhook_url",
+                &self.webhook.as_ref().map(|w| w.url.as_str()),
+            )
             .finish()
     }
 }
@@ -83,6 +121,16 @@ pub enum ConfigError {
     TelegramApiUrl(String),
     #[error("{0} must be on or off, got {1:?}")]
     Switch(&'static str, String),
+    #[error("HTTP_ADDR must be an address to listen on, like 0.0.0.0:8080, got {0:?}")]
+    HttpAddr(String),
+    #[error("WEBHOOK_URL must be an http(s) URL, got {0:?}")]
+    WebhookUrl(String),
+    #[error("WEBHOOK_URL needs HTTP_ADDR: the address the webhook is served on")]
+    WebhookWithoutHttp,
+    #[error(
+        "WEBHOOK_SECRET is required with WEBHOOK_URL: 1-256 characters of A-Z, a-z, 0-9, _ and -"
+    )]
+    WebhookSecret,
 }
 
 impl Config {
@@ -125,6 +173,36 @@ impl Config {
         };
         let send_limits = switch("SEND_LIMITS")?.then_some(SendLimits::TELEGRAM);
         let user_pace = switch("USER_PACE")?;
+        let http_addr = non_empty("HTTP_ADDR")
+            .map(|raw| raw.trim().parse().map_err(|_| ConfigError::HttpAddr(raw)))
+            .transpose()?;
+        let metrics_token = non_empty("METRICS_TOKEN").map(|raw| Secret(raw.trim().to_owned()));
+        let webhook = match non_empty("WEBHOOK_URL") {
+            None => None,
+            Some(raw) => {
+                let url = Url::parse(raw.trim())
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                    .ok_or_else(|| ConfigError::WebhookUrl(raw.clone()))?;
+                if http_addr.is_none() {
+                    return Err(ConfigError::WebhookWithoutHttp);
+                }
+                // Telegram's rule for secret_token.
+                let secret = non_empty("WEBHOOK_SECRET")
+                    .map(|raw| raw.trim().to_owned())
+                    .filter(|secret| {
+                        secret.len() <= 256
+                            && secret
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    })
+                    .ok_or(ConfigError::WebhookSecret)?;
+                Some(Webhook {
+                    url,
+                    secret: Secret(secret),
+                })
+            }
+        };
 
         Ok(Self {
             bot_token,
@@ -133,6 +211,9 @@ impl Config {
             log_filter,
             send_limits,
             user_pace,
+            http_addr,
+            metrics_token,
+            webhook,
         })
     }
 }
@@ -190,6 +271,34 @@ mod tests {
         assert_eq!(c.telegram_api_url.as_str(), "https://api.telegram.org/");
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.send_limits, Some(SendLimits::TELEGRAM));
+    }
+
+    #[test]
+    fn webhook_mode_needs_an_address_and_a_secret() {
+        let base = [("BOT_TOKEN", TOKEN), ("HTTP_ADDR", "127.0.0.1:8080")];
+        let c = config(&base).unwrap();
+        assert_eq!(c.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(c.webhook.is_none());
+        let url = ("WEBHOOK_URL", "https://bot.example.org/telegram");
+        let err = config(&[base[0], base[1], url]).unwrap_err();
+        assert_eq!(err, ConfigError::WebhookSecret);
+        let err = config(&[base[0], url, ("WEBHOOK_SECRET", "s3cret")]).unwrap_err();
+        assert_eq!(err, ConfigError::WebhookWithoutHttp);
+        let bad = ("WEBHOOK_SECRET", "not allowed!");
+        assert_eq!(
+            config(&[base[0], base[1], url, bad]).unwrap_err(),
+            ConfigError::WebhookSecret
+        );
+        let c = config(&[base[0], base[1], url, ("WEBHOOK_SECRET", "s3cret_-X")]).unwrap();
+        let webhook = c.webhook.as_ref().unwrap();
+        assert_eq!(webhook.url.path(), "/telegram");
+        assert_eq!(webhook.secret.expose(), "s3cret_-X");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets are never printed"
+        );
+        let err = config(&[("BOT_TOKEN", TOKEN), ("HTTP_ADDR", "eight thousand")]).unwrap_err();
+        assert!(matches!(err, ConfigError::HttpAddr(_)));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use futures::FutureExt;
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
-    BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
+    AllowedUpdate, BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
     MaybeInaccessibleMessage, User,
 };
 
@@ -31,11 +31,24 @@ use crate::payload::{Button, StartPayload};
 use crate::t;
 use crate::telegram::Refusal;
 
+/// The update kinds [`handler_tree`] filters on: what castellan asks
+/// Telegram for. Polling derives the same list from the tree itself (a test
+/// holds the two equal); `setWebhook` is given this one.
+pub const ALLOWED_UPDATES: [AllowedUpdate; 8] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::CallbackQuery,
+    AllowedUpdate::ChatMember,
+    AllowedUpdate::MyChatMember,
+    AllowedUpdate::BusinessConnection,
+    AllowedUpdate::BusinessMessage,
+    AllowedUpdate::EditedBusinessMessage,
+    AllowedUpdate::DeletedBusinessMessages,
+];
+
 /// Every update kind castellan handles; the dispatcher derives the
 /// `allowed_updates` it asks Telegram for from these filters.
 pub fn handler_tree() -> UpdateHandler<HandlerError> {
     dptree::entry()
-        .inspect(|update: Update, state: Arc<AppState>| state.metrics.update(update_kind(&update)))
         .branch(Update::filter_message().endpoint(message_endpoint))
         .branch(Update::filter_callback_query().endpoint(callback_endpoint))
         .branch(Update::filter_chat_member().endpoint(chat_member_endpoint))
@@ -46,23 +59,6 @@ pub fn handler_tree() -> UpdateHandler<HandlerError> {
         .branch(
             Update::filter_deleted_business_messages().endpoint(deleted_business_messages_endpoint),
         )
-}
-
-/// The `kind` label of an update: a fixed set.
-fn update_kind(update: &Update) -> &'static str {
-    use teloxide::types::UpdateKind as K;
-    match &update.kind {
-        K::Message(_) => "message",
-        K::EditedMessage(_) => "edited_message",
-        K::CallbackQuery(_) => "callback_query",
-        K::ChatMember(_) => "chat_member",
-        K::MyChatMember(_) => "my_chat_member",
-        K::BusinessConnection(_) => "business_connection",
-        K::BusinessMessage(_) => "business_message",
-        K::EditedBusinessMessage(_) => "edited_business_message",
-        K::DeletedBusinessMessages(_) => "deleted_business_messages",
-        _ => "other",
-    }
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
@@ -216,15 +212,29 @@ async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> Handle
 }
 
 async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
-    // Someone's rights changed: forget the cached admins.
-    state.auth.invalidate(update.chat.id.0);
+    // Someone's rights changed: forget the cached admins, here and in every
+    // other castellan on the database.
+    let _ = guarded(
+        "chat_member handler",
+        admins_changed(update.chat.id.0, &state),
+    )
+    .await;
     Ok(())
 }
 
 async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
     // The bot's own rights changed: its admin status decides what is cached.
-    state.auth.invalidate(update.chat.id.0);
-    let _ = guarded("my_chat_member handler", on_my_chat_member(&update, &state)).await;
+    let work = async {
+        admins_changed(update.chat.id.0, &state).await?;
+        on_my_chat_member(&update, &state).await
+    };
+    let _ = guarded("my_chat_member handler", work).await;
+    Ok(())
+}
+
+async fn admins_changed(chat_id: i64, state: &AppState) -> HandlerResult {
+    state.auth.invalidate(chat_id);
+    state.store.announce_admins_changed(chat_id).await?;
     Ok(())
 }
 
@@ -483,19 +493,14 @@ mod tests {
     use crate::telegram::Telegram;
     use crate::updates::RawPolling;
 
-    /// A handler that panics is contained: its user is told, and the
-    /// dispatcher's worker for that chat lives on to answer the next update.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_panic_is_contained_and_the_chat_still_answered() {
-        let fake = FakeTelegram::start().await;
-        let api_url = Url::parse(&fake.api_url()).unwrap();
-        let tg = Telegram::builder(&api_url, BOT_TOKEN)
+    async fn app_state(api_url: &Url) -> Arc<AppState> {
+        let tg = Telegram::builder(api_url, BOT_TOKEN)
             .send_limits(None)
             .build();
         let store = open(&DatabaseUrl::parse("sqlite::memory:").unwrap())
             .await
             .unwrap();
-        let state = Arc::new(AppState {
+        Arc::new(AppState {
             telegram: tg.clone(),
             store: Arc::clone(&store),
             auth: Auth::new(tg.clone(), UserId(BOT_ID as u64)),
@@ -503,7 +508,17 @@ mod tests {
             bot_username: fake_bot_api::BOT_USERNAME.to_owned(),
             pace: UserPace::new(false),
             metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
-        });
+        })
+    }
+
+    /// A handler that panics is contained: its user is told, and the
+    /// dispatcher's worker for that chat lives on to answer the next update.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_is_contained_and_the_chat_still_answered() {
+        let fake = FakeTelegram::start().await;
+        let api_url = Url::parse(&fake.api_url()).unwrap();
+        let state = app_state(&api_url).await;
+        let tg = state.telegram.clone();
         // The real message handler, but "boom" makes it panic first.
         let tree =
             Update::filter_message().endpoint(|msg: Message, state: Arc<AppState>| async move {
@@ -521,9 +536,9 @@ mod tests {
             });
         let bot = teloxide::Bot::new(BOT_TOKEN).set_api_url(api_url.clone());
         let mut dispatcher = Dispatcher::builder(bot, tree)
-            .dependencies(dptree::deps![state])
+            .dependencies(dptree::deps![Arc::clone(&state)])
             .build();
-        let listener = RawPolling::new(tg, Duration::from_secs(1));
+        let listener = RawPolling::new(tg, Arc::clone(&state.metrics), Duration::from_secs(1));
         let running = tokio::spawn(async move {
             dispatcher
                 .dispatch_with_listener(listener, LoggingErrorHandler::new())
@@ -546,5 +561,56 @@ mod tests {
 
         // Shutting down cleanly is app.rs's business, tested there.
         running.abort();
+    }
+
+    /// The update kinds given to setWebhook are exactly those the handler
+    /// tree filters on (what polling asks for).
+    #[tokio::test]
+    async fn allowed_updates_are_the_handler_trees() {
+        use std::sync::Mutex;
+
+        use futures::stream::BoxStream;
+        use teloxide::stop::{StopToken, mk_stop_token};
+        use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+
+        struct Hinted(Arc<Mutex<Vec<AllowedUpdate>>>, StopToken);
+        impl UpdateListener for Hinted {
+            type Err = std::convert::Infallible;
+            fn stop_token(&mut self) -> StopToken {
+                self.1.clone()
+            }
+            fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
+                self.0.lock().unwrap().extend(hint);
+            }
+        }
+        impl<'a> AsUpdateStream<'a> for Hinted {
+            type StreamErr = std::convert::Infallible;
+            type Stream = BoxStream<'a, Result<Update, Self::StreamErr>>;
+            fn as_stream(&'a mut self) -> Self::Stream {
+                Box::pin(futures::stream::empty())
+            }
+        }
+
+        let fake = FakeTelegram::start().await;
+        let api_url = Url::parse(&fake.api_url()).unwrap();
+        let state = app_state(&api_url).await;
+        let bot = teloxide::Bot::new(BOT_TOKEN).set_api_url(api_url);
+        let hinted = Arc::new(Mutex::new(Vec::new()));
+        let listener = Hinted(Arc::clone(&hinted), mk_stop_token().0);
+        Dispatcher::builder(bot, handler_tree())
+            .dependencies(dptree::deps![Arc::clone(&state)])
+            .build()
+            .dispatch_with_listener(listener, LoggingErrorHandler::new())
+            .await;
+        let mut hinted: Vec<String> = hinted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|u| format!("{u:?}"))
+            .collect();
+        let mut ours: Vec<String> = ALLOWED_UPDATES.iter().map(|u| format!("{u:?}")).collect();
+        hinted.sort();
+        ours.sort();
+        assert_eq!(hinted, ours);
     }
 }

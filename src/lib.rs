@@ -10,6 +10,7 @@ pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod format;
+pub mod http;
 pub mod i18n;
 pub mod metrics;
 pub mod modules;

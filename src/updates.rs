@@ -9,6 +9,7 @@
 //! the way in. The fix on teloxide's main branch is unreleased.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -19,6 +20,7 @@ use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
+use crate::metrics::Metrics;
 use crate::telegram::{RetryPolicy, Telegram, TelegramError};
 
 /// How many updates one getUpdates call may return (Telegram's maximum).
@@ -31,6 +33,23 @@ pub fn parse_update(mut update: Value) -> Result<Update, serde_json::Error> {
     repair(&mut update);
     // teloxide's Update only parses from text: it borrows its keys.
     serde_json::from_str(&update.to_string())
+}
+
+/// The `kind` label of an update: a fixed set.
+pub fn update_kind(update: &Update) -> &'static str {
+    use teloxide::types::UpdateKind as K;
+    match &update.kind {
+        K::Message(_) => "message",
+        K::EditedMessage(_) => "edited_message",
+        K::CallbackQuery(_) => "callback_query",
+        K::ChatMember(_) => "chat_member",
+        K::MyChatMember(_) => "my_chat_member",
+        K::BusinessConnection(_) => "business_connection",
+        K::BusinessMessage(_) => "business_message",
+        K::EditedBusinessMessage(_) => "edited_business_message",
+        K::DeletedBusinessMessages(_) => "deleted_business_messages",
+        _ => "other",
+    }
 }
 
 fn repair(update: &mut Value) {
@@ -72,6 +91,7 @@ impl Payload for GetRawUpdates {
 /// update handed out.
 pub struct RawPolling {
     tg: Telegram,
+    metrics: Arc<Metrics>,
     timeout: Duration,
     allowed_updates: Option<Vec<AllowedUpdate>>,
     token: StopToken,
@@ -79,10 +99,12 @@ pub struct RawPolling {
 }
 
 impl RawPolling {
-    pub fn new(tg: Telegram, timeout: Duration) -> Self {
+    /// Polls with `tg`, counting every update received in `metrics`.
+    pub fn new(tg: Telegram, metrics: Arc<Metrics>, timeout: Duration) -> Self {
         let (token, flag) = mk_stop_token();
         Self {
             tg,
+            metrics,
             timeout,
             allowed_updates: None,
             token,
@@ -105,6 +127,7 @@ impl UpdateListener for RawPolling {
 
 struct PollState {
     tg: Telegram,
+    metrics: Arc<Metrics>,
     request: GetRawUpdates,
     flag: StopFlag,
     buffer: VecDeque<Update>,
@@ -122,6 +145,7 @@ impl<'a> AsUpdateStream<'a> for RawPolling {
     fn as_stream(&'a mut self) -> Self::Stream {
         let state = PollState {
             tg: self.tg.clone(),
+            metrics: Arc::clone(&self.metrics),
             request: GetRawUpdates {
                 offset: 0,
                 limit: BATCH_LIMIT,
@@ -202,7 +226,10 @@ fn take(state: &mut PollState, update: Value) {
     };
     state.request.offset = state.request.offset.max(id + 1);
     match parse_update(update) {
-        Ok(update) => state.buffer.push_back(update),
+        Ok(update) => {
+            state.metrics.update(update_kind(&update));
+            state.buffer.push_back(update);
+        }
         Err(error) => {
             tracing::warn!(update_id = id, %error, "an update that does not parse was skipped");
         }

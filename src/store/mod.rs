@@ -320,6 +320,23 @@ pub trait Store: Send + Sync + 'static {
     /// A group's new title, for the connections and histories that show it.
     async fn rename_chat(&self, chat_id: i64, title: &str) -> StoreResult<()>;
 
+    // --- replicas --------------------------------------------------------
+
+    /// Answers once the database does (the health check).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Tells every castellan sharing this database that `chat_id`'s admins
+    /// changed (PostgreSQL `NOTIFY`). SQLite serves one process: nothing to
+    /// tell.
+    async fn announce_admins_changed(&self, chat_id: i64) -> StoreResult<()>;
+
+    /// What every castellan on this database announces; `None` on SQLite.
+    async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>>;
+
+    /// Holds the fetch of business connection `id` for this caller alone,
+    /// across every castellan on this database, until the lock is dropped.
+    async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock>;
+
     // --- shutdown --------------------------------------------------------
 
     /// Closes the store's connections (on SQLite this also checkpoints the
@@ -364,6 +381,58 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
     "DELETE FROM rules WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
 ];
+
+/// What another castellan announced ([`Store::admin_changes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    /// This chat's admins changed.
+    Chat(i64),
+    /// Announcements may have been missed (the connection was lost):
+    /// anything may have changed.
+    Unknown,
+}
+
+/// The announcements of admin changes, from every castellan on a database.
+pub struct AdminChanges(pub(crate) sqlx::postgres::PgListener);
+
+impl AdminChanges {
+    /// The next announcement; waits for one.
+    pub async fn next(&mut self) -> StoreResult<AdminChange> {
+        loop {
+            // `None`: the connection was lost (reconnected on the next call).
+            let Some(notification) = self.0.try_recv().await? else {
+                return Ok(AdminChange::Unknown);
+            };
+            match notification.payload().parse() {
+                Ok(chat_id) => return Ok(AdminChange::Chat(chat_id)),
+                Err(_) => tracing::warn!(
+                    payload = notification.payload(),
+                    "an admin-change announcement that is not a chat id was ignored"
+                ),
+            }
+        }
+    }
+}
+
+/// Held while one business connection id is fetched; dropping it lets the
+/// next caller in (on PostgreSQL, by ending the transaction that holds an
+/// advisory lock).
+pub struct FetchLock {
+    _held: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl FetchLock {
+    /// No lock to hold: one process serves the database.
+    pub fn none() -> Self {
+        Self { _held: None }
+    }
+
+    pub fn holding(held: impl std::any::Any + Send) -> Self {
+        Self {
+            _held: Some(Box::new(held)),
+        }
+    }
+}
 
 /// Connects to the database the URL names and runs its migrations.
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {

@@ -49,8 +49,9 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::{
-    Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl, FormattedText,
-    HISTORY_LIMIT, Note, Space, Store, StoreError, StoreResult, StoredBusinessConnection,
+    AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl,
+    FetchLock, FormattedText, HISTORY_LIMIT, Note, Space, Store, StoreError, StoreResult,
+    StoredBusinessConnection,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -238,6 +239,51 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         SqlStore::close(self).await;
+    }
+
+    // --- replicas --------------------------------------------------------
+
+    async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    async fn announce_admins_changed(&self, chat_id: i64) -> StoreResult<()> {
+        // SQLite: one process, nobody else to tell.
+        if let Pool::Postgres(pool) = &self.pool {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(admin_channel(pool).await?)
+                .bind(chat_id.to_string())
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let channel = admin_channel(pool).await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(&channel).await?;
+        Ok(Some(AdminChanges(listener)))
+    }
+
+    async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock> {
+        let Pool::Postgres(pool) = &self.pool else {
+            // One process: the caller's own lock is enough.
+            return Ok(FetchLock::none());
+        };
+        let mut tx = pool.begin().await?;
+        // Held until the transaction ends, when the lock is dropped.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('business-fetch:' || $1, 0))")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(FetchLock::holding(tx))
     }
 
     // --- connections -----------------------------------------------------
@@ -749,6 +795,15 @@ impl Store for SqlStore {
         });
         Ok(())
     }
+}
+
+/// The NOTIFY channel of admin changes: one per schema, so deployments (or
+/// test runs) sharing a database in separate schemas never hear each other.
+async fn admin_channel(pool: &PgPool) -> Result<String, sqlx::Error> {
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pool)
+        .await?;
+    Ok(format!("castellan_admins.{schema}"))
 }
 
 /// `space, chat_id, chat_title`.

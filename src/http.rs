@@ -1,0 +1,168 @@
+//! The HTTP side of castellan, on `HTTP_ADDR`: `/health` for orchestrators,
+//! `/metrics` for Prometheus, and in webhook mode the path Telegram posts
+//! updates to.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use teloxide::dispatching::UpdateHandler;
+use teloxide::payloads::GetMe;
+
+use crate::config::Secret;
+use crate::context::{AppState, HandlerError};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::telegram::{RetryPolicy, Telegram};
+use crate::updates::{parse_update, update_kind};
+
+/// How long each health probe may take; the two run side by side.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Telegram counts as reachable if it answered this recently; otherwise the
+/// health check asks getMe.
+const TELEGRAM_FRESH: Duration = Duration::from_secs(60);
+/// Telegram's header carrying the webhook's secret token.
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+pub struct HttpState {
+    pub store: Arc<dyn Store>,
+    pub telegram: Telegram,
+    pub metrics: Arc<Metrics>,
+    pub metrics_token: Option<Secret>,
+    pub webhook: Option<WebhookRoute>,
+}
+
+/// Where and how Telegram's posts are taken in webhook mode.
+pub struct WebhookRoute {
+    /// The path of `WEBHOOK_URL`.
+    pub path: String,
+    pub secret: Secret,
+    pub handler: UpdateHandler<HandlerError>,
+    pub app: Arc<AppState>,
+}
+
+pub fn router(state: Arc<HttpState>) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics));
+    if let Some(webhook) = &state.webhook {
+        router = router.route(&webhook.path, post(webhook_update));
+    }
+    router.with_state(state)
+}
+
+/// 200 when the database answers a ping within a second and Telegram
+/// answered recently (or answers getMe now); 503 naming what failed.
+async fn health(State(state): State<Arc<HttpState>>) -> Response {
+    let database = async {
+        matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
+            Ok(Ok(()))
+        )
+    };
+    let telegram = async {
+        if state
+            .telegram
+            .since_last_answer()
+            .is_some_and(|since| since < TELEGRAM_FRESH)
+        {
+            return true;
+        }
+        let probe = state.telegram.call_with(GetMe::new(), RetryPolicy::ONCE);
+        matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(_)))
+    };
+    let (database, telegram) = tokio::join!(database, telegram);
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let status = if database && telegram {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": word(database && telegram),
+        "database": word(database),
+        "telegram": word(telegram),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text format; with `METRICS_TOKEN`, only for its bearer.
+async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.ct_eq(token.expose().as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a bearer token is required\n",
+            )
+                .into_response();
+        }
+    }
+    match state.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the metrics could not be rendered");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// One update posted by Telegram. Answered 200 only once it was handled, so
+/// an update whose replica dies mid-way is sent again by Telegram.
+async fn webhook_update(
+    State(state): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(webhook) = &state.webhook else {
+        return StatusCode::NOT_FOUND;
+    };
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|value| value.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(given.ct_eq(webhook.secret.expose().as_bytes())) {
+        tracing::warn!("a webhook post without the right secret token was refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::warn!(%error, "a webhook post that is not JSON was refused");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    let update = match parse_update(value) {
+        Ok(update) => update,
+        Err(error) => {
+            // Telegram would send it again and again: take it and say so.
+            tracing::warn!(%error, "an update that does not parse was skipped");
+            return StatusCode::OK;
+        }
+    };
+    state.metrics.update(update_kind(&update));
+    let deps = teloxide::dptree::deps![update, Arc::clone(&webhook.app)];
+    if let ControlFlow::Break(Err(error)) = webhook.handler.dispatch(deps).await {
+        tracing::error!(%error, "an update handler failed");
+    }
+    StatusCode::OK
+}
