@@ -52,6 +52,22 @@ pub fn config_with(
     .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))
 }
 
+fn owned(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    overrides
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// A local address nothing listens on now, for a bot's HTTP_ADDR.
+pub fn free_local_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
 impl TestApp {
     /// A running bot on `backend`, or `None` when that backend is skipped.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -77,18 +93,19 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
         let tg = FakeTelegram::start().await;
-        let overrides = overrides
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect();
-        Some(Self::start_with(tg, db, overrides).await)
+        Some(Self::start_with(tg, db, owned(overrides)).await)
     }
 
     /// A running bot on a database the test prepared (reached through a
     /// proxy, say).
     pub async fn spawn_on(db: TestDb) -> TestApp {
+        Self::spawn_on_with(db, &[]).await
+    }
+
+    /// [`spawn_on`](Self::spawn_on) with some configuration set otherwise.
+    pub async fn spawn_on_with(db: TestDb, overrides: &[(&str, &str)]) -> TestApp {
         let tg = FakeTelegram::start().await;
-        Self::start(tg, db).await
+        Self::start_with(tg, db, owned(overrides)).await
     }
 
     async fn start(tg: FakeTelegram, db: TestDb) -> TestApp {

@@ -12,7 +12,7 @@ use teloxide::types::ChatId;
 
 use crate::app::TestApp;
 use crate::db::{Backend, TestDb};
-use crate::proxy::TcpProxy;
+use crate::ops::behind_proxy;
 
 crate::backend_tests!(
     a_429_inside_a_handler_is_waited_out,
@@ -295,24 +295,10 @@ async fn a_send_that_never_reached_telegram_is_retried() {
 /// is wrong, the bot stays up, and work resumes when the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_answered_quickly_and_survived() {
-    let Some(mut db) = TestDb::new(Backend::Postgres).await else {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
         return;
     };
-    let mut url = url::Url::parse(&db.url).unwrap_or_else(|e| panic!("{e}"));
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(5432)
-    );
-    let upstream = tokio::net::lookup_host(&upstream)
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("cannot resolve {upstream}"));
-    let proxy = TcpProxy::start(upstream).await;
-    let _ = url.set_host(Some("127.0.0.1"));
-    let _ = url.set_port(Some(proxy.addr().port()));
-    db.url = url.to_string();
+    let (db, proxy) = behind_proxy(db).await;
     let app = TestApp::spawn_on(db).await;
     let (chat, owner) = app.group_with_owner("Team");
     app.say(owner, chat, "/save x hello").await;

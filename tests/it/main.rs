@@ -12,6 +12,7 @@ mod db;
 mod faults;
 mod long_text;
 mod notes;
+mod ops;
 mod proxy;
 mod rules;
 mod storage;
