@@ -7,7 +7,8 @@
 //! supergroups, channels, memberships, messages), answers requests the way
 //! Telegram does (same error texts, same JSON shapes, checked against the
 //! Bot API spec in `spec/bot-api.json`), delivers updates through real long
-//! polling (`getUpdates`) and records every request for assertions.
+//! polling (`getUpdates`) or, once the bot sets a webhook, by HTTP POST to
+//! it, and records every request and delivery for assertions.
 //!
 //! Faithfulness notes:
 //! * Privacy mode is on by default (`getMe` says
@@ -17,8 +18,57 @@
 //!   [`FakeTelegram::set_privacy_mode`].
 //! * `chat_member` updates are queued only when the bot is an administrator
 //!   of the chat, and delivered only when "chat_member" is in the
-//!   `allowed_updates` of the bot's latest `getUpdates` that set them.
-//!   Updates of kinds not allowed are dropped when a `getUpdates` sees them.
+//!   `allowed_updates` of the bot's latest `getUpdates` or `setWebhook` that
+//!   set them (one setting shared by both, as on Telegram: a call without
+//!   the parameter keeps it; unknown kinds are ignored; an empty list means
+//!   the default). Updates of kinds not allowed are dropped when a
+//!   `getUpdates`, a `getWebhookInfo` or the webhook delivery sees them.
+//! * Webhooks: `setWebhook` checks like Telegram (an HTTPS URL on port 80,
+//!   88, 443 or 8443, else 400 "Bad Request: bad webhook: ..."; a
+//!   `secret_token` of up to 256 characters `A-Za-z0-9_-`, empty meaning
+//!   none; `max_connections` clamped to 1-100, default 40; `certificate` is
+//!   ignored), except that tests have no TLS: `http://127.0.0.1:PORT/...`
+//!   and `http://localhost:PORT/...` are accepted (Telegram refuses them;
+//!   both connect to 127.0.0.1), and an `https://` host must be routed to
+//!   a local plain-HTTP address with [`FakeTelegram::route_webhook_host`]
+//!   (else "Failed to resolve host"). A call that changes nothing but
+//!   `allowed_updates` keeps the webhook; any other first removes the
+//!   current one (abandoning its deliveries in flight: their updates stay
+//!   queued, their answers are ignored), so a refused URL leaves no webhook
+//!   (Telegram's order). While a webhook is set, `getUpdates` answers 409
+//!   "Conflict: can't use getUpdates method while webhook is active; use
+//!   deleteWebhook to delete the webhook first"; a long poll under way
+//!   when it is set gets 409 "Conflict: terminated by setWebhook request".
+//! * Webhook delivery: a background task POSTs each queued Update (JSON,
+//!   header `X-Telegram-Bot-Api-Secret-Token` when a secret is set) on a
+//!   new connection. Like the Bot API server it delivers each *queue* in
+//!   update_id order, one update at a time, and different queues in
+//!   parallel, up to `max_connections` at once: messages, edits and channel
+//!   posts queue per chat, callback queries per user who pressed,
+//!   `my_chat_member` per chat, `chat_member` per member,
+//!   `business_connection` per account owner, business messages, edits and
+//!   deletions per business chat. So a chat's messages arrive in order, but
+//!   a button press, a `my_chat_member` or a `chat_member` update may
+//!   overtake a message of the same chat, as on Telegram
+//!   (`max_connections: 1` delivers one update at a time, in update_id
+//!   order but for retries). An update leaves the queue only on a 2xx
+//!   answer; a non-2xx answer ("Wrong response from the webhook: 500
+//!   Internal Server Error"), a connection error ("Connection refused") or
+//!   a timeout ("Read timeout expired", after
+//!   [`FakeTelegram::set_webhook_timeout`], 10 s by default) sets
+//!   getWebhookInfo's `last_error_date` / `last_error_message`, and the
+//!   update (with the rest of its queue) waits
+//!   [`FakeTelegram::set_webhook_retry_delay`] (100 ms by default; Telegram
+//!   waits about a second, doubling up to a minute or two) or the answer's
+//!   `Retry-After` seconds before it is sent again. A 2xx answer carrying a
+//!   method call (a JSON object or form with `method`) is executed and
+//!   recorded like a request, as Telegram does. Every attempt is listed by
+//!   [`FakeTelegram::webhook_deliveries`]. Not emulated: updates do not
+//!   expire (Telegram drops them after about a day), setWebhook is not
+//!   limited to one call a second, repeated getUpdates conflicts are not
+//!   slowed down, a webhook answering 410 for a day is not removed, a URL's
+//!   user info is not sent as Basic authorization, and `go_offline` does
+//!   not stop deliveries.
 //! * Telegram Business: a user connects the bot to their business account
 //!   ([`FakeTelegram::connect_business`]); the bot gets a
 //!   `business_connection` update with a random-looking connection id, then
@@ -81,8 +131,10 @@ mod params;
 mod server;
 pub mod spec;
 pub mod text;
+mod webhook;
 mod world;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,6 +250,58 @@ impl RecordedRequest {
             self.fault,
             Some(Fault::DropConnection | Fault::DropAfterProcessing)
         )
+    }
+}
+
+/// The webhook the bot set (see [`FakeTelegram::webhook_info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The `url` parameter, as given.
+    pub url: String,
+    /// The `secret_token` parameter (None when absent or empty): the value
+    /// of the `X-Telegram-Bot-Api-Secret-Token` header of each delivery.
+    pub secret_token: Option<String>,
+    /// The `max_connections` parameter clamped to 1-100 (40 when absent):
+    /// the most deliveries in flight at once.
+    pub max_connections: u32,
+    /// The current `allowed_updates` setting (shared with getUpdates; None:
+    /// the default, every kind but `chat_member`, `message_reaction` and
+    /// `message_reaction_count`), kinds in the Bot API server's order.
+    pub allowed_updates: Option<Vec<String>>,
+    /// The `ip_address` parameter (validated, not used to connect).
+    pub ip_address: Option<String>,
+}
+
+/// One attempt to deliver an update to the webhook (see
+/// [`FakeTelegram::webhook_deliveries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// The update's `update_id`.
+    pub update_id: i64,
+    /// The webhook's URL.
+    pub url: String,
+    /// The HTTP status of the answer; None when there was none.
+    pub status: Option<u16>,
+    /// None when delivered (a 2xx answer). Otherwise the error, in the
+    /// words of getWebhookInfo's `last_error_message`: "Wrong response from
+    /// the webhook: 500 Internal Server Error", "Connection refused", "Read
+    /// timeout expired", "Webhook connection closed"...; or, for a request
+    /// abandoned because deleteWebhook or setWebhook removed or changed the
+    /// webhook while it was in flight (its update stays queued and its
+    /// answer is ignored), "abandoned: the webhook was deleted or changed
+    /// during the request".
+    pub error: Option<String>,
+}
+
+impl WebhookDelivery {
+    /// Whether the endpoint answered 2xx (the update left the queue).
+    pub fn delivered(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Whether deleteWebhook or setWebhook abandoned the request.
+    pub fn abandoned(&self) -> bool {
+        self.error.as_deref() == Some(webhook::ABANDONED)
     }
 }
 
@@ -502,11 +606,13 @@ impl Inner {
 }
 
 /// The fake Telegram: a Bot API server plus its simulated world. Cheap to
-/// clone; the server stops when the last clone is dropped.
+/// clone; the server (and the webhook deliveries) stop when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct FakeTelegram {
     inner: Arc<Inner>,
     net: Arc<server::Net>,
+    _deliverer: Arc<webhook::Deliverer>,
 }
 
 impl std::fmt::Debug for FakeTelegram {
@@ -528,9 +634,11 @@ impl FakeTelegram {
             changed,
         });
         let net = server::Net::start(inner.clone()).await;
+        let deliverer = webhook::Deliverer::start(inner.clone());
         FakeTelegram {
             inner,
             net: Arc::new(net),
+            _deliverer: Arc::new(deliverer),
         }
     }
 
@@ -923,10 +1031,14 @@ impl FakeTelegram {
         })
     }
 
-    /// Forgets the recorded requests (and resets the count), e.g. between
-    /// benchmark rounds. Spec violations and flood violations are kept.
+    /// Forgets the recorded requests (and resets the count) and webhook
+    /// deliveries, e.g. between benchmark rounds. Spec violations and flood
+    /// violations are kept.
     pub fn clear_requests(&self) {
-        self.with(|s| s.requests.clear());
+        self.with(|s| {
+            s.requests.clear();
+            s.webhook.deliveries.clear();
+        });
     }
 
     /// The first request (past or future) of `method` matching `pred`.
@@ -1251,15 +1363,145 @@ impl FakeTelegram {
         self.read(|s| s.violations.clone())
     }
 
-    /// Updates queued and not yet confirmed by a getUpdates offset.
+    /// Updates queued and not yet confirmed by a getUpdates offset or, in
+    /// webhook mode, delivered with a 2xx answer.
     pub fn pending_updates(&self) -> usize {
         self.read(|s| s.updates.len())
     }
 
-    /// Waits until every queued update is confirmed; false on timeout.
+    /// Waits until every queued update is confirmed by a getUpdates offset
+    /// or delivered to the webhook with a 2xx answer; false on timeout.
     pub async fn wait_updates_confirmed(&self, timeout: Duration) -> bool {
         self.wait_until(timeout, |s| s.updates.is_empty().then_some(()))
             .await
             .is_some()
+    }
+
+    /// The current `allowed_updates` setting, shared by getUpdates and
+    /// setWebhook (None: the default, every kind but `chat_member`,
+    /// `message_reaction` and `message_reaction_count`).
+    pub fn allowed_updates(&self) -> Option<Vec<String>> {
+        self.read(|s| s.allowed_updates.clone())
+    }
+
+    // ------------------------------------------------------------ webhook
+
+    /// The webhook the bot set, None while it uses getUpdates.
+    pub fn webhook_info(&self) -> Option<WebhookConfig> {
+        self.read(|s| s.webhook_config())
+    }
+
+    /// getWebhookInfo's `last_error_date` (unix time) and
+    /// `last_error_message`: the latest failed delivery to the current
+    /// webhook (forgotten when the webhook is removed or changed).
+    pub fn webhook_last_error(&self) -> Option<(i64, String)> {
+        self.read(|s| s.webhook.last_error.clone())
+    }
+
+    /// The pause before an update whose delivery failed is sent again
+    /// (100 ms by default), unless the answer had a `Retry-After` header
+    /// (seconds, at most 3600), which wins as on Telegram. Applies to the
+    /// failures from now on; zero retries at once.
+    pub fn set_webhook_retry_delay(&self, delay: Duration) {
+        self.with(|s| s.webhook.retry_delay = delay);
+    }
+
+    /// How long a delivery may take, from connecting to the end of the
+    /// answer (10 s by default); then it fails with "Read timeout expired"
+    /// and is retried. Applies to the attempts started from now on. Time is
+    /// tokio's clock: in a test with paused time, a delivery waiting for
+    /// its answer times out as soon as the clock auto-advances.
+    pub fn set_webhook_timeout(&self, timeout: Duration) {
+        assert!(
+            !timeout.is_zero(),
+            "fake-bot-api: a zero webhook timeout would fail every delivery"
+        );
+        self.with(|s| s.webhook.timeout = timeout);
+    }
+
+    /// The fake has no TLS and no DNS: deliveries to `https://host/...`
+    /// (any port Telegram allows) go over plain HTTP to `addr`, as through
+    /// a TLS-terminating proxy in front of the bot, with `Host: host`.
+    /// setWebhook refuses an `https://` URL whose host is not routed with
+    /// 400 "Bad Request: bad webhook: Failed to resolve host: Name or
+    /// service not known". `host` is a domain or an IP address
+    /// (case-insensitive); routing it again replaces the address, for the
+    /// webhooks set from now on.
+    pub fn route_webhook_host(&self, host: &str, addr: SocketAddr) {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        self.with(|s| s.webhook.routes.insert(host, addr));
+    }
+
+    /// Every webhook delivery attempt so far, in the order they ended
+    /// (kept until [`clear_requests`](Self::clear_requests)).
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.read(|s| s.webhook.deliveries.clone())
+    }
+
+    /// The first delivery attempt (past or future) matching `pred`; None on
+    /// timeout.
+    pub async fn wait_for_delivery(
+        &self,
+        pred: impl Fn(&WebhookDelivery) -> bool,
+        timeout: Duration,
+    ) -> Option<WebhookDelivery> {
+        let mut seen = 0usize;
+        self.wait_until(timeout, |s| {
+            let list = &s.webhook.deliveries;
+            if seen > list.len() {
+                seen = 0; // cleared meanwhile
+            }
+            let found = list[seen..].iter().find(|d| pred(d)).cloned();
+            seen = list.len();
+            found
+        })
+        .await
+    }
+
+    /// Waits until every queued update was delivered to the webhook with a
+    /// 2xx answer. Panics when no webhook is set (nothing would deliver
+    /// them) and, after `timeout`, with the pending updates, the last error
+    /// and the latest attempts.
+    pub async fn wait_webhook_idle(&self, timeout: Duration) {
+        if self.read(|s| s.webhook.hook.is_none()) {
+            panic!(
+                "fake-bot-api: wait_webhook_idle without a webhook: the bot did not call setWebhook (or removed it); {} updates pending",
+                self.pending_updates()
+            );
+        }
+        let idle = self
+            .wait_until(timeout, |s| s.updates.is_empty().then_some(()))
+            .await
+            .is_some();
+        if !idle {
+            let (pending, last_error, deliveries, url) = self.read(|s| {
+                let pending: Vec<i64> = s.updates.iter().map(|u| u.id).collect();
+                let start = s.webhook.deliveries.len().saturating_sub(10);
+                (
+                    pending,
+                    s.webhook.last_error.clone(),
+                    s.webhook.deliveries[start..].to_vec(),
+                    s.webhook.hook.as_ref().map(|h| h.url.clone()),
+                )
+            });
+            let mut out = String::new();
+            for d in deliveries {
+                out.push_str(&format!(
+                    "  update {} -> {}\n",
+                    d.update_id,
+                    match (&d.error, d.status) {
+                        (None, Some(st)) => format!("{st}"),
+                        (Some(e), _) => e.clone(),
+                        (None, None) => "?".to_owned(),
+                    }
+                ));
+            }
+            panic!(
+                "fake-bot-api: updates {pending:?} not delivered to the webhook {url:?} within {timeout:?}; last error: {last_error:?}; latest attempts:\n{out}"
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::params::{ApiError, ApiResult, Params};
 use crate::spec::spec;
+use crate::webhook;
 use crate::{BOT_TOKEN, Fault, Inner, RecordedRequest};
 
 /// What Telegram's nginx front answers when the Bot API server behind it
@@ -458,12 +459,18 @@ fn answer_of(result: ApiResult) -> (u16, Value) {
 
 async fn get_updates(inner: &Arc<Inner>, params: &Map<String, Value>) -> ApiResult {
     let p = Params(params);
+    if inner.state.lock().webhook.hook.is_some() {
+        return Err(ApiError::new(409, webhook::GET_UPDATES_CONFLICT));
+    }
     let offset = p.i64("offset")?;
     let limit = p.i64("limit")?.unwrap_or(100).clamp(1, 100) as usize;
     let timeout = p.i64("timeout")?.unwrap_or(0).clamp(0, 3600) as u64;
-    let allowed = p.json("allowed_updates")?;
     let gen_id = {
         let mut s = inner.state.lock();
+        if s.webhook.hook.is_some() {
+            // Set meanwhile.
+            return Err(ApiError::new(409, webhook::GET_UPDATES_CONFLICT));
+        }
         if let Some(o) = offset {
             if o > 0 {
                 while s.updates.front().is_some_and(|u| u.id < o) {
@@ -476,17 +483,7 @@ async fn get_updates(inner: &Arc<Inner>, params: &Map<String, Value>) -> ApiResu
                 }
             }
         }
-        if let Some(a) = allowed {
-            let list: Vec<String> = a
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            s.allowed_updates = if list.is_empty() { None } else { Some(list) };
-        }
+        s.update_allowed_updates(&p);
         s.poll_gen += 1;
         s.poll_gen
     };
@@ -497,22 +494,17 @@ async fn get_updates(inner: &Arc<Inner>, params: &Map<String, Value>) -> ApiResu
         let (res, changed) = {
             let mut s = inner.state.lock();
             if s.poll_gen != gen_id {
+                let by_webhook = s.webhook.poll_ended_at == Some(s.poll_gen);
                 return Err(ApiError::new(
                     409,
-                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                    if by_webhook {
+                        webhook::TERMINATED_BY_SET_WEBHOOK
+                    } else {
+                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                    },
                 ));
             }
-            let before = s.updates.len();
-            let allowed: Vec<bool> = s.updates.iter().map(|u| s.is_allowed(u.kind)).collect();
-            if allowed.iter().any(|a| !a) {
-                let mut i = 0;
-                s.updates.retain(|_| {
-                    let keep = allowed[i];
-                    i += 1;
-                    keep
-                });
-            }
-            let changed = s.updates.len() != before;
+            let changed = s.drop_unallowed();
             let out: Vec<Value> = s
                 .updates
                 .iter()

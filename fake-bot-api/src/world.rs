@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::flood::{self, Flood};
 use crate::params::{ApiError, ApiResult, Params};
 use crate::text::{self, Entity};
+use crate::webhook::{self, QueueKey, WebhookState};
 use crate::{
     ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, BusinessRights, Fault, IncomingMessage, MemberStatus,
     MigrationDelivery, RecordedRequest, SentMessage,
@@ -90,6 +91,8 @@ pub(crate) struct QueuedUpdate {
     pub id: i64,
     pub kind: &'static str,
     pub json: Value,
+    /// The webhook delivery queue it belongs to.
+    pub queue: QueueKey,
 }
 
 /// A business connection: the current one of its owner's account (a
@@ -141,7 +144,69 @@ pub(crate) struct CallbackRec {
 }
 
 /// Kinds delivered when allowed_updates was never given or is empty.
-const DEFAULT_EXCLUDED: &[&str] = &["chat_member", "message_reaction", "message_reaction_count"];
+pub(crate) const DEFAULT_EXCLUDED: &[&str] =
+    &["chat_member", "message_reaction", "message_reaction_count"];
+
+/// The update kinds in the Bot API server's order (its `UpdateType`
+/// enum): the order of `allowed_updates` in getWebhookInfo.
+pub(crate) const UPDATE_KINDS: &[&str] = &[
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+    "message_reaction",
+    "message_reaction_count",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "purchased_paid_media",
+    "managed_bot",
+    "guest_message",
+];
+
+/// Whether `kind` is delivered under the allowed_updates setting `allowed`
+/// (None: the default).
+fn allowed_in(allowed: &Option<Vec<String>>, kind: &str) -> bool {
+    match allowed {
+        None => !DEFAULT_EXCLUDED.contains(&kind),
+        Some(list) => list.iter().any(|k| k == kind),
+    }
+}
+
+/// How the Bot API server reads an `allowed_updates` parameter: None when
+/// it leaves the setting unchanged (absent, unparsable, not an array of
+/// strings), else the new setting: known kinds (case-insensitive, each
+/// once, in the server's order; unknown ones ignored), None (the default)
+/// for an empty list, a list of unknown kinds only, or exactly the default
+/// kinds.
+fn read_allowed_updates(p: &Params) -> Option<Option<Vec<String>>> {
+    let v = p.json("allowed_updates").ok().flatten()?;
+    let mut names = std::collections::HashSet::new();
+    for name in v.as_array()? {
+        names.insert(name.as_str()?.to_ascii_lowercase());
+    }
+    let list: Vec<String> = UPDATE_KINDS
+        .iter()
+        .filter(|k| names.contains(**k))
+        .map(|k| (*k).to_owned())
+        .collect();
+    let is_default = list.len() + DEFAULT_EXCLUDED.len() == UPDATE_KINDS.len()
+        && list.iter().all(|k| !DEFAULT_EXCLUDED.contains(&k.as_str()));
+    Some((!list.is_empty() && !is_default).then_some(list))
+}
 
 pub(crate) struct State {
     pub users: HashMap<i64, UserRec>,
@@ -151,8 +216,11 @@ pub(crate) struct State {
     next_supergroup: i64,
     pub updates: VecDeque<QueuedUpdate>,
     next_update_id: i64,
+    /// The allowed_updates setting, shared by getUpdates and setWebhook
+    /// (None: the default).
     pub allowed_updates: Option<Vec<String>>,
     pub poll_gen: u64,
+    pub webhook: WebhookState,
     pub requests: Vec<RecordedRequest>,
     pub violations: Vec<String>,
     pub outbox: HashMap<i64, VecDeque<SentMessage>>,
@@ -276,6 +344,7 @@ impl State {
             next_update_id: 700_000_001,
             allowed_updates: None,
             poll_gen: 0,
+            webhook: WebhookState::new(),
             requests: Vec::new(),
             violations: Vec::new(),
             outbox: HashMap::new(),
@@ -512,18 +581,29 @@ impl State {
         self.next_update_id += 1;
         let mut json = Map::new();
         json.insert("update_id".into(), json!(id));
+        let queue = webhook::queue_key(kind, &payload, id);
         json.insert(kind.into(), payload);
         self.updates.push_back(QueuedUpdate {
             id,
             kind,
             json: Value::Object(json),
+            queue,
         });
     }
 
-    pub fn is_allowed(&self, kind: &str) -> bool {
-        match &self.allowed_updates {
-            None => !DEFAULT_EXCLUDED.contains(&kind),
-            Some(list) => list.iter().any(|k| k == kind),
+    /// Drops the queued updates of kinds not allowed (Telegram would not
+    /// have queued them); true if there were some.
+    pub fn drop_unallowed(&mut self) -> bool {
+        let before = self.updates.len();
+        let allowed = &self.allowed_updates;
+        self.updates.retain(|u| allowed_in(allowed, u.kind));
+        self.updates.len() != before
+    }
+
+    /// Applies the request's `allowed_updates` parameter, if it sets one.
+    pub fn update_allowed_updates(&mut self, p: &Params) {
+        if let Some(setting) = read_allowed_updates(p) {
+            self.allowed_updates = setting;
         }
     }
 
@@ -1612,17 +1692,9 @@ impl State {
     pub fn dispatch(&mut self, method: &str, p: &Params) -> ApiResult {
         match method {
             "getMe" => Ok(self.me_json()),
-            "getWebhookInfo" => Ok(json!({
-                "url": "",
-                "has_custom_certificate": false,
-                "pending_update_count": self.updates.len(),
-            })),
-            "deleteWebhook" => {
-                if p.bool("drop_pending_updates") {
-                    self.updates.clear();
-                }
-                Ok(json!(true))
-            }
+            "getWebhookInfo" => Ok(self.webhook_info_json()),
+            "setWebhook" => self.set_webhook(p, false),
+            "deleteWebhook" => self.set_webhook(p, true),
             "logOut" | "close" => Ok(json!(true)),
             "getChat" => {
                 let id = self.resolve_chat_id(p, "chat_id")?;
