@@ -16,8 +16,8 @@ use crate::db::{Backend, TestDb};
 pub struct TestApp {
     pub tg: FakeTelegram,
     pub db: TestDb,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), AppError>>>,
+    /// The running bot; `None` while stopped.
+    bot: Option<Replica>,
     /// Configuration variables that differ from [`config`]'s.
     overrides: Vec<(String, String)>,
 }
@@ -50,6 +50,68 @@ pub fn config_with(
         }
     })
     .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))
+}
+
+type BotTask = JoinHandle<Result<(), AppError>>;
+
+/// Starts a bot and waits until it has set up: migrations ran, getMe
+/// answered, the webhook removed (polling) or set (webhook mode). Updates
+/// sent before it polls or serves wait for it, as on Telegram.
+async fn start_bot(
+    tg: &FakeTelegram,
+    database_url: &str,
+    overrides: &[(String, String)],
+) -> (oneshot::Sender<()>, BotTask) {
+    let setups = |tg: &FakeTelegram| {
+        tg.requests_for("deleteWebhook").len() + tg.requests_for("setWebhook").len()
+    };
+    let before = setups(tg);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let config = config_with(tg, database_url, overrides);
+    let task = tokio::spawn(run_until(config, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = tokio::time::timeout(Duration::from_secs(20), async {
+        while setups(tg) <= before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "the bot did not start within 20 s");
+    (stop_tx, task)
+}
+
+/// A second castellan of a [`TestApp`] (see [`TestApp::spawn_replica`]).
+pub struct Replica {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<BotTask>,
+}
+
+impl Replica {
+    /// Stops it as SIGTERM would and waits for a clean exit.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"));
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("the bot stopped with an error: {e}"),
+                Err(e) => panic!("the bot task failed: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 fn owned(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -116,49 +178,36 @@ impl TestApp {
         let mut app = TestApp {
             tg,
             db,
-            stop: None,
-            task: None,
+            bot: None,
             overrides,
         };
         app.launch().await;
         app
     }
 
-    /// Starts the bot and waits until it has set up: migrations ran, getMe
-    /// answered, the webhook removed. (Updates sent before its first
-    /// getUpdates wait for it, as on Telegram.)
+    /// Starts the bot and waits until it has set up (see [`start_bot`]).
     async fn launch(&mut self) {
-        let before = self.tg.requests_for("deleteWebhook").len();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let config = config_with(&self.tg, &self.db.url, &self.overrides);
-        self.task = Some(tokio::spawn(run_until(config, async move {
-            let _ = stop_rx.await;
-        })));
-        self.stop = Some(stop_tx);
-        let tg = self.tg.clone();
-        let ready = tokio::time::timeout(Duration::from_secs(20), async move {
-            while tg.requests_for("deleteWebhook").len() <= before {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        assert!(ready.is_ok(), "the bot did not start within 20 s");
+        let (stop, task) = start_bot(&self.tg, &self.db.url, &self.overrides).await;
+        self.bot = Some(Replica {
+            stop: Some(stop),
+            task: Some(task),
+        });
+    }
+
+    /// Another castellan on the same database and Telegram, configured with
+    /// `overrides` (a webhook replica, say). Stops when dropped.
+    pub async fn spawn_replica(&self, overrides: &[(&str, &str)]) -> Replica {
+        let (stop, task) = start_bot(&self.tg, &self.db.url, &owned(overrides)).await;
+        Replica {
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops the bot as SIGTERM would and waits for it to exit cleanly.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"));
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => panic!("the bot stopped with an error: {e}"),
-                Err(e) => panic!("the bot task failed: {e}"),
-            }
+        if let Some(mut bot) = self.bot.take() {
+            bot.stop().await;
         }
     }
 
@@ -223,9 +272,8 @@ impl Drop for TestApp {
     /// Stops the bot, and checks (unless the test already failed) that every
     /// request it made followed the Bot API specification.
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        // Dropping the bot asks it to stop.
+        self.bot = None;
         if !std::thread::panicking() {
             self.assert_spec_clean();
         }
