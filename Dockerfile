@@ -20,4 +20,8 @@ WORKDIR /data
 # The embedded SQLite database lands here unless DATABASE_URL says otherwise.
 VOLUME ["/data"]
 STOPSIGNAL SIGTERM
+# Probes /health on HTTP_ADDR; without HTTP_ADDR the probe reports unhealthy,
+# so set it (the compose file does).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/castellan", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/castellan"]

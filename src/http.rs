@@ -166,3 +166,36 @@ async fn webhook_update(
     }
     StatusCode::OK
 }
+
+/// `castellan healthcheck`: asks the `/health` of the castellan whose
+/// `HTTP_ADDR` (environment or `.env`) names, as a container probe does.
+pub async fn probe_health_from_env() -> Result<(), String> {
+    let _ = dotenvy::dotenv();
+    let raw = std::env::var("HTTP_ADDR").map_err(|_| "HTTP_ADDR is not set".to_owned())?;
+    let mut addr: std::net::SocketAddr = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("HTTP_ADDR is not an address: {raw:?}"))?;
+    // Listening on every interface: ask on this machine's own.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|error| error.to_string())?;
+    let response = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .map_err(|error| error.without_url().to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        let status = response.status();
+        Err(format!(
+            "{status}: {}",
+            response.text().await.unwrap_or_default()
+        ))
+    }
+}

@@ -5,6 +5,16 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `castellan healthcheck`: the container's probe of a running castellan.
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return match castellan::http::probe_health_from_env().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("castellan: unhealthy: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

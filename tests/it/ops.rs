@@ -97,6 +97,23 @@ async fn health_and_metrics_over_http(backend: Backend) {
     }
     // What users write never becomes a label.
     assert!(!text.contains("hello"), "{text}");
+
+    // The container's probe: `castellan healthcheck`.
+    assert_eq!(healthcheck(&addr.to_string()).await, Some(0));
+    assert_eq!(healthcheck(&free_local_addr().to_string()).await, Some(1));
+}
+
+async fn healthcheck(http_addr: &str) -> Option<i32> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_castellan"))
+        .arg("healthcheck")
+        .current_dir(dir.path())
+        .env("HTTP_ADDR", http_addr)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run castellan healthcheck: {e}"))
+        .status
+        .code()
 }
 
 /// The health check says 503, naming the database, while PostgreSQL is
