@@ -392,22 +392,38 @@ pub enum AdminChange {
     Unknown,
 }
 
-/// The announcements of admin changes, from every castellan on a database.
-pub struct AdminChanges(pub(crate) sqlx::postgres::PgListener);
+/// The announcements of admin changes, from every other castellan on a
+/// database (a castellan's own come back to it too, and are skipped: it
+/// acted on them already).
+pub struct AdminChanges {
+    pub(crate) listener: sqlx::postgres::PgListener,
+    /// This store's own tag ([`announcement`]).
+    pub(crate) origin: String,
+}
+
+/// The payload announcing a change of `chat_id`'s admins by `origin`.
+pub(crate) fn announcement(origin: &str, chat_id: i64) -> String {
+    format!("{origin} {chat_id}")
+}
 
 impl AdminChanges {
-    /// The next announcement; waits for one.
+    /// The next announcement of another castellan; waits for one.
     pub async fn next(&mut self) -> StoreResult<AdminChange> {
         loop {
             // `None`: the connection was lost (reconnected on the next call).
-            let Some(notification) = self.0.try_recv().await? else {
+            let Some(notification) = self.listener.try_recv().await? else {
                 return Ok(AdminChange::Unknown);
             };
-            match notification.payload().parse() {
-                Ok(chat_id) => return Ok(AdminChange::Chat(chat_id)),
-                Err(_) => tracing::warn!(
+            let parsed = notification
+                .payload()
+                .split_once(' ')
+                .and_then(|(origin, chat)| Some((origin, chat.parse::<i64>().ok()?)));
+            match parsed {
+                Some((origin, _)) if origin == self.origin => {}
+                Some((_, chat_id)) => return Ok(AdminChange::Chat(chat_id)),
+                None => tracing::warn!(
                     payload = notification.payload(),
-                    "an admin-change announcement that is not a chat id was ignored"
+                    "an unreadable admin-change announcement was ignored"
                 ),
             }
         }

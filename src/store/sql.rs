@@ -80,6 +80,9 @@ enum Pool {
 /// A store on SQLite or PostgreSQL; see the module docs.
 pub struct SqlStore {
     pool: Pool,
+    /// Tags this store's admin-change announcements, so it can tell its own
+    /// from other castellans'.
+    origin: String,
 }
 
 /// Evaluates `$body` with `$pool` bound to the backend's pool (`&SqlitePool`
@@ -203,6 +206,7 @@ impl SqlStore {
                 pool,
                 write_lock: Mutex::new(()),
             },
+            origin: origin_tag(),
         })
     }
 
@@ -218,6 +222,7 @@ impl SqlStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self {
             pool: Pool::Postgres(pool),
+            origin: origin_tag(),
         })
     }
 
@@ -255,7 +260,7 @@ impl Store for SqlStore {
         if let Pool::Postgres(pool) = &self.pool {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(admin_channel(pool).await?)
-                .bind(chat_id.to_string())
+                .bind(super::announcement(&self.origin, chat_id))
                 .execute(pool)
                 .await?;
         }
@@ -269,7 +274,10 @@ impl Store for SqlStore {
         let channel = admin_channel(pool).await?;
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(&channel).await?;
-        Ok(Some(AdminChanges(listener)))
+        Ok(Some(AdminChanges {
+            listener,
+            origin: self.origin.clone(),
+        }))
     }
 
     async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock> {
@@ -795,6 +803,21 @@ impl Store for SqlStore {
         });
         Ok(())
     }
+}
+
+/// A tag no other store (in this process or another) is likely to have.
+fn origin_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!(
+        "{:x}-{:x}-{:x}",
+        std::process::id(),
+        nanos,
+        OPENED.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The NOTIFY channel of admin changes: one per schema, so deployments (or
