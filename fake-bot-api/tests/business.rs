@@ -6,26 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{err, ok};
+use common::{check, err, ok};
 use fake_bot_api::spec::spec;
 use fake_bot_api::{BOT_ID, BOT_TOKEN, BusinessRights, FakeTelegram};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use teloxide_core::types::{
     BusinessConnection, CallbackQuery, Message, MessageKind, Update, UpdateKind,
 };
-
-fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
-    let problems = spec().validate(spec_type, v);
-    assert!(problems.is_empty(), "{spec_type} {v}: {problems:#?}");
-    match serde_json::from_str::<T>(&v.to_string()) {
-        Ok(t) => t,
-        Err(e) => panic!(
-            "{spec_type} doesn't deserialize into {}: {e}\n{v:#}",
-            std::any::type_name::<T>()
-        ),
-    }
-}
 
 /// teloxide-core keeps `business_connection_id` in `MessageCommon`.
 fn business_id_of(m: &Message) -> Option<String> {

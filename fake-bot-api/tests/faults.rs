@@ -6,26 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call_status, err, ok};
-use fake_bot_api::spec::spec;
+use common::{call_status, check, err, ok};
 use fake_bot_api::{
     BOT_ID, BOT_TOKEN, BusinessRights, FakeTelegram, Fault, MemberStatus, MigrationDelivery,
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
-    let problems = spec().validate(spec_type, v);
-    assert!(problems.is_empty(), "{spec_type} {v}: {problems:#?}");
-    match serde_json::from_str::<T>(&v.to_string()) {
-        Ok(t) => t,
-        Err(e) => panic!(
-            "{spec_type} doesn't deserialize into {}: {e}\n{v:#}",
-            std::any::type_name::<T>()
-        ),
-    }
-}
 
 /// Takes the pending updates (and confirms them), each checked against the
 /// spec and teloxide-core.

@@ -3,27 +3,14 @@
 
 mod common;
 
-use common::ok;
+use common::{check, ok};
 use fake_bot_api::spec::spec;
 use fake_bot_api::{BOT_ID, FakeTelegram, IncomingMessage, MemberStatus};
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 use teloxide_core::types::{
     BotCommand, CallbackQuery, ChatFullInfo, ChatMember, ChatMemberUpdated, Me, Message, Update,
     WebhookInfo,
 };
-
-fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
-    let problems = spec().validate(spec_type, v);
-    assert!(problems.is_empty(), "{spec_type} {v}: {problems:#?}");
-    match serde_json::from_str::<T>(&v.to_string()) {
-        Ok(t) => t,
-        Err(e) => panic!(
-            "{spec_type} doesn't deserialize into {}: {e}\n{v:#}",
-            std::any::type_name::<T>()
-        ),
-    }
-}
 
 #[tokio::test]
 async fn emitted_objects_follow_the_spec_and_teloxide() {

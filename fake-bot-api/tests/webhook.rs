@@ -15,27 +15,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{call_status, err, ok};
-use fake_bot_api::spec::spec;
+use common::{call_status, check, err, ok};
 use fake_bot_api::{FakeTelegram, WebhookConfig, WebhookDelivery};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
-    let problems = spec().validate(spec_type, v);
-    assert!(problems.is_empty(), "{spec_type} {v}: {problems:#?}");
-    match serde_json::from_str::<T>(&v.to_string()) {
-        Ok(t) => t,
-        Err(e) => panic!(
-            "{spec_type} doesn't deserialize into {}: {e}\n{v:#}",
-            std::any::type_name::<T>()
-        ),
-    }
-}
 
 fn assert_no_violations(fake: &FakeTelegram) {
     assert!(

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: raw HTTP calls to the fake.
 #![allow(dead_code)]
 
+use fake_bot_api::spec::spec;
 use fake_bot_api::{BOT_TOKEN, FakeTelegram};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// POSTs `params` as JSON to `/bot<token>/<method>`; returns (status, body).
@@ -39,4 +41,17 @@ pub async fn err(fake: &FakeTelegram, method: &str, params: Value) -> String {
         "{method} unexpectedly succeeded: {body}"
     );
     body["description"].as_str().unwrap_or_default().to_owned()
+}
+
+/// `v` is a valid `spec_type` per the Bot API spec, and teloxide reads it as `T`.
+pub fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
+    let problems = spec().validate(spec_type, v);
+    assert!(problems.is_empty(), "{spec_type} {v}: {problems:#?}");
+    match serde_json::from_str::<T>(&v.to_string()) {
+        Ok(t) => t,
+        Err(e) => panic!(
+            "{spec_type} doesn't deserialize into {}: {e}\n{v:#}",
+            std::any::type_name::<T>()
+        ),
+    }
 }
