@@ -24,7 +24,7 @@ use crate::http::{HttpState, WebhookRoute, router};
 use crate::i18n::Lang;
 use crate::metrics::Metrics;
 use crate::pace::UserPace;
-use crate::store::{self, AdminChange, Backend, Store, StoreError};
+use crate::store::{self, AdminChange, AdminChanges, Backend, Store, StoreError};
 use crate::t;
 use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError};
 use crate::updates::RawPolling;
@@ -177,7 +177,18 @@ pub async fn run_until(
         pace: UserPace::new(config.user_pace),
         metrics: Arc::clone(&metrics),
     });
-    let follower = tokio::spawn(follow_admin_changes(Arc::clone(&state)));
+    // Subscribed before any update is handled, so no announcement is missed.
+    let follower = match store.admin_changes().await {
+        Ok(None) => None,
+        Ok(Some(changes)) => Some(tokio::spawn(follow_admin_changes(
+            Arc::clone(&state),
+            Some(changes),
+        ))),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen to admin-change announcements yet");
+            Some(tokio::spawn(follow_admin_changes(Arc::clone(&state), None)))
+        }
+    };
     let webhook = config.webhook.as_ref().map(|webhook| WebhookRoute {
         path: webhook.url.path().to_owned(),
         secret: webhook.secret.clone(),
@@ -208,7 +219,9 @@ pub async fn run_until(
             tracing::error!(%error, "the HTTP server failed");
         }
     }
-    follower.abort();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     // Every update in flight has finished: release the database cleanly
     // (SQLite checkpoints its write-ahead log into the file).
     store.close().await;
@@ -244,33 +257,40 @@ async fn serve_http(
     }
 }
 
-/// Keeps this process's admin cache in step with what every castellan on the
-/// database announces. After (re)subscribing, anything may have changed.
-async fn follow_admin_changes(state: Arc<AppState>) {
+/// Keeps this process's admin cache in step with what the other castellans
+/// on the database announce. `first` was subscribed before any update was
+/// handled, so nothing was missed; after losing the subscription, anything
+/// may have changed.
+async fn follow_admin_changes(state: Arc<AppState>, first: Option<AdminChanges>) {
+    let mut subscription = first;
     let mut attempt = 0;
     loop {
-        match state.store.admin_changes().await {
-            // One process serves the database: nobody else to hear.
-            Ok(None) => return,
-            Ok(Some(mut changes)) => {
-                attempt = 0;
-                state.auth.invalidate_all();
-                loop {
-                    match changes.next().await {
-                        Ok(AdminChange::Chat(chat_id)) => state.auth.invalidate(chat_id),
-                        Ok(AdminChange::Unknown) => state.auth.invalidate_all(),
-                        Err(error) => {
-                            tracing::warn!(%error, "lost the admin-change announcements");
-                            break;
-                        }
+        if let Some(mut changes) = subscription.take() {
+            attempt = 0;
+            loop {
+                match changes.next().await {
+                    Ok(AdminChange::Chat(chat_id)) => state.auth.invalidate(chat_id),
+                    Ok(AdminChange::Unknown) => state.auth.invalidate_all(),
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the admin-change announcements");
+                        break;
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot listen to admin-change announcements"),
         }
         state.auth.invalidate_all();
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
+        match state.store.admin_changes().await {
+            Ok(Some(changes)) => {
+                // Whatever was announced meanwhile is lost: start afresh.
+                state.auth.invalidate_all();
+                subscription = Some(changes);
+            }
+            // SQLite: one process, nobody else to hear.
+            Ok(None) => return,
+            Err(error) => tracing::warn!(%error, "cannot listen to admin-change announcements"),
+        }
     }
 }
 

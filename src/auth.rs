@@ -167,6 +167,12 @@ pub struct Auth {
     tg: Telegram,
     bot_id: UserId,
     admin_cache: Mutex<HashMap<i64, CachedAdmins>>,
+    /// Groups the bot was seen in, and when. Telegram sends my_chat_member
+    /// on every change of the bot's own membership, wherever it is, and that
+    /// drops the entry ([`invalidate`](Self::invalidate)); a stale entry is
+    /// caught anyway, by the user's membership call failing with "bot not
+    /// in the chat".
+    bot_present: Mutex<HashMap<i64, Instant>>,
 }
 
 impl Auth {
@@ -175,6 +181,7 @@ impl Auth {
             tg,
             bot_id,
             admin_cache: Mutex::new(HashMap::new()),
+            bot_present: Mutex::new(HashMap::new()),
         }
     }
 
@@ -229,16 +236,22 @@ impl Auth {
         user_id: UserId,
     ) -> Result<Role, AccessError> {
         let chat = ChatId(chat_id);
-        let (bot_member, user_member) = tokio::join!(
-            self.tg.call(GetChatMember::new(chat, self.bot_id)),
-            self.tg.call(GetChatMember::new(chat, user_id)),
-        );
-        match Membership::of(&bot_member.map_err(classify)?) {
-            Membership::Admin | Membership::Member => {}
-            Membership::NotMember | Membership::Banned => {
-                return Err(AccessError::Denied(Denial::BotNotInChat));
+        let user_member = self.tg.call(GetChatMember::new(chat, user_id));
+        let user_member = if self.bot_seen_in(chat_id) {
+            user_member.await
+        } else {
+            let (bot_member, user_member) = tokio::join!(
+                self.tg.call(GetChatMember::new(chat, self.bot_id)),
+                user_member,
+            );
+            match Membership::of(&bot_member.map_err(classify)?) {
+                Membership::Admin | Membership::Member => self.saw_bot_in(chat_id),
+                Membership::NotMember | Membership::Banned => {
+                    return Err(AccessError::Denied(Denial::BotNotInChat));
+                }
             }
-        }
+            user_member
+        };
         match Membership::of(&user_member.map_err(classify)?) {
             Membership::Admin => Ok(Role::Admin),
             Membership::Banned => Err(AccessError::Denied(Denial::Banned)),
@@ -293,14 +306,37 @@ impl Auth {
         (entry.fetched_at.elapsed() < ADMIN_CACHE_TTL).then(|| entry.user_ids.contains(&user_id.0))
     }
 
-    /// Forgets what the cache knows of a chat's admins.
+    /// Forgets what the caches know of a chat's admins and of the bot's
+    /// own membership there.
     pub fn invalidate(&self, chat_id: i64) {
         self.lock_cache().remove(&chat_id);
+        self.lock_presence().remove(&chat_id);
     }
 
-    /// Forgets every chat's admins (changes may have been missed).
+    /// Forgets everything cached (changes may have been missed).
     pub fn invalidate_all(&self) {
         self.lock_cache().clear();
+        self.lock_presence().clear();
+    }
+
+    fn bot_seen_in(&self, chat_id: i64) -> bool {
+        self.lock_presence()
+            .get(&chat_id)
+            .is_some_and(|seen| seen.elapsed() < ADMIN_CACHE_TTL)
+    }
+
+    fn saw_bot_in(&self, chat_id: i64) {
+        let mut seen = self.lock_presence();
+        if seen.len() >= ADMIN_CACHE_SWEEP_AT {
+            seen.retain(|_, at| at.elapsed() < ADMIN_CACHE_TTL);
+        }
+        seen.insert(chat_id, Instant::now());
+    }
+
+    fn lock_presence(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Instant>> {
+        self.bot_present
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CachedAdmins>> {

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 use subtle::ConstantTimeEq;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::payloads::GetMe;
@@ -22,7 +22,7 @@ use crate::context::{AppState, HandlerError};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::telegram::{RetryPolicy, Telegram};
-use crate::updates::{parse_update, update_kind};
+use crate::updates::{parse_update_text, update_kind};
 
 /// How long each health probe may take; the two run side by side.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -144,15 +144,16 @@ async fn webhook_update(
         tracing::warn!("a webhook post without the right secret token was refused");
         return StatusCode::UNAUTHORIZED;
     }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(error) => {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        tracing::warn!("a webhook post that is not UTF-8 was refused");
+        return StatusCode::BAD_REQUEST;
+    };
+    let update = match parse_update_text(text) {
+        Ok(update) => update,
+        Err(error) if error.is_syntax() || error.is_eof() => {
             tracing::warn!(%error, "a webhook post that is not JSON was refused");
             return StatusCode::BAD_REQUEST;
         }
-    };
-    let update = match parse_update(value) {
-        Ok(update) => update,
         Err(error) => {
             // Telegram would send it again and again: take it and say so.
             tracing::warn!(%error, "an update that does not parse was skipped");

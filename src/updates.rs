@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
+use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use teloxide::requests::Payload;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update};
@@ -33,6 +35,17 @@ pub fn parse_update(mut update: Value) -> Result<Update, serde_json::Error> {
     repair(&mut update);
     // teloxide's Update only parses from text: it borrows its keys.
     serde_json::from_str(&update.to_string())
+}
+
+/// Builds an `Update` from one update's JSON text. Only an update teloxide
+/// cannot read as sent takes the repairing detour through a `Value`; every
+/// other is parsed once, as teloxide itself would.
+pub fn parse_update_text(text: &str) -> Result<Update, serde_json::Error> {
+    if text.contains("\"deleted_business_messages\"") {
+        parse_update(serde_json::from_str(text)?)
+    } else {
+        serde_json::from_str(text)
+    }
 }
 
 /// The `kind` label of an update: a fixed set.
@@ -77,7 +90,8 @@ struct GetRawUpdates {
 }
 
 impl Payload for GetRawUpdates {
-    type Output = Vec<Value>;
+    // Each update's text as Telegram sent it, parsed once later.
+    type Output = Vec<Box<RawValue>>;
     const NAME: &'static str = "GetUpdates";
 
     fn timeout_hint(&self) -> Option<Duration> {
@@ -219,19 +233,26 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
 }
 
 /// Moves the offset past one raw update and queues it when it parses.
-fn take(state: &mut PollState, update: Value) {
-    let Some(id) = update.get("update_id").and_then(Value::as_i64) else {
-        tracing::warn!(%update, "an update without update_id was skipped");
-        return;
-    };
-    state.request.offset = state.request.offset.max(id + 1);
-    match parse_update(update) {
-        Ok(update) => {
-            state.metrics.update(update_kind(&update));
-            state.buffer.push_back(update);
+fn take(state: &mut PollState, update: Box<RawValue>) {
+    match parse_update_text(update.get()) {
+        Ok(parsed) => {
+            state.request.offset = state.request.offset.max(i64::from(parsed.id.0) + 1);
+            state.metrics.update(update_kind(&parsed));
+            state.buffer.push_back(parsed);
         }
         Err(error) => {
-            tracing::warn!(update_id = id, %error, "an update that does not parse was skipped");
+            // Skip it, or it would come back forever.
+            #[derive(Deserialize)]
+            struct IdOnly {
+                update_id: i64,
+            }
+            match serde_json::from_str::<IdOnly>(update.get()) {
+                Ok(IdOnly { update_id }) => {
+                    state.request.offset = state.request.offset.max(update_id + 1);
+                    tracing::warn!(update_id, %error, "an update that does not parse was skipped");
+                }
+                Err(_) => tracing::warn!(%error, "an update without update_id was skipped"),
+            }
         }
     }
 }
@@ -267,6 +288,23 @@ mod tests {
         assert_eq!(deleted.business_connection_id.0, "abc");
         let ids: Vec<i32> = deleted.message_ids.iter().map(|id| id.0).collect();
         assert_eq!(ids, [3, 5]);
+    }
+
+    #[test]
+    fn texts_parse_once_unless_they_need_the_repair() {
+        let deleted = r#"{"update_id": 9, "deleted_business_messages": {"business_connection_id": "abc",
+            "chat": {"id": 42, "type": "private", "first_name": "Ann"}, "message_ids": [3]}}"#;
+        let update = parse_update_text(deleted).unwrap();
+        assert!(matches!(
+            update.kind,
+            UpdateKind::DeletedBusinessMessages(_)
+        ));
+        let message = r#"{"update_id": 10, "message": {"message_id": 1, "date": 0,
+            "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"}, "text": "hi"}}"#;
+        let update = parse_update_text(message).unwrap();
+        assert_eq!(update.id.0, 10);
+        assert!(matches!(update.kind, UpdateKind::Message(_)));
     }
 
     #[test]
