@@ -217,7 +217,7 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
             Ok(values) => {
                 state.failures = 0;
                 for update in values {
-                    take(&mut state, update);
+                    take(&mut state, &update);
                 }
             }
             Err(error) => {
@@ -233,7 +233,7 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
 }
 
 /// Moves the offset past one raw update and queues it when it parses.
-fn take(state: &mut PollState, update: Box<RawValue>) {
+fn take(state: &mut PollState, update: &RawValue) {
     match parse_update_text(update.get()) {
         Ok(parsed) => {
             state.request.offset = state.request.offset.max(i64::from(parsed.id.0) + 1);
