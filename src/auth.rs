@@ -325,7 +325,8 @@ impl Auth {
             .is_some_and(|seen| seen.elapsed() < ADMIN_CACHE_TTL)
     }
 
-    fn saw_bot_in(&self, chat_id: i64) {
+    /// The bot is in `chat_id` now: an update from it came in.
+    pub fn saw_bot_in(&self, chat_id: i64) {
         let mut seen = self.lock_presence();
         if seen.len() >= ADMIN_CACHE_SWEEP_AT {
             seen.retain(|_, at| at.elapsed() < ADMIN_CACHE_TTL);

@@ -69,6 +69,9 @@ impl Metrics {
         registry.register(Box::new(commands.clone()))?;
         registry.register(Box::new(telegram_requests.clone()))?;
         registry.register(Box::new(handler_duration.clone()))?;
+        if let Some(queries) = crate::store::OPERATIONS.as_ref() {
+            registry.register(Box::new(queries.clone()))?;
+        }
         // Resident memory, CPU seconds, open files… of this process.
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -130,6 +133,7 @@ mod tests {
             "castellan_commands_total{command=\"connect\",outcome=\"ok\"} 1",
             "castellan_telegram_requests_total{method=\"SendMessage\",outcome=\"ok\"} 1",
             "castellan_handler_duration_seconds_bucket",
+            "castellan_database_queries_total",
             "process_resident_memory_bytes",
             "process_cpu_seconds_total",
         ] {

@@ -69,6 +69,24 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Database operations since start, in this process: each one query, or one
+/// transaction (a handful of statements in one round of the pool). The
+/// metrics expose it as `castellan_database_queries_total`.
+pub static OPERATIONS: std::sync::LazyLock<Option<prometheus::IntCounter>> =
+    std::sync::LazyLock::new(|| {
+        prometheus::IntCounter::new(
+            "castellan_database_queries_total",
+            "Database operations: each one query, or one transaction.",
+        )
+        .ok()
+    });
+
+fn count_operation() {
+    if let Some(counter) = OPERATIONS.as_ref() {
+        counter.inc();
+    }
+}
+
 /// A database URL whose scheme named a supported backend.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

@@ -88,12 +88,13 @@ pub struct SqlStore {
 /// Evaluates `$body` with `$pool` bound to the backend's pool (`&SqlitePool`
 /// or `&PgPool`). For reads: they never wait for SQLite's write lock.
 macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        super::count_operation();
         match &$store.pool {
             Pool::Sqlite { pool: $pool, .. } => $body,
             Pool::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 
 /// Like `on_pool!`, for a single statement that writes and commits on its
@@ -101,7 +102,8 @@ macro_rules! on_pool {
 /// needed there: a lone writing statement takes the database's write lock
 /// before it reads anything, so it waits out `busy_timeout` like one.
 macro_rules! write_one {
-    ($store:expr, |$pool:ident| $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        super::count_operation();
         match &$store.pool {
             Pool::Sqlite {
                 pool: $pool,
@@ -112,7 +114,7 @@ macro_rules! write_one {
             }
             Pool::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 
 /// Evaluates `$body` inside a write transaction bound to `$tx` (use it as
@@ -120,7 +122,8 @@ macro_rules! write_one {
 /// transaction, which rolls it back. On SQLite the write lock is held
 /// throughout and the transaction starts with `BEGIN IMMEDIATE`.
 macro_rules! write_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        super::count_operation();
         match &$store.pool {
             Pool::Sqlite { pool, write_lock } => {
                 let _guard = write_lock.lock().await;
@@ -136,7 +139,7 @@ macro_rules! write_tx {
                 value
             }
         }
-    };
+    }};
 }
 
 /// The history upsert of `connect`, with the backend's `seq` source spliced

@@ -8,6 +8,7 @@ mod binary;
 mod business;
 mod chats;
 mod connections;
+mod costs;
 mod db;
 mod faults;
 mod long_text;

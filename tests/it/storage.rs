@@ -1622,3 +1622,51 @@ async fn renaming_a_chat_renames_its_connections(backend: Backend) {
         [chat(-20, "Other"), chat(-10, "New")]
     );
 }
+
+/// Every lookup on a per-update path is served by an index, so its cost does
+/// not grow with the number of chats or users: each plan, with sequential
+/// scans made as unattractive as PostgreSQL allows, uses an index.
+#[tokio::test]
+async fn per_update_lookups_use_indexes() {
+    use sqlx::Connection;
+
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let _store = db.open().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // The store's per-update queries, with literal arguments.
+    let lookups = [
+        "SELECT space, chat_id, chat_title FROM current_connections WHERE user_id = 1",
+        "SELECT user_id FROM current_connections WHERE space = 'chat' AND chat_id = -1",
+        "SELECT space, chat_id, chat_title FROM connection_history WHERE user_id = 1 \
+         ORDER BY seq DESC LIMIT 5",
+        "SELECT user_id FROM ended_connections WHERE user_id = 1",
+        "SELECT allow_connect FROM chat_settings WHERE chat_id = -1",
+        "SELECT name, text, entities FROM notes WHERE space = 'chat' AND chat_id = -1 \
+         AND name = 'x'",
+        "SELECT name FROM notes WHERE space = 'chat' AND chat_id = -1 ORDER BY name",
+        "SELECT text, entities FROM rules WHERE chat_id = -1",
+        "SELECT superseded FROM business_connections WHERE id = 'x'",
+        "SELECT id FROM business_connections WHERE owner_id = 1 AND NOT superseded",
+        "SELECT since FROM business_connection_misses WHERE id = 'x'",
+        "SELECT owner_id FROM business_chat_pauses WHERE owner_id = 1 AND chat_id = 2",
+    ];
+    for lookup in lookups {
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {lookup}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("EXPLAIN {lookup}: {e}"));
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("Index") && !plan.contains("Seq Scan"),
+            "{lookup}\n{plan}"
+        );
+    }
+}
