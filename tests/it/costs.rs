@@ -57,12 +57,4 @@ async fn common_updates_cost_the_fewest_calls(backend: Backend) {
             "{command}"
         );
     }
-
-    // The bot removed and added back: its membership is asked again.
-    app.tg.set_bot_status(chat, MemberStatus::Left);
-    app.tg.set_bot_status(chat, MemberStatus::Member);
-    app.pm(member, &format!("/connect {chat}")).await;
-    let start = app.tg.request_count();
-    app.pm(member, "/connection").await;
-    assert_eq!(calls_since(&app, start), ["getChatMember", "sendMessage"]);
 }
