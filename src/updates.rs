@@ -13,17 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
-use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use teloxide::requests::Payload;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
-use teloxide::types::{AllowedUpdate, Update};
+use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
 use crate::metrics::Metrics;
-use crate::telegram::{RetryPolicy, Telegram, TelegramError};
+use crate::telegram::{RetryPolicy, Telegram, TelegramError, read_result};
 
 /// How many updates one getUpdates call may return (Telegram's maximum).
 const BATCH_LIMIT: u8 = 100;
@@ -90,8 +88,8 @@ struct GetRawUpdates {
 }
 
 impl Payload for GetRawUpdates {
-    // Each update's text as Telegram sent it, parsed once later.
-    type Output = Vec<Box<RawValue>>;
+    // Read in one pass, as teloxide's own polling does (see `read_updates`).
+    type Output = Vec<Update>;
     const NAME: &'static str = "GetUpdates";
 
     fn timeout_hint(&self) -> Option<Duration> {
@@ -193,7 +191,7 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
                 timeout: 0,
                 ..state.request.clone()
             };
-            return match state.tg.call_with(confirm, RetryPolicy::ONCE).await {
+            return match state.tg.call_body(confirm, RetryPolicy::ONCE).await {
                 Ok(_) => None,
                 Err(error) => Some((Err(error), state)),
             };
@@ -206,18 +204,18 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
             continue;
         }
         // One try: this loop has its own backoff, and honours 429s itself.
-        let request = state.tg.call_with(state.request.clone(), RetryPolicy::ONCE);
+        let request = state.tg.call_body(state.request.clone(), RetryPolicy::ONCE);
         let result = tokio::select! {
             result = request => result,
             // Dropping the call in flight loses nothing: its updates stay
             // unconfirmed and come again.
             _ = stop => continue,
         };
-        match result {
-            Ok(values) => {
+        match result.and_then(|answer| read_updates(&answer)) {
+            Ok(updates) => {
                 state.failures = 0;
-                for update in values {
-                    take(&mut state, &update);
+                for update in updates {
+                    take(&mut state, update);
                 }
             }
             Err(error) => {
@@ -232,29 +230,42 @@ async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramErr
     }
 }
 
-/// Moves the offset past one raw update and queues it when it parses.
-fn take(state: &mut PollState, update: &RawValue) {
-    match parse_update_text(update.get()) {
-        Ok(parsed) => {
-            state.request.offset = state.request.offset.max(i64::from(parsed.id.0) + 1);
-            state.metrics.update(update_kind(&parsed));
-            state.buffer.push_back(parsed);
-        }
-        Err(error) => {
-            // Skip it, or it would come back forever.
-            #[derive(Deserialize)]
-            struct IdOnly {
-                update_id: i64,
-            }
-            match serde_json::from_str::<IdOnly>(update.get()) {
-                Ok(IdOnly { update_id }) => {
-                    state.request.offset = state.request.offset.max(update_id + 1);
-                    tracing::warn!(update_id, %error, "an update that does not parse was skipped");
+/// getUpdates' answer, read in one pass as teloxide's own polling does. An
+/// update teloxide cannot read as sent comes out as an empty
+/// `UpdateKind::Error`; only then is the answer read again as JSON values,
+/// and those updates repaired.
+fn read_updates(answer: &[u8]) -> Result<Vec<Update>, TelegramError> {
+    let mut updates: Vec<Update> = read_result("GetUpdates", answer)?;
+    if updates
+        .iter()
+        .any(|update| matches!(update.kind, UpdateKind::Error(_)))
+    {
+        let values: Vec<Value> = read_result("GetUpdates", answer)?;
+        for (update, value) in updates.iter_mut().zip(values) {
+            if matches!(update.kind, UpdateKind::Error(_)) {
+                match parse_update(value) {
+                    Ok(repaired) => *update = repaired,
+                    Err(error) => tracing::warn!(
+                        update_id = update.id.0,
+                        %error,
+                        "an update that does not parse was skipped"
+                    ),
                 }
-                Err(_) => tracing::warn!(%error, "an update without update_id was skipped"),
             }
         }
     }
+    Ok(updates)
+}
+
+/// Moves the offset past one update and queues it, unless nothing could
+/// read it.
+fn take(state: &mut PollState, update: Update) {
+    state.request.offset = state.request.offset.max(i64::from(update.id.0) + 1);
+    if matches!(update.kind, UpdateKind::Error(_)) {
+        return;
+    }
+    state.metrics.update(update_kind(&update));
+    state.buffer.push_back(update);
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -288,6 +299,24 @@ mod tests {
         assert_eq!(deleted.business_connection_id.0, "abc");
         let ids: Vec<i32> = deleted.message_ids.iter().map(|id| id.0).collect();
         assert_eq!(ids, [3, 5]);
+    }
+
+    #[test]
+    fn a_polled_batch_is_read_once_and_repaired_where_needed() {
+        let answer = br#"{"ok": true, "result": [
+            {"update_id": 1, "message": {"message_id": 1, "date": 0,
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+                "from": {"id": 42, "is_bot": false, "first_name": "Ann"}, "text": "hi"}},
+            {"update_id": 2, "deleted_business_messages": {"business_connection_id": "abc",
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"}, "message_ids": [3, 5]}}
+        ]}"#;
+        let updates = read_updates(answer).unwrap();
+        assert_eq!(updates.len(), 2);
+        assert!(matches!(updates[0].kind, UpdateKind::Message(_)));
+        let UpdateKind::DeletedBusinessMessages(deleted) = &updates[1].kind else {
+            panic!("not repaired: {:?}", updates[1]);
+        };
+        assert_eq!(deleted.message_ids.len(), 2);
     }
 
     #[test]

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use teloxide::ApiError;
 use teloxide::requests::Payload;
 use url::Url;
@@ -125,7 +125,9 @@ impl std::fmt::Debug for Telegram {
 
 /// Telegram's answer to one HTTP request.
 enum Answer {
-    Ok(Box<RawValue>),
+    /// A 2xx: the body, read into the method's own type by the caller in
+    /// one pass.
+    Ok(Bytes),
     RetryAfter(Duration),
     Migrated(i64),
     Refused {
@@ -141,10 +143,15 @@ enum Answer {
     Unreadable(String),
 }
 
+/// A successful answer, read straight into the method's type.
+#[derive(Deserialize)]
+struct Success<T> {
+    result: T,
+}
+
+/// An answer that was not a success.
 #[derive(Deserialize)]
 struct Envelope {
-    ok: bool,
-    result: Option<Box<RawValue>>,
     error_code: Option<u16>,
     #[serde(default)]
     description: String,
@@ -259,6 +266,20 @@ impl Telegram {
         P: Payload + Serialize,
         P::Output: DeserializeOwned,
     {
+        let answer = self.call_body(payload, policy).await?;
+        read_result(P::NAME, &answer)
+    }
+
+    /// Like [`call_with`](Self::call_with), handing back the successful
+    /// answer's body unread (see [`read_result`]).
+    pub async fn call_body<P>(
+        &self,
+        payload: P,
+        policy: RetryPolicy,
+    ) -> Result<Bytes, TelegramError>
+    where
+        P: Payload + Serialize,
+    {
         let method = P::NAME;
         let timeout = payload
             .timeout_hint()
@@ -267,11 +288,7 @@ impl Telegram {
             method,
             detail: format!("the request does not serialize: {error}"),
         })?;
-        let raw = self.call_raw(method, body, timeout, policy).await?;
-        serde_json::from_str(raw.get()).map_err(|error| TelegramError::Unreadable {
-            method,
-            detail: error.to_string(),
-        })
+        self.call_raw(method, body, timeout, policy).await
     }
 
     async fn call_raw(
@@ -280,7 +297,7 @@ impl Telegram {
         mut body: Value,
         timeout: Duration,
         policy: RetryPolicy,
-    ) -> Result<Box<RawValue>, TelegramError> {
+    ) -> Result<Bytes, TelegramError> {
         let kind = MethodKind::of(method);
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
@@ -409,8 +426,21 @@ impl Telegram {
             Ok(bytes) => bytes,
             Err(error) => return Answer::Unanswered(error.without_url().to_string()),
         };
-        read_answer(status, &bytes)
+        read_answer(status, bytes)
     }
+}
+
+/// Reads a successful answer's `result` into `T`, in one pass.
+pub fn read_result<T: DeserializeOwned>(
+    method: &'static str,
+    answer: &[u8],
+) -> Result<T, TelegramError> {
+    serde_json::from_slice::<Success<T>>(answer)
+        .map(|success| success.result)
+        .map_err(|error| TelegramError::Unreadable {
+            method,
+            detail: error.to_string(),
+        })
 }
 
 fn unix_ms() -> u64 {
@@ -421,19 +451,17 @@ fn unix_ms() -> u64 {
         })
 }
 
-fn read_answer(status: u16, bytes: &[u8]) -> Answer {
-    let envelope: Envelope = match serde_json::from_slice(bytes) {
+fn read_answer(status: u16, bytes: Bytes) -> Answer {
+    // Telegram answers a success with 200 and nothing else with a 2xx.
+    if (200..300).contains(&status) {
+        return Answer::Ok(bytes);
+    }
+    let envelope: Envelope = match serde_json::from_slice(&bytes) {
         Ok(envelope) => envelope,
         // Telegram's front answers 502/504 with an HTML page.
         Err(_) if status >= 500 => return Answer::ServerError(format!("HTTP {status}")),
         Err(error) => return Answer::Unreadable(format!("HTTP {status}: {error}")),
     };
-    if envelope.ok {
-        return match envelope.result {
-            Some(result) => Answer::Ok(result),
-            None => Answer::Unreadable("ok without a result".into()),
-        };
-    }
     let code = envelope.error_code.unwrap_or(status);
     let parameters = envelope.parameters.as_ref();
     if let Some(new_id) = parameters.and_then(|p| p.migrate_to_chat_id) {
@@ -466,28 +494,30 @@ mod tests {
 
     #[test]
     fn answers_are_read_with_their_status() {
-        let ok = read_answer(200, br#"{"ok":true,"result":{"id":1}}"#);
-        assert!(matches!(ok, Answer::Ok(raw) if raw.get() == r#"{"id":1}"#));
-        let flood = read_answer(
-            429,
-            br#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
-        );
+        let ok = read_answer(200, Bytes::from_static(br#"{"ok":true,"result":{"id":1}}"#));
+        // A success is handed on unread: the caller reads it into its type.
+        assert!(matches!(ok, Answer::Ok(bytes) if bytes.starts_with(b"{\"ok\":true")));
+        let flood = read_answer(429, Bytes::from_static(br#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#));
         assert!(matches!(flood, Answer::RetryAfter(wait) if wait == Duration::from_secs(7)));
-        let moved = read_answer(
-            400,
-            br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001}}"#,
-        );
+        let moved = read_answer(400, Bytes::from_static(br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001}}"#));
         assert!(matches!(moved, Answer::Migrated(-1001)));
         let server = read_answer(
             500,
-            br#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#,
+            Bytes::from_static(
+                br#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#,
+            ),
         );
         assert!(matches!(server, Answer::ServerError(_)));
-        let html = read_answer(502, b"<html><body>502 Bad Gateway</body></html>");
+        let html = read_answer(
+            502,
+            Bytes::from_static(b"<html><body>502 Bad Gateway</body></html>"),
+        );
         assert!(matches!(html, Answer::ServerError(_)));
         let refused = read_answer(
             400,
-            br#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
+            Bytes::from_static(
+                br#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
+            ),
         );
         assert!(matches!(
             refused,
@@ -497,7 +527,7 @@ mod tests {
             }
         ));
         assert!(matches!(
-            read_answer(200, b"nonsense"),
+            read_answer(400, Bytes::from_static(b"nonsense")),
             Answer::Unreadable(_)
         ));
     }
