@@ -112,6 +112,13 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_POSTGRES.to_owned()),
         }
     }
+
+    fn runs_phrase(&self) -> String {
+        match self.runs {
+            1 => "one run each".to_owned(),
+            n => format!("each figure the median of {n} runs"),
+        }
+    }
 }
 
 // ------------------------------------------------------------------- bench
@@ -127,8 +134,9 @@ async fn bench(settings: Settings) {
         );
     }
     println!(
-        "{} updates per workload; each figure the median of {} runs, each run in fresh processes\n",
-        settings.updates, settings.runs
+        "{} updates per workload; {}, each run in fresh processes\n",
+        settings.updates,
+        settings.runs_phrase()
     );
 
     let mut bots = vec![Bot::Floor, Bot::Castellan(Backend::Sqlite)];
@@ -1349,11 +1357,11 @@ fn markdown(
     soak: Option<&Soak>,
 ) -> String {
     let mut out = format!(
-        "{}\n- Command: `{}`\n- {} updates per workload; each figure the median of {} runs.\n\n",
+        "{}\n- Command: `{}`\n- {} updates per workload; {}.\n\n",
         machine.markdown(),
         command_line(),
         thousands(settings.updates),
-        settings.runs,
+        settings.runs_phrase(),
     );
     if !tables.iter().any(|t| t.backend == Backend::Postgres) {
         out.push_str("PostgreSQL was unreachable: no PostgreSQL figures.\n\n");
