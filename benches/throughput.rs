@@ -1,215 +1,1494 @@
-//! Throughput, CPU and memory of the real `castellan` binary, driven through
-//! the fake Bot API: `cargo bench --bench throughput`.
+//! castellan's cost next to the least any teloxide bot can do:
+//! `cargo bench --bench throughput`.
 //!
-//! Each scenario queues many updates at once and waits for every answer. The
-//! bot runs as its own process so its CPU time and peak memory are its own
-//! (read from /proc), not the fake's. `BENCH_UPDATES` sets the updates per
-//! scenario (default 2000); `BENCH_DATABASE_URL` runs on PostgreSQL instead
-//! of a fresh SQLite file.
+//! Every workload runs with three bots, each time in fresh processes: the
+//! *floor* (a minimal teloxide bot, which this executable becomes when
+//! re-run with `CASTELLAN_BENCH_ROLE=floor`: one `sendMessage` per command,
+//! nothing else, no database), and the release `castellan` binary on SQLite
+//! and on PostgreSQL. Each run starts a fresh fake Bot API, builds the
+//! workload's world in it, lets the bot answer the setup commands (notes,
+//! rules, connections), and only then measures: the bot's CPU time (its
+//! threads' run time from /proc), its peak memory, the Bot API calls it made
+//! (from the fake's log) and, for castellan, the database queries it counted
+//! (`castellan_database_queries_total` on its `/metrics`). A last run sends
+//! castellan a long stream of plain group messages and reads its memory
+//! along the way.
+//!
+//! Environment:
+//! * `BENCH_UPDATES`: updates per workload (default 2000).
+//! * `BENCH_RUNS`: runs of each bot and workload (default 3); every figure
+//!   printed is the median of its runs.
+//! * `BENCH_DATABASE_URL`: the PostgreSQL server to create throw-away
+//!   databases on (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//!   the PostgreSQL half is skipped when it cannot be reached.
+//! * `BENCH_SOAK`: plain updates in the memory-over-time run (default 500 ×
+//!   `BENCH_UPDATES`, so 1,000,000), RSS read after 1%, 10% and all of
+//!   them; `off` skips it. The fake keeps every message: about 3 GB of the
+//!   bench's own memory for 1,000,000.
+//! * `BENCH_MARKDOWN`: a file to write the figures to as Markdown; when it
+//!   already holds the `<!-- bench:begin -->` / `<!-- bench:end -->`
+//!   markers (as `BENCHMARKS.md` does), only what is between them changes.
+//!
+//! Linux only: everything is read from /proc.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fake_bot_api::{BOT_TOKEN, FakeTelegram, MemberStatus};
+use sqlx::Connection;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
+const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
+/// Set in the environment of the re-executed bench to make it the floor bot.
+const ROLE_VARIABLE: &str = "CASTELLAN_BENCH_ROLE";
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// A run that makes no progress (no request, no update confirmed) for this
+/// long is stuck: the bench stops rather than hang CI.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The long soak's batches: queued at once, then waited for, so that the
+/// fake's queue and request log stay small.
+const SOAK_BATCH: usize = 10_000;
+const MARKDOWN_BEGIN: &str = "<!-- bench:begin -->";
+const MARKDOWN_END: &str = "<!-- bench:end -->";
 
-/// CPU time (user + system) and peak resident memory of a process.
-struct Usage {
+fn main() {
+    if std::env::var(ROLE_VARIABLE).as_deref() == Ok("floor") {
+        floor::run();
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(bench(Settings::from_env()));
+}
+
+// ---------------------------------------------------------------- settings
+
+struct Settings {
+    updates: usize,
+    /// Runs of each bot and workload; each figure is their median.
+    runs: usize,
+    /// Update counts after which the soak reads castellan's RSS; empty: no
+    /// soak.
+    soak_checkpoints: Vec<usize>,
+    markdown: Option<PathBuf>,
+    postgres_url: String,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let updates = std::env::var("BENCH_UPDATES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(2000);
+        let soak = match std::env::var("BENCH_SOAK").as_deref().map(str::trim) {
+            Ok("off") => 0,
+            Ok(count) => count.parse().unwrap_or_else(|_| {
+                panic!("BENCH_SOAK must be a number of updates or off, got {count:?}")
+            }),
+            Err(_) => 500 * updates,
+        };
+        // Memory that grows with traffic shows between the checkpoints.
+        let mut soak_checkpoints: Vec<usize> = [soak / 100, soak / 10, soak]
+            .into_iter()
+            .filter(|&n| n > 0)
+            .collect();
+        soak_checkpoints.dedup();
+        Settings {
+            updates,
+            runs: std::env::var("BENCH_RUNS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(3),
+            soak_checkpoints,
+            markdown: std::env::var_os("BENCH_MARKDOWN").map(PathBuf::from),
+            postgres_url: std::env::var("BENCH_DATABASE_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_POSTGRES.to_owned()),
+        }
+    }
+
+    fn runs_phrase(&self) -> String {
+        match self.runs {
+            1 => "one run each".to_owned(),
+            n => format!("each figure the median of {n} runs"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------- bench
+
+async fn bench(settings: Settings) {
+    let machine = Machine::read();
+    println!("{}", machine.describe());
+    let postgres = PostgresServer::reach(&settings.postgres_url).await;
+    if postgres.is_none() {
+        println!(
+            "PostgreSQL is unreachable at {}: the PostgreSQL half is skipped",
+            redact(&settings.postgres_url)
+        );
+    }
+    println!(
+        "{} updates per workload; {}, each run in fresh processes\n",
+        settings.updates,
+        settings.runs_phrase()
+    );
+
+    let mut bots = vec![Bot::Floor, Bot::Castellan(Backend::Sqlite)];
+    if postgres.is_some() {
+        bots.push(Bot::Castellan(Backend::Postgres));
+    }
+    let mut rows = Vec::new();
+    for workload in Workload::ALL {
+        let mut runs: Vec<Vec<Figures>> = bots.iter().map(|_| Vec::new()).collect();
+        for round in 1..=settings.runs {
+            // The bots take turns, so that whatever else the machine does
+            // weighs on all of them alike.
+            for (bot, figures) in bots.iter().zip(&mut runs) {
+                let label = format!("{} run {round}/{}", bot.name(), settings.runs);
+                figures
+                    .push(run(*bot, workload, settings.updates, postgres.as_ref(), &label).await);
+            }
+        }
+        let mut medians = runs.into_iter().map(Figures::median);
+        rows.push(Row {
+            workload,
+            floor: medians.next().expect("floor figures"),
+            sqlite: medians.next().expect("SQLite figures"),
+            postgres: medians.next(),
+        });
+    }
+    println!();
+    let mut tables = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && postgres.is_none() {
+            continue;
+        }
+        let table = Table::new(backend, &rows);
+        println!("{}", table.text());
+        tables.push(table);
+    }
+    println!("{LEGEND}\n");
+    println!("{}", calls_by_method_text(&rows));
+    let soak = if settings.soak_checkpoints.is_empty() {
+        None
+    } else {
+        let soak = soak(&settings.soak_checkpoints).await;
+        println!("{}", soak.text());
+        Some(soak)
+    };
+    if let Some(path) = &settings.markdown {
+        let fragment = markdown(&machine, &settings, &tables, &rows, soak.as_ref());
+        write_markdown(path, &fragment);
+        println!("figures written to {}", path.display());
+    }
+}
+
+/// One workload on one bot, in fresh processes: fake, world, bot, setup,
+/// measured traffic.
+async fn run(
+    bot: Bot,
+    workload: Workload,
+    updates: usize,
+    postgres: Option<&PostgresServer>,
+    label: &str,
+) -> Figures {
+    let tg = FakeTelegram::start().await;
+    // The bot sees every group message, as castellan's `#name` shortcuts
+    // need: ignoring chatter is part of the cost being measured.
+    tg.set_privacy_mode(false);
+    let plan = workload.plan(&tg, updates);
+    let postgres = match bot {
+        Bot::Castellan(Backend::Postgres) => postgres,
+        _ => None,
+    };
+    let database = match postgres {
+        Some(server) => Some(server.create().await),
+        None => None,
+    };
+    let process = BotProcess::start(bot, &tg, database.as_ref().map(|d| d.url.as_str()));
+
+    // Start-up and setup are not measured. A first command, answered,
+    // tells that the bot is up and polling even when the workload needs no
+    // setup.
+    let warm_up = tg.add_user("Warm-up");
+    let mut setup = vec![Msg::pm(warm_up, "/id")];
+    setup.extend(plan.setup);
+    let mut progress = Progress::new(&tg, process.pid());
+    queue(&tg, &setup);
+    progress.wait(&tg, answers_expected(&setup), "setup").await;
+
+    let figures = measure(&tg, &process, &plan.traffic, workload.name()).await;
+    drop(process);
+    if let (Some(server), Some(database)) = (postgres, database) {
+        server.drop_database(database).await;
+    }
+    let violations = tg.spec_violations();
+    assert!(
+        violations.is_empty(),
+        "{} broke the Bot API spec: {violations:#?}",
+        bot.name()
+    );
+    println!(
+        "  {:<26} {label:<30} {:>7.0} updates/s  {:>8.1} µs CPU/update",
+        workload.name(),
+        figures.updates_per_second(),
+        figures.cpu_per_update_us(),
+    );
+    figures
+}
+
+/// Queues the traffic, waits until it is answered and confirmed, and reads
+/// what it cost the bot.
+async fn measure(tg: &FakeTelegram, process: &BotProcess, traffic: &[Msg], label: &str) -> Figures {
+    // The bot is idle when measuring starts: what setup left to do is done.
+    CpuMeter::new(process.pid()).settle().await;
+    // Scraped before the CPU reading starts and after it ends: the scrape's
+    // own cost stays out of the figures.
+    let queries_before = process.database_queries().await;
+    let mut progress = Progress::new(tg, process.pid());
+    let cpu_before = progress.cpu.total();
+    let started = Instant::now();
+    queue(tg, traffic);
+    progress.wait(tg, answers_expected(traffic), label).await;
+    let elapsed = started.elapsed();
+    // Work still under way for the last updates (an update is confirmed
+    // when the bot fetches the next batch, not when it is handled).
+    progress.cpu.settle().await;
+    let cpu = progress.cpu.total().saturating_sub(cpu_before);
+    progress.requests.read(tg);
+    let queries_after = process.database_queries().await;
+    if progress.requests.failed_sends > 0 {
+        println!(
+            "  warning: {label}: {} sendMessage calls failed",
+            progress.requests.failed_sends
+        );
+    }
+    Figures {
+        updates: traffic.len(),
+        elapsed,
+        cpu,
+        api_calls: progress.requests.calls(),
+        get_updates: progress.requests.count("getUpdates"),
+        database_queries: queries_before
+            .zip(queries_after)
+            .map(|(before, after)| after.saturating_sub(before)),
+        peak_rss_kib: process.status_kib("VmHWM"),
+    }
+}
+
+/// What one measured run cost the bot.
+struct Figures {
+    updates: usize,
+    elapsed: Duration,
     cpu: Duration,
+    /// Bot API calls but getUpdates, by method.
+    api_calls: BTreeMap<String, usize>,
+    get_updates: usize,
+    /// None: the bot does not count its queries (the floor, or a castellan
+    /// without the metric).
+    database_queries: Option<u64>,
     peak_rss_kib: u64,
 }
 
-fn usage(pid: u32) -> Usage {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // Linux reports in USER_HZ, 100 on every mainstream configuration.
-    let cpu = Duration::from_millis(ticks * 10);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    Usage { cpu, peak_rss_kib }
+impl Figures {
+    /// Each figure's median over several runs of one bot and workload.
+    fn median(runs: Vec<Figures>) -> Figures {
+        fn middle<T: Ord + Copy>(mut values: Vec<T>) -> T {
+            values.sort_unstable();
+            values[(values.len() - 1) / 2]
+        }
+        let of = |figure: fn(&Figures) -> u64| middle(runs.iter().map(figure).collect());
+        Figures {
+            updates: runs[0].updates,
+            elapsed: middle(runs.iter().map(|f| f.elapsed).collect()),
+            cpu: middle(runs.iter().map(|f| f.cpu).collect()),
+            api_calls: runs
+                .iter()
+                .flat_map(|f| f.api_calls.keys())
+                .map(|method| {
+                    let count = |f: &Figures| f.api_calls.get(method).copied().unwrap_or(0);
+                    (method.clone(), middle(runs.iter().map(count).collect()))
+                })
+                .collect(),
+            get_updates: of(|f| f.get_updates as u64) as usize,
+            database_queries: runs
+                .iter()
+                .map(|f| f.database_queries)
+                .collect::<Option<Vec<u64>>>()
+                .map(middle),
+            peak_rss_kib: of(|f| f.peak_rss_kib),
+        }
+    }
+
+    fn updates_per_second(&self) -> f64 {
+        self.updates as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_per_update_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.updates as f64
+    }
+
+    fn api_calls_per_update(&self) -> f64 {
+        self.api_calls.values().sum::<usize>() as f64 / self.updates as f64
+    }
+
+    /// "getChatMember 2.00, sendMessage 1.00"
+    fn api_calls_by_method(&self) -> String {
+        let calls: Vec<String> = self
+            .api_calls
+            .iter()
+            .map(|(method, n)| format!("{method} {:.2}", *n as f64 / self.updates as f64))
+            .collect();
+        if calls.is_empty() {
+            "none".to_owned()
+        } else {
+            calls.join(", ")
+        }
+    }
+
+    fn queries_per_update(&self) -> Option<f64> {
+        self.database_queries
+            .map(|q| q as f64 / self.updates as f64)
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
+    }
 }
 
-struct Bot {
+// -------------------------------------------------------------------- bots
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Bot {
+    Floor,
+    Castellan(Backend),
+}
+
+impl Bot {
+    fn name(self) -> String {
+        match self {
+            Bot::Floor => "floor".to_owned(),
+            Bot::Castellan(backend) => format!("castellan/{}", backend.name()),
+        }
+    }
+}
+
+/// A bot running as its own process (so that /proc tells its cost apart
+/// from the fake's), killed when dropped.
+struct BotProcess {
     child: Child,
+    /// castellan's HTTP server, for `/metrics`.
+    http: Option<SocketAddr>,
+    /// Holds the SQLite file; removed after the process is gone.
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Bot {
+impl BotProcess {
+    fn start(bot: Bot, tg: &FakeTelegram, postgres_url: Option<&str>) -> BotProcess {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut command = match bot {
+            Bot::Floor => {
+                let mut command =
+                    Command::new(std::env::current_exe().expect("the bench's own path"));
+                command.env(ROLE_VARIABLE, "floor");
+                command
+            }
+            Bot::Castellan(_) => Command::new(CASTELLAN),
+        };
+        command
+            .current_dir(dir.path())
+            .env("BOT_TOKEN", BOT_TOKEN)
+            .env("TELEGRAM_API_URL", tg.api_url())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut http = None;
+        if let Bot::Castellan(backend) = bot {
+            let database_url = match backend {
+                Backend::Sqlite => {
+                    format!("sqlite://{}", dir.path().join("castellan.db").display())
+                }
+                Backend::Postgres => postgres_url
+                    .expect("a PostgreSQL database for castellan/PostgreSQL")
+                    .to_owned(),
+            };
+            let addr = free_local_address();
+            http = Some(addr);
+            command
+                .env("DATABASE_URL", database_url)
+                .env("HTTP_ADDR", addr.to_string())
+                // The fake has no flood limits and scripted users type
+                // faster than people: measure castellan's own cost, not
+                // Telegram's pacing.
+                .env("SEND_LIMITS", "off")
+                .env("USER_PACE", "off")
+                .env_remove("WEBHOOK_URL")
+                .env_remove("METRICS_TOKEN");
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bot.name()));
+        BotProcess {
+            child,
+            http,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `VmHWM`/`VmRSS`-style line of /proc/<pid>/status, in KiB.
+    fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The sum of `castellan_database_queries_total` over all its series;
+    /// None when the process has no such metric.
+    async fn database_queries(&self) -> Option<u64> {
+        let addr = self.http?;
+        let client = reqwest::Client::builder().no_proxy().build().ok()?;
+        let text = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        sum_counter(&text, "castellan_database_queries_total")
+    }
+}
+
+impl Drop for BotProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn start_bot(tg: &FakeTelegram) -> Bot {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(dir.path())
-        .env("BOT_TOKEN", BOT_TOKEN)
-        .env("TELEGRAM_API_URL", tg.api_url())
-        .env("RUST_LOG", "warn")
-        // The fake has no flood limits and one scripted user sends every
-        // command: measure castellan's own cost, not Telegram's pacing.
-        .env("SEND_LIMITS", "off")
-        .env("USER_PACE", "off")
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
-        command.env("DATABASE_URL", url);
+/// Sums the samples of a counter in Prometheus' text format. A counter with
+/// no series yet shows only its `# HELP`/`# TYPE` lines: that is 0, while no
+/// mention at all is None.
+fn sum_counter(text: &str, name: &str) -> Option<u64> {
+    let mut known = false;
+    let mut sum = 0.0;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            known |= line.split_whitespace().nth(2) == Some(name);
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if rest.starts_with('{') || rest.starts_with(' ') {
+            known = true;
+            sum += rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
     }
-    let child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-    Bot { child, _dir: dir }
+    known.then_some(sum as u64)
 }
 
-/// Waits until the bot has sent `count` messages since request number `start`.
-async fn wait_for_sends(tg: &FakeTelegram, start: usize, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let sent = || {
-        tg.requests_since(start)
+/// A port nobody listens on now, for castellan's HTTP server.
+fn free_local_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    listener.local_addr().expect("its address")
+}
+
+/// The floor: the least a teloxide bot does. Default dispatcher, default
+/// long polling, every command answered with one message, other text
+/// ignored; no database, no logging.
+mod floor {
+    use teloxide::prelude::*;
+
+    pub fn run() {
+        let token = std::env::var("BOT_TOKEN").expect("BOT_TOKEN");
+        let api_url = std::env::var("TELEGRAM_API_URL").expect("TELEGRAM_API_URL");
+        let api_url = reqwest::Url::parse(&api_url).expect("TELEGRAM_API_URL is a URL");
+        // Like `#[tokio::main]`: one worker per core, as castellan has.
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        runtime.block_on(async {
+            let bot = Bot::new(token).set_api_url(api_url);
+            Dispatcher::builder(bot, Update::filter_message().endpoint(answer))
+                .build()
+                .dispatch()
+                .await;
+        });
+    }
+
+    async fn answer(bot: Bot, msg: Message) -> ResponseResult<()> {
+        if msg.text().is_some_and(|text| text.starts_with('/')) {
+            bot.send_message(msg.chat.id, "ok").await?;
+        }
+        Ok(())
+    }
+}
+
+// -------------------------------------------------------------- PostgreSQL
+
+/// The server on which each castellan run gets a database of its own.
+struct PostgresServer {
+    /// Where CREATE/DROP DATABASE are sent from.
+    admin_url: String,
+}
+
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl PostgresServer {
+    async fn reach(url: &str) -> Option<PostgresServer> {
+        let attempt =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(url)).await;
+        match attempt {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                Some(PostgresServer {
+                    admin_url: url.to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    async fn create(&self) -> Database {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("castellan_bench_{}_{n}", std::process::id());
+        self.execute(&format!("CREATE DATABASE {name}")).await;
+        // Same server, user and options; another database.
+        let mut url = url::Url::parse(&self.admin_url).expect("BENCH_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Database {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    async fn drop_database(&self, database: Database) {
+        self.execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            database.name
+        ))
+        .await;
+    }
+
+    async fn execute(&self, sql: &str) {
+        let mut connection = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+        // CREATE/DROP DATABASE cannot be prepared: the simple protocol.
+        sqlx::raw_sql(sql)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e}"));
+        let _ = connection.close().await;
+    }
+}
+
+/// The URL without its password, to print.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+// --------------------------------------------------------------- workloads
+
+/// A message a user sends; `chat == from` is the user's private chat with
+/// the bot.
+struct Msg {
+    from: i64,
+    chat: i64,
+    text: String,
+}
+
+impl Msg {
+    fn new(from: i64, chat: i64, text: impl Into<String>) -> Msg {
+        Msg {
+            from,
+            chat,
+            text: text.into(),
+        }
+    }
+
+    fn pm(from: i64, text: impl Into<String>) -> Msg {
+        Msg::new(from, from, text)
+    }
+}
+
+fn queue(tg: &FakeTelegram, messages: &[Msg]) {
+    for msg in messages {
+        tg.send_text(msg.from, msg.chat, &msg.text);
+    }
+}
+
+/// Both bots answer every command with exactly one message (castellan does
+/// for every command the workloads use) and nothing else.
+fn answers_expected(messages: &[Msg]) -> usize {
+    messages.iter().filter(|m| m.text.starts_with('/')).count()
+}
+
+/// What a workload sends: first the setup, answered before measuring, then
+/// the measured traffic.
+struct Plan {
+    setup: Vec<Msg>,
+    traffic: Vec<Msg>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    Chatter,
+    Id,
+    Connection,
+    Connect,
+    GetConnected,
+    BusyGroup,
+    Mix,
+}
+
+impl Workload {
+    const ALL: [Workload; 7] = [
+        Workload::Chatter,
+        Workload::Id,
+        Workload::Connection,
+        Workload::Connect,
+        Workload::GetConnected,
+        Workload::BusyGroup,
+        Workload::Mix,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Chatter => "group chatter (ignored)",
+            Workload::Id => "/id in PM",
+            Workload::Connection => "/connection (connected)",
+            Workload::Connect => "/connect <id> in PM",
+            Workload::GetConnected => "/get through a connection",
+            Workload::BusyGroup => "one busy group",
+            Workload::Mix => "realistic mix",
+        }
+    }
+
+    /// Builds the workload's world in the fake and says what to send.
+    fn plan(self, tg: &FakeTelegram, n: usize) -> Plan {
+        let mut rng = Lcg::new(0x5eed);
+        match self {
+            Workload::Chatter => {
+                let group = Group::new(tg, 0, 100);
+                Plan {
+                    setup: vec![],
+                    traffic: (0..n)
+                        .map(|i| Msg::new(group.member(i), group.id, chatter(&mut rng)))
+                        .collect(),
+                }
+            }
+            Workload::Id => {
+                let users: Vec<i64> = (0..100)
+                    .map(|i| tg.add_user(&format!("User {i}")))
+                    .collect();
+                Plan {
+                    setup: vec![],
+                    traffic: (0..n).map(|i| Msg::pm(users[i % 100], "/id")).collect(),
+                }
+            }
+            Workload::Connection => {
+                let group = Group::new(tg, 0, 100);
+                Plan {
+                    setup: group.connect_members(),
+                    traffic: (0..n)
+                        .map(|i| Msg::pm(group.member(i), "/connection"))
+                        .collect(),
+                }
+            }
+            Workload::Connect => {
+                // Connected in setup already: every measured /connect is a
+                // re-connect, the case that repeats in real life.
+                let group = Group::new(tg, 0, 100);
+                Plan {
+                    setup: group.connect_members(),
+                    traffic: (0..n)
+                        .map(|i| Msg::pm(group.member(i), format!("/connect {}", group.id)))
+                        .collect(),
+                }
+            }
+            Workload::GetConnected => {
+                let group = Group::new(tg, 0, 100);
+                let mut setup = vec![group.save_note()];
+                setup.extend(group.connect_members());
+                Plan {
+                    setup,
+                    traffic: (0..n)
+                        .map(|i| Msg::pm(group.member(i), "/get welcome"))
+                        .collect(),
+                }
+            }
+            Workload::BusyGroup => {
+                let group = Group::new(tg, 0, 100);
+                Plan {
+                    setup: vec![group.save_note()],
+                    traffic: (0..n)
+                        .map(|i| {
+                            let text = if rng.below(100) < 5 {
+                                "/get welcome".to_owned()
+                            } else {
+                                chatter(&mut rng).to_owned()
+                            };
+                            Msg::new(group.member(i), group.id, text)
+                        })
+                        .collect(),
+                }
+            }
+            Workload::Mix => mix(tg, n, &mut rng),
+        }
+    }
+}
+
+/// A supergroup with a creator and members.
+struct Group {
+    id: i64,
+    creator: i64,
+    members: Vec<i64>,
+}
+
+impl Group {
+    fn new(tg: &FakeTelegram, number: usize, members: usize) -> Group {
+        let id = tg.add_supergroup(&format!("Bench {number}"), None);
+        let creator = tg.add_user(&format!("Owner {number}"));
+        tg.set_member(id, creator, MemberStatus::Creator);
+        let members = (0..members)
+            .map(|i| {
+                let user = tg.add_user(&format!("Member {i} of {number}"));
+                tg.set_member(id, user, MemberStatus::Member);
+                user
+            })
+            .collect();
+        Group {
+            id,
+            creator,
+            members,
+        }
+    }
+
+    /// The members in turn.
+    fn member(&self, i: usize) -> i64 {
+        self.members[i % self.members.len()]
+    }
+
+    fn save_note(&self) -> Msg {
+        Msg::new(
+            self.creator,
+            self.id,
+            "/save welcome Welcome to the <b>bench</b>",
+        )
+    }
+
+    fn connect_members(&self) -> Vec<Msg> {
+        self.members
             .iter()
-            .filter(|r| r.method == "sendMessage")
-            .count()
-    };
-    while sent() < count {
-        assert!(
-            Instant::now() < deadline,
-            "the bot did not answer everything"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .map(|&user| Msg::pm(user, format!("/connect {}", self.id)))
+            .collect()
     }
 }
 
-async fn measure(
-    name: &str,
-    tg: &FakeTelegram,
-    bot: &Bot,
-    updates: usize,
-    expected_sends: usize,
-    queue: impl FnOnce(),
-) {
-    let requests_before = tg.request_count();
-    let usage_before = usage(bot.child.id());
-    let started = Instant::now();
-    queue();
-    if expected_sends > 0 {
-        wait_for_sends(tg, requests_before, expected_sends).await;
-    }
-    assert!(tg.wait_updates_confirmed(Duration::from_secs(600)).await);
-    let elapsed = started.elapsed();
-    let usage_after = usage(bot.child.id());
-    let api_calls = tg.request_count() - requests_before;
-    let get_updates = tg
-        .requests_since(requests_before)
-        .iter()
-        .filter(|r| r.method == "getUpdates")
-        .count();
-    let cpu = usage_after.cpu.saturating_sub(usage_before.cpu);
-    println!(
-        "{name:<28} {updates:>6} updates  {:>8.0} updates/s  {:>7.1} µs CPU/update  {:>5.2} API calls/update (+{get_updates} getUpdates)  peak RSS {:.1} MiB",
-        updates as f64 / elapsed.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / updates as f64,
-        (api_calls - get_updates) as f64 / updates as f64,
-        usage_after.peak_rss_kib as f64 / 1024.0,
-    );
-}
-
-#[tokio::main]
-async fn main() {
-    let updates: usize = std::env::var("BENCH_UPDATES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let tg = FakeTelegram::start().await;
-    tg.set_privacy_mode(false);
-    let bot = start_bot(&tg);
-
-    let owner = tg.add_user("Owner");
-    let chat = tg.add_supergroup("Bench", None);
-    tg.set_member(chat, owner, MemberStatus::Creator);
-    tg.send_text(owner, chat, "/save welcome Welcome to the <b>bench</b>");
-    tg.next_message(chat).await;
-    let users: Vec<i64> = (0..100)
-        .map(|i| {
-            let user = tg.add_user(&format!("User {i}"));
+/// 1,000 users in 50 supergroups (each in a home group, a third of them in
+/// a second one), every group with a note and rules, one user in five
+/// connected to their home group. Of the traffic, 95% is plain group
+/// messages and 5% commands, in groups and in PM.
+fn mix(tg: &FakeTelegram, n: usize, rng: &mut Lcg) -> Plan {
+    const USERS: usize = 1000;
+    const GROUPS: usize = 50;
+    let groups: Vec<Group> = (0..GROUPS).map(|g| Group::new(tg, g, 0)).collect();
+    let users: Vec<i64> = (0..USERS)
+        .map(|i| tg.add_user(&format!("User {i}")))
+        .collect();
+    let mut memberships: Vec<Vec<i64>> = Vec::with_capacity(USERS);
+    for (i, &user) in users.iter().enumerate() {
+        let mut chats = vec![groups[i % GROUPS].id];
+        if rng.below(3) == 0 {
+            chats.push(groups[rng.below(GROUPS)].id);
+        }
+        chats.dedup();
+        for &chat in &chats {
             tg.set_member(chat, user, MemberStatus::Member);
-            user
+        }
+        memberships.push(chats);
+    }
+    let connected: Vec<usize> = (0..USERS).step_by(5).collect();
+
+    let mut setup = Vec::new();
+    for group in &groups {
+        setup.push(group.save_note());
+        setup.push(Msg::new(
+            group.creator,
+            group.id,
+            "/setrules Be kind. No spam. Stay on topic.",
+        ));
+    }
+    for &i in &connected {
+        setup.push(Msg::pm(users[i], format!("/connect {}", memberships[i][0])));
+    }
+
+    let traffic = (0..n)
+        .map(|_| {
+            let i = rng.below(USERS);
+            let chats = &memberships[i];
+            let chat = chats[rng.below(chats.len())];
+            if rng.below(100) >= 5 {
+                return Msg::new(users[i], chat, chatter(rng));
+            }
+            let someone_connected = users[connected[rng.below(connected.len())]];
+            match rng.below(5) {
+                0 => Msg::new(users[i], chat, "/id"),
+                1 => Msg::new(users[i], chat, "/get welcome"),
+                2 => Msg::new(users[i], chat, "/rules"),
+                3 => Msg::pm(someone_connected, "/connection"),
+                _ => Msg::pm(someone_connected, "/get welcome"),
+            }
         })
         .collect();
-    let started = usage(bot.child.id());
-    println!(
-        "castellan benchmark: {} storage, idle peak RSS {:.1} MiB",
-        if std::env::var("BENCH_DATABASE_URL").is_ok() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
-        started.peak_rss_kib as f64 / 1024.0
-    );
+    Plan { setup, traffic }
+}
 
-    measure("group chatter (ignored)", &tg, &bot, updates, 0, || {
-        for i in 0..updates {
-            tg.send_text(users[i % users.len()], chat, "just talking");
+/// Plain group talk, of varied length, none of it for the bot.
+fn chatter(rng: &mut Lcg) -> &'static str {
+    const LINES: [&str; 6] = [
+        "ok",
+        "good morning everyone",
+        "did anyone see the match yesterday?",
+        "see you at five then",
+        "this is a slightly longer message about nothing in particular, as people often write in busy groups",
+        "haha",
+    ];
+    LINES[rng.below(LINES.len())]
+}
+
+/// A small deterministic generator: the same traffic on every run and for
+/// every bot.
+struct Lcg(u64);
+
+impl Lcg {
+    fn new(seed: u64) -> Lcg {
+        Lcg(seed)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+// ---------------------------------------------------------------- waiting
+
+/// Follows a run from a starting point: the bot's requests and CPU time.
+struct Progress {
+    requests: Requests,
+    cpu: CpuMeter,
+}
+
+impl Progress {
+    fn new(tg: &FakeTelegram, pid: u32) -> Progress {
+        Progress {
+            requests: Requests::since(tg.request_count()),
+            cpu: CpuMeter::new(pid),
         }
-    })
-    .await;
-    measure("/id in PM", &tg, &bot, updates, updates, || {
-        for i in 0..updates {
-            let user = users[i % users.len()];
-            tg.send_text(user, user, "/id");
-        }
-    })
-    .await;
-    measure("/get in the group", &tg, &bot, updates, updates, || {
-        for i in 0..updates {
-            tg.send_text(users[i % users.len()], chat, "/get welcome");
-        }
-    })
-    .await;
-    measure(
-        "/connect in PM",
-        &tg,
-        &bot,
-        users.len(),
-        users.len(),
-        || {
-            for &user in &users {
-                tg.send_text(user, user, &format!("/connect {chat}"));
+    }
+
+    /// Until the bot sent `answers` messages and confirmed every update.
+    /// Panics when nothing moves for [`STALL_TIMEOUT`].
+    async fn wait(&mut self, tg: &FakeTelegram, answers: usize, label: &str) {
+        let mut last_change = Instant::now();
+        let mut last_state = (usize::MAX, usize::MAX);
+        loop {
+            self.requests.read(tg);
+            let pending = tg.pending_updates();
+            if self.requests.count("sendMessage") >= answers && pending == 0 {
+                return;
             }
-        },
-    )
-    .await;
-    measure(
-        "/get through a connection",
-        &tg,
-        &bot,
-        updates,
-        updates,
-        || {
-            for i in 0..updates {
-                let user = users[i % users.len()];
-                tg.send_text(user, user, "/get welcome");
+            // Threads may end before the final reading: keep their time.
+            self.cpu.sample();
+            if (self.requests.cursor, pending) != last_state {
+                last_state = (self.requests.cursor, pending);
+                last_change = Instant::now();
             }
-        },
-    )
-    .await;
-    let violations = tg.spec_violations();
-    assert!(violations.is_empty(), "{violations:#?}");
+            assert!(
+                last_change.elapsed() < STALL_TIMEOUT,
+                "{label}: stuck with {} of {answers} answers and {pending} updates unconfirmed",
+                self.requests.count("sendMessage")
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// The fake's request log from a starting index on, read incrementally
+/// (the log holds every request since the fake started).
+struct Requests {
+    cursor: usize,
+    by_method: BTreeMap<String, usize>,
+    failed_sends: usize,
+}
+
+impl Requests {
+    fn since(cursor: usize) -> Requests {
+        Requests {
+            cursor,
+            by_method: BTreeMap::new(),
+            failed_sends: 0,
+        }
+    }
+
+    fn read(&mut self, tg: &FakeTelegram) {
+        let new = tg.requests_since(self.cursor);
+        self.cursor += new.len();
+        for request in &new {
+            *self.by_method.entry(request.method.clone()).or_default() += 1;
+            if request.method == "sendMessage" && !request.ok {
+                self.failed_sends += 1;
+            }
+        }
+    }
+
+    fn count(&self, method: &str) -> usize {
+        self.by_method.get(method).copied().unwrap_or(0)
+    }
+
+    /// Bot API calls but getUpdates, by method.
+    fn calls(&self) -> BTreeMap<String, usize> {
+        let mut calls = self.by_method.clone();
+        calls.remove("getUpdates");
+        calls
+    }
+}
+
+/// A process' CPU time (user + system) to the nanosecond: the sum of its
+/// threads' run time from /proc/<pid>/task/*/schedstat. /proc/<pid>/stat
+/// counts in 10 ms ticks, too coarse for a few thousand updates. A thread
+/// that ends takes its time with it, so each thread's latest reading is
+/// kept: sample while waiting.
+struct CpuMeter {
+    pid: u32,
+    threads: HashMap<u32, u64>,
+}
+
+impl CpuMeter {
+    fn new(pid: u32) -> CpuMeter {
+        let mut meter = CpuMeter {
+            pid,
+            threads: HashMap::new(),
+        };
+        meter.sample();
+        meter
+    }
+
+    fn sample(&mut self) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let run_time = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            if let Some(ns) = run_time {
+                let seen = self.threads.entry(tid).or_default();
+                *seen = (*seen).max(ns);
+            }
+        }
+    }
+
+    fn total(&mut self) -> Duration {
+        self.sample();
+        if self.threads.is_empty() {
+            // No schedstat (a kernel without it): ticks it is.
+            return stat_cpu(self.pid);
+        }
+        Duration::from_nanos(self.threads.values().sum())
+    }
+
+    /// Waits (up to 2 s) until the process stops using CPU.
+    async fn settle(&mut self) {
+        let mut last = self.total();
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.total();
+            if now.saturating_sub(last) < Duration::from_micros(500) {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+/// utime + stime from /proc/<pid>/stat.
+fn stat_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on every mainstream configuration.
+    Duration::from_millis(ticks * 10)
+}
+
+// -------------------------------------------------------------------- soak
+
+/// castellan's resident memory after growing numbers of plain group
+/// messages, in one process: memory that grows with traffic is a leak.
+struct Soak {
+    /// (updates handled, VmRSS KiB); the first after setup, at 0.
+    rss: Vec<(usize, u64)>,
+    /// Sending and waiting, without the pauses to read memory.
+    elapsed: Duration,
+}
+
+async fn soak(checkpoints: &[usize]) -> Soak {
+    println!("memory over time: castellan on SQLite, plain group messages…");
+    let tg = FakeTelegram::start().await;
+    tg.set_privacy_mode(false);
+    let group = Group::new(&tg, 0, 100);
+    let process = BotProcess::start(Bot::Castellan(Backend::Sqlite), &tg, None);
+    // One command answered: castellan is up.
+    let hello = [Msg::pm(group.member(0), "/id")];
+    let mut progress = Progress::new(&tg, process.pid());
+    queue(&tg, &hello);
+    progress.wait(&tg, 1, "soak start").await;
+
+    let mut rng = Lcg::new(0x50a4);
+    let mut rss = vec![(0, process.status_kib("VmRSS"))];
+    let mut sent = 0;
+    let mut elapsed = Duration::ZERO;
+    for &checkpoint in checkpoints {
+        while sent < checkpoint {
+            let batch: Vec<Msg> = (sent..checkpoint.min(sent + SOAK_BATCH))
+                .map(|i| Msg::new(group.member(i), group.id, chatter(&mut rng)))
+                .collect();
+            let mut progress = Progress::new(&tg, process.pid());
+            let started = Instant::now();
+            queue(&tg, &batch);
+            progress.wait(&tg, 0, "soak").await;
+            elapsed += started.elapsed();
+            sent += batch.len();
+            // The fake logs every getUpdates answer: forget them, or the
+            // bench's own memory grows with the soak.
+            tg.clear_requests();
+        }
+        CpuMeter::new(process.pid()).settle().await;
+        rss.push((sent, process.status_kib("VmRSS")));
+    }
+    Soak { rss, elapsed }
+}
+
+impl Soak {
+    fn text(&self) -> String {
+        let mut out = String::from("memory over time (castellan, SQLite, VmRSS):\n");
+        for &(updates, kib) in &self.rss {
+            let _ = writeln!(
+                out,
+                "  after {:>9} updates: {:>6.1} MiB",
+                thousands(updates),
+                kib as f64 / 1024.0
+            );
+        }
+        let total = self.rss.last().map_or(0, |&(n, _)| n);
+        let _ = writeln!(
+            out,
+            "  ({} updates in {:.1} s, {:.0} updates/s)",
+            thousands(total),
+            self.elapsed.as_secs_f64(),
+            total as f64 / self.elapsed.as_secs_f64()
+        );
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::from("| plain updates handled | VmRSS MiB |\n|---:|---:|\n");
+        for &(updates, kib) in &self.rss {
+            let label = if updates == 0 {
+                "0 (after start-up)".to_owned()
+            } else {
+                thousands(updates)
+            };
+            let _ = writeln!(out, "| {label} | {:.1} |", kib as f64 / 1024.0);
+        }
+        out
+    }
+}
+
+// ------------------------------------------------------------------ output
+
+struct Row {
+    workload: Workload,
+    floor: Figures,
+    sqlite: Figures,
+    postgres: Option<Figures>,
+}
+
+/// castellan on one backend next to the floor, one line per workload.
+struct Table {
+    backend: Backend,
+    lines: Vec<TableLine>,
+}
+
+struct TableLine {
+    workload: &'static str,
+    cells: Vec<String>,
+}
+
+/// Each column's heading: short on the terminal, long in Markdown.
+const COLUMNS: [(&str, &str); 11] = [
+    ("upd/s", "updates/s"),
+    ("µs CPU/upd", "µs CPU/update"),
+    ("API/upd", "API calls/update"),
+    ("getUpd", "getUpdates calls"),
+    ("DB q/upd", "DB queries/update"),
+    ("peak MiB", "peak RSS MiB"),
+    ("floor upd/s", "floor updates/s"),
+    ("floor µs/upd", "floor µs CPU/update"),
+    ("floor MiB", "floor peak RSS MiB"),
+    ("CPU ×floor", "CPU/update ×floor"),
+    ("upd/s ×floor", "updates/s ×floor"),
+];
+
+const LEGEND: &str = "API calls: Bot API calls but getUpdates, whose number is given \
+apart. DB queries: castellan's castellan_database_queries_total (n/a: the \
+binary does not count them). Peak RSS: VmHWM of the workload's own process. \
+×floor: castellan's figure divided by the floor's.";
+
+impl Table {
+    fn new(backend: Backend, rows: &[Row]) -> Table {
+        let lines = rows
+            .iter()
+            .filter_map(|row| {
+                let castellan = match backend {
+                    Backend::Sqlite => &row.sqlite,
+                    Backend::Postgres => row.postgres.as_ref()?,
+                };
+                Some(TableLine {
+                    workload: row.workload.name(),
+                    cells: cells(castellan, &row.floor),
+                })
+            })
+            .collect();
+        Table { backend, lines }
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "castellan on {} next to the floor (a minimal teloxide bot)",
+            self.backend.name()
+        )
+    }
+
+    fn text(&self) -> String {
+        let mut widths: Vec<usize> = COLUMNS.iter().map(|(c, _)| c.chars().count()).collect();
+        for line in &self.lines {
+            for (width, cell) in widths.iter_mut().zip(&line.cells) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let name_width = 26;
+        let mut out = format!("{}\n{:<name_width$}", self.title(), "workload");
+        for ((column, _), width) in COLUMNS.iter().zip(&widths) {
+            let _ = write!(out, "  {column:>width$}");
+        }
+        out.push('\n');
+        for line in &self.lines {
+            let _ = write!(out, "{:<name_width$}", line.workload);
+            for (cell, width) in line.cells.iter().zip(&widths) {
+                let _ = write!(out, "  {cell:>width$}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let headings: Vec<&str> = COLUMNS.iter().map(|(_, long)| *long).collect();
+        let mut out = format!(
+            "### {}\n\n| workload | {} |\n|---|",
+            self.title(),
+            headings.join(" | ")
+        );
+        out.push_str(&"---:|".repeat(COLUMNS.len()));
+        out.push('\n');
+        for line in &self.lines {
+            let _ = writeln!(out, "| {} | {} |", line.workload, line.cells.join(" | "));
+        }
+        out
+    }
+}
+
+/// Where castellan's Bot API calls go (the floor's are one sendMessage per
+/// command).
+fn calls_by_method_text(rows: &[Row]) -> String {
+    let mut out = String::from("castellan's Bot API calls per update, by method:\n");
+    for row in rows {
+        let sqlite = row.sqlite.api_calls_by_method();
+        match &row.postgres {
+            Some(postgres) if postgres.api_calls_by_method() != sqlite => {
+                let _ = writeln!(out, "  {:<26} SQLite: {sqlite}", row.workload.name());
+                let postgres = postgres.api_calls_by_method();
+                let _ = writeln!(out, "  {:<26} PostgreSQL: {postgres}", "");
+            }
+            _ => {
+                let _ = writeln!(out, "  {:<26} {sqlite}", row.workload.name());
+            }
+        }
+    }
+    out
+}
+
+fn calls_by_method_markdown(rows: &[Row]) -> String {
+    let postgres = rows.iter().any(|row| row.postgres.is_some());
+    let mut out = String::from("### castellan's Bot API calls per update, by method\n\n");
+    out.push_str(if postgres {
+        "| workload | SQLite | PostgreSQL |\n|---|---|---|\n"
+    } else {
+        "| workload | SQLite |\n|---|---|\n"
+    });
+    for row in rows {
+        let _ = write!(
+            out,
+            "| {} | {} |",
+            row.workload.name(),
+            row.sqlite.api_calls_by_method()
+        );
+        if let Some(figures) = &row.postgres {
+            let _ = write!(out, " {} |", figures.api_calls_by_method());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn cells(castellan: &Figures, floor: &Figures) -> Vec<String> {
+    vec![
+        format!("{:.0}", castellan.updates_per_second()),
+        format!("{:.1}", castellan.cpu_per_update_us()),
+        format!("{:.2}", castellan.api_calls_per_update()),
+        castellan.get_updates.to_string(),
+        castellan
+            .queries_per_update()
+            .map_or_else(|| "n/a".to_owned(), |q| format!("{q:.2}")),
+        format!("{:.1}", castellan.peak_rss_mib()),
+        format!("{:.0}", floor.updates_per_second()),
+        format!("{:.1}", floor.cpu_per_update_us()),
+        format!("{:.1}", floor.peak_rss_mib()),
+        ratio(castellan.cpu_per_update_us(), floor.cpu_per_update_us()),
+        ratio(castellan.updates_per_second(), floor.updates_per_second()),
+    ]
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+/// 1,000,000
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn markdown(
+    machine: &Machine,
+    settings: &Settings,
+    tables: &[Table],
+    rows: &[Row],
+    soak: Option<&Soak>,
+) -> String {
+    let mut out = format!(
+        "{}\n- Command: `{}`\n- {} updates per workload; {}.\n\n",
+        machine.markdown(),
+        command_line(),
+        thousands(settings.updates),
+        settings.runs_phrase(),
+    );
+    if !tables.iter().any(|t| t.backend == Backend::Postgres) {
+        out.push_str("PostgreSQL was unreachable: no PostgreSQL figures.\n\n");
+    }
+    for table in tables {
+        out.push_str(&table.markdown());
+        out.push('\n');
+    }
+    out.push_str(LEGEND);
+    out.push_str("\n\n");
+    out.push_str(&calls_by_method_markdown(rows));
+    out.push('\n');
+    if let Some(soak) = soak {
+        out.push_str("### Memory over time (castellan, SQLite)\n\n");
+        out.push_str(&soak.markdown());
+    }
+    out
+}
+
+/// How this run was started, to repeat it: the bench's variables that are
+/// set, and the cargo command.
+fn command_line() -> String {
+    let mut variables: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("BENCH_"))
+        .map(|(name, value)| {
+            let value = if name == "BENCH_DATABASE_URL" {
+                redact(&value)
+            } else {
+                value
+            };
+            (name, value)
+        })
+        .collect();
+    variables.sort();
+    let mut out = String::new();
+    for (name, value) in variables {
+        let _ = write!(out, "{name}={value} ");
+    }
+    out + "cargo bench --bench throughput"
+}
+
+/// Replaces what is between the markers when the file has them (keeping the
+/// prose around), else writes the figures alone.
+fn write_markdown(path: &std::path::Path, fragment: &str) {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let text = match (existing.find(MARKDOWN_BEGIN), existing.find(MARKDOWN_END)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{MARKDOWN_BEGIN}\n\n{fragment}\n{}",
+            &existing[..begin],
+            &existing[end..]
+        ),
+        _ => fragment.to_owned(),
+    };
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Where the figures come from.
+struct Machine {
+    cpu: String,
+    cores: usize,
+    memory: String,
+    kernel: String,
+    date: String,
+    commit: Option<String>,
+    rustc: Option<String>,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        Machine {
+            cpu: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+                .map_or_else(|| "unknown CPU".to_owned(), |(_, v)| v.trim().to_owned()),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory: format!("{:.1} GiB", memory_kib as f64 / 1024.0 / 1024.0),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned()),
+            date: output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+                .unwrap_or_else(|| "unknown date".to_owned()),
+            commit: output_of("git", &["describe", "--always", "--dirty"]),
+            rustc: output_of("rustc", &["--version"]),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut out = format!(
+            "machine: {}, {} cores, {} RAM, Linux {}\ndate: {}",
+            self.cpu, self.cores, self.memory, self.kernel, self.date
+        );
+        if let Some(commit) = &self.commit {
+            let _ = write!(out, ", castellan {commit}");
+        }
+        if let Some(rustc) = &self.rustc {
+            let _ = write!(out, ", {rustc}");
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!(
+            "- Machine: {}, {} cores, {} RAM, Linux {}\n- Date: {}",
+            self.cpu, self.cores, self.memory, self.kernel, self.date
+        );
+        if let Some(commit) = &self.commit {
+            let _ = write!(out, "\n- castellan: `{commit}`");
+        }
+        if let Some(rustc) = &self.rustc {
+            let _ = write!(out, "\n- Compiler: {rustc}");
+        }
+        out
+    }
+}
+
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    (output.status.success() && !text.trim().is_empty()).then(|| text.trim().to_owned())
 }
