@@ -210,15 +210,20 @@ impl Auth {
         Ok((group, role))
     }
 
-    /// The check repeated on every use of a connection to `space`.
+    /// The check repeated on every use of a connection to `space`;
+    /// `allow_connect` is the chat's setting when the caller read it already.
     pub async fn check_space(
         &self,
         store: &dyn Store,
         space: Space,
         user_id: UserId,
+        allow_connect: Option<bool>,
     ) -> Result<Role, AccessError> {
         match space {
-            Space::Chat(chat_id) => self.check_use(store, chat_id, user_id).await,
+            Space::Chat(chat_id) => {
+                self.check_use_known(store, chat_id, user_id, allow_connect)
+                    .await
+            }
             Space::Business(owner_id) => {
                 check_business(store, owner_id, user_id).await?;
                 Ok(Role::Admin)
@@ -234,6 +239,18 @@ impl Auth {
         store: &dyn Store,
         chat_id: i64,
         user_id: UserId,
+    ) -> Result<Role, AccessError> {
+        self.check_use_known(store, chat_id, user_id, None).await
+    }
+
+    /// [`check_use`](Self::check_use), with the chat's `allow_connect`
+    /// setting when the caller read it already (else it is read here).
+    pub async fn check_use_known(
+        &self,
+        store: &dyn Store,
+        chat_id: i64,
+        user_id: UserId,
+        allow_connect: Option<bool>,
     ) -> Result<Role, AccessError> {
         let chat = ChatId(chat_id);
         let user_member = self.tg.call(GetChatMember::new(chat, user_id));
@@ -257,7 +274,11 @@ impl Auth {
             Membership::Banned => Err(AccessError::Denied(Denial::Banned)),
             Membership::NotMember => Err(AccessError::Denied(Denial::NotMember)),
             Membership::Member => {
-                if store.allow_connect(chat_id).await? {
+                let allow = match allow_connect {
+                    Some(allow) => allow,
+                    None => store.allow_connect(chat_id).await?,
+                };
+                if allow {
                     Ok(Role::Member)
                 } else {
                     Err(AccessError::Denied(Denial::ConnectionsDisabled))

@@ -305,7 +305,8 @@ pub async fn resolve_target(
         return Ok(None);
     }
     let user_id = ctx.user.id.0 as i64;
-    let Some(connection) = ctx.store().current_connection(user_id).await? else {
+    let Some((connection, allow_connect)) = ctx.store().current_connection_for_use(user_id).await?
+    else {
         let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
             Some(notice) => notice,
             None => t!(ctx.lang, "error-not-connected", command = spec.name),
@@ -327,7 +328,12 @@ pub async fn resolve_target(
     let role = match ctx
         .state
         .auth
-        .check_space(ctx.store(), connection.space, ctx.user.id)
+        .check_space(
+            ctx.store(),
+            connection.space,
+            ctx.user.id,
+            Some(allow_connect),
+        )
         .await
     {
         Ok(role) => role,

@@ -30,6 +30,7 @@ impl CommandOutcome {
 pub struct Metrics {
     registry: Registry,
     updates: IntCounterVec,
+    message_updates: prometheus::IntCounter,
     commands: IntCounterVec,
     telegram_requests: IntCounterVec,
     handler_duration: Histogram,
@@ -77,9 +78,11 @@ impl Metrics {
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        let message_updates = updates.with_label_values(&["message"]);
         Ok(Self {
             registry,
             updates,
+            message_updates,
             commands,
             telegram_requests,
             handler_duration,
@@ -87,7 +90,12 @@ impl Metrics {
     }
 
     pub fn update(&self, kind: &'static str) {
-        self.updates.with_label_values(&[kind]).inc();
+        // The common kind without the label lookup: it is per update.
+        if kind == "message" {
+            self.message_updates.inc();
+        } else {
+            self.updates.with_label_values(&[kind]).inc();
+        }
     }
 
     /// `command` is a registry name ([`crate::commands::CommandSpec::name`]).

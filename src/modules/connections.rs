@@ -51,12 +51,14 @@ async fn check_current(
     state: &AppState,
     user_id: UserId,
     chat: ConnectedChat,
+    allow_connect: bool,
 ) -> Result<Checked, AccessError> {
     match chat.space {
         Space::Chat(chat_id) => {
+            let store = state.store.as_ref();
             let role = state
                 .auth
-                .check_use(state.store.as_ref(), chat_id, user_id)
+                .check_use_known(store, chat_id, user_id, Some(allow_connect))
                 .await?;
             Ok(Checked {
                 chat,
@@ -367,7 +369,8 @@ pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
 /// `/connection`: the current connection, checked again.
 pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
     let user_id = ctx.user.id.0 as i64;
-    let Some(current) = ctx.store().current_connection(user_id).await? else {
+    let Some((current, allow_connect)) = ctx.store().current_connection_for_use(user_id).await?
+    else {
         let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
             Some(notice) => notice,
             None => t!(ctx.lang, "connection-none"),
@@ -376,7 +379,7 @@ pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
         return Ok(());
     };
     let title = connection_title(ctx.lang, &current);
-    match check_current(ctx.state, ctx.user.id, current).await {
+    match check_current(ctx.state, ctx.user.id, current, allow_connect).await {
         Ok(checked) => {
             let (text, keyboard) = connected_view(ctx.lang, "connection-current", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
@@ -452,7 +455,11 @@ pub async fn page_button(
     page: ConnectionPage,
 ) -> HandlerResult {
     let user_id = query.from.id;
-    let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
+    let Some((current, allow_connect)) = state
+        .store
+        .current_connection_for_use(user_id.0 as i64)
+        .await?
+    else {
         let notice = ended_connection_notice(state.store.as_ref(), lang, user_id.0 as i64).await?;
         let text = notice.map_or_else(
             || t!(lang, "connbtns-not-connected"),
@@ -463,7 +470,7 @@ pub async fn page_button(
     };
     let title = connection_title(lang, &current);
     let kind = connection_kind(current.space);
-    let checked = match check_current(state, user_id, current).await {
+    let checked = match check_current(state, user_id, current, allow_connect).await {
         Ok(checked) => checked,
         Err(error) => {
             let text = connection_check_failed(

@@ -322,7 +322,11 @@ async fn notes_connection(
     let Some((command, access, via)) = notes_scope() else {
         return Ok(Err(t!(lang, "button-unknown")));
     };
-    let Some(current) = state.store.current_connection(user_id.0 as i64).await? else {
+    let Some((current, allow_connect)) = state
+        .store
+        .current_connection_for_use(user_id.0 as i64)
+        .await?
+    else {
         return Ok(Err(t!(lang, "connbtns-not-connected")));
     };
     let title = connection_title(lang, &current);
@@ -332,7 +336,12 @@ async fn notes_connection(
     }
     let role = match state
         .auth
-        .check_space(state.store.as_ref(), current.space, user_id)
+        .check_space(
+            state.store.as_ref(),
+            current.space,
+            user_id,
+            Some(allow_connect),
+        )
         .await
     {
         Ok(role) => role,

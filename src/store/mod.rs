@@ -258,6 +258,12 @@ pub trait Store: Send + Sync + 'static {
     /// Ends the current connection (history is kept) and returns it.
     async fn disconnect(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
     async fn current_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
+    /// The current connection, with whether its chat lets members connect
+    /// (what every use of it checks), in one query.
+    async fn current_connection_for_use(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Option<(ConnectedChat, bool)>>;
     /// Newest first, at most [`HISTORY_LIMIT`].
     async fn recent_chats(&self, user_id: i64) -> StoreResult<Vec<ConnectedChat>>;
 

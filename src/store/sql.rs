@@ -370,6 +370,27 @@ impl Store for SqlStore {
         Ok(row.map(connected_chat).transpose()?)
     }
 
+    async fn current_connection_for_use(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Option<(ConnectedChat, bool)>> {
+        let row: Option<(String, i64, String, bool)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT c.space, c.chat_id, c.chat_title, COALESCE(s.allow_connect, TRUE)
+                 FROM current_connections c
+                 LEFT JOIN chat_settings s ON c.space = 'chat' AND s.chat_id = c.chat_id
+                 WHERE c.user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row
+            .map(|(space, id, title, allow)| Ok((connected_chat((space, id, title))?, allow)))
+            .transpose()
+            .map_err(|error: sqlx::Error| StoreError::Database(error))?)
+    }
+
     async fn recent_chats(&self, user_id: i64) -> StoreResult<Vec<ConnectedChat>> {
         let rows: Vec<ChatRow> = on_pool!(self, |pool| {
             sqlx::query_as(

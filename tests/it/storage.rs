@@ -30,6 +30,7 @@ crate::backend_tests!(
     migrate_chat_survives_concurrent_writes,
     ending_connections_to_a_chat_is_told_once,
     renaming_a_chat_renames_its_connections,
+    the_connection_comes_with_its_chats_setting,
     persists_across_reopening,
     reopening_without_close_keeps_data,
     concurrent_connects_leave_one_current_connection,
@@ -1623,6 +1624,35 @@ async fn renaming_a_chat_renames_its_connections(backend: Backend) {
     );
 }
 
+async fn the_connection_comes_with_its_chats_setting(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(store.current_connection_for_use(1).await.unwrap(), None);
+    store.connect(1, &chat(-10, "Team")).await.unwrap();
+    assert_eq!(
+        store.current_connection_for_use(1).await.unwrap(),
+        Some((chat(-10, "Team"), true))
+    );
+    store.set_allow_connect(-10, false).await.unwrap();
+    assert_eq!(
+        store.current_connection_for_use(1).await.unwrap(),
+        Some((chat(-10, "Team"), false))
+    );
+    // A business account has no such setting, and no chat of the same
+    // number lends it one.
+    store.set_allow_connect(5, false).await.unwrap();
+    let business = ConnectedChat {
+        space: Space::Business(5),
+        title: String::new(),
+    };
+    store.connect(2, &business).await.unwrap();
+    assert_eq!(
+        store.current_connection_for_use(2).await.unwrap(),
+        Some((business, true))
+    );
+}
+
 /// Every lookup on a per-update path is served by an index, so its cost does
 /// not grow with the number of chats or users: each plan, with sequential
 /// scans made as unattractive as PostgreSQL allows, uses an index.
@@ -1644,6 +1674,9 @@ async fn per_update_lookups_use_indexes() {
     // The store's per-update queries, with literal arguments.
     let lookups = [
         "SELECT space, chat_id, chat_title FROM current_connections WHERE user_id = 1",
+        "SELECT c.space, c.chat_id, c.chat_title, COALESCE(s.allow_connect, TRUE) \
+         FROM current_connections c LEFT JOIN chat_settings s \
+         ON c.space = 'chat' AND s.chat_id = c.chat_id WHERE c.user_id = 1",
         "SELECT user_id FROM current_connections WHERE space = 'chat' AND chat_id = -1",
         "SELECT space, chat_id, chat_title FROM connection_history WHERE user_id = 1 \
          ORDER BY seq DESC LIMIT 5",
