@@ -168,7 +168,16 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
         }
         return Ok(());
     }
-    let served = handle_message(&msg, &state, on_message(&msg, &state, command)).await;
+    // Plain chatter (a text that is neither a command nor a #name) asks
+    // nothing of castellan: skip building the handler's future at all.
+    if text.is_some() && command.is_none() && !hashtag {
+        state.metrics.handler_time(started.elapsed());
+        return Ok(());
+    }
+    // Boxed: the command handlers' future is large, and kept out of this
+    // one, which every message builds.
+    let handler = Box::pin(on_message(&msg, &state, command));
+    let served = handle_message(&msg, &state, handler).await;
     if let Some(name) = name {
         let outcome = if served {
             CommandOutcome::Ok
