@@ -148,12 +148,6 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
 
 async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     let started = Instant::now();
-    // A group's message reached the bot: it is in that group (until a
-    // my_chat_member update says otherwise), so connection checks need not
-    // ask Telegram about the bot itself.
-    if (msg.chat.is_group() || msg.chat.is_supergroup()) && msg.migrate_to_chat_id().is_none() {
-        state.auth.saw_bot_in(msg.chat.id.0);
-    }
     let text = msg.text().filter(|_| !msg.chat.is_channel());
     let command = text.and_then(|text| commands::parse(text, &state.bot_username));
     let name = command.as_ref().map(|command| command.spec.name);
@@ -169,10 +163,15 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
         return Ok(());
     }
     // Plain chatter (a text that is neither a command nor a #name) asks
-    // nothing of castellan: skip building the handler's future at all.
+    // nothing of castellan: nothing is built or recorded for it.
     if text.is_some() && command.is_none() && !hashtag {
-        state.metrics.handler_time(started.elapsed());
         return Ok(());
+    }
+    // A group's command or service message reached the bot: it is in that
+    // group (until a my_chat_member update says otherwise), so connection
+    // checks need not ask Telegram about the bot itself.
+    if (msg.chat.is_group() || msg.chat.is_supergroup()) && msg.migrate_to_chat_id().is_none() {
+        state.auth.saw_bot_in(msg.chat.id.0);
     }
     // Boxed: the command handlers' future is large, and kept out of this
     // one, which every message builds.

@@ -39,7 +39,7 @@ async fn common_updates_cost_the_fewest_calls(backend: Backend) {
     );
 
     // /connect <id>: the chat, the user's membership, the reply (the bot is
-    // known to be in the group: its messages reach it).
+    // known to be in the group: commands there reach it).
     let start = app.tg.request_count();
     app.pm(member, &format!("/connect {chat}")).await;
     assert_eq!(
