@@ -201,14 +201,29 @@ async fn handle_message(
     if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref())
         && let Some(key) = failure.locale_key()
     {
-        let lang = Lang::from_code(user.language_code.as_deref());
-        let reply_to = (!msg.chat.is_private()).then_some(msg.id);
-        let text = t!(lang, key);
-        if let Err(error) = send_html(&state.telegram, msg.chat.id, text, reply_to, None).await {
+        let text = t!(Lang::from_code(user.language_code.as_deref()), key);
+        if let Err(error) = reply_to_sender(msg, state, text).await {
             tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
     served
+}
+
+/// Answers `msg` where it was sent, as a reply to it in groups: for the
+/// dispatcher's own notices, sent without a handler's `Ctx`.
+async fn reply_to_sender(
+    msg: &Message,
+    state: &AppState,
+    html: String,
+) -> Result<Message, crate::telegram::TelegramError> {
+    let reply_to = (!msg.chat.is_private()).then_some(msg.id);
+    send_html(&state.telegram, msg.chat.id, html, reply_to, None).await
+}
+
+/// "Too fast, wait N s", N rounded up to a whole second.
+fn slow_down_text(lang: Lang, wait: std::time::Duration) -> String {
+    let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
+    t!(lang, "error-slow-down", seconds = seconds)
 }
 
 async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
@@ -358,11 +373,8 @@ async fn keeps_pace(msg: &Message, user: &User, state: &AppState) -> bool {
         Pace::Ignore => return false,
         Pace::SlowDown { wait } => wait,
     };
-    let lang = Lang::from_code(user.language_code.as_deref());
-    let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
-    let text = t!(lang, "error-slow-down", seconds = seconds);
-    let reply_to = (!msg.chat.is_private()).then_some(msg.id);
-    if let Err(error) = send_html(&state.telegram, msg.chat.id, text, reply_to, None).await {
+    let text = slow_down_text(Lang::from_code(user.language_code.as_deref()), wait);
+    if let Err(error) = reply_to_sender(msg, state, text).await {
         tracing::info!(%error, "could not tell a user to slow down");
     }
     false
@@ -408,8 +420,7 @@ async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
     match state.pace.take(query.from.id.0) {
         Pace::Serve => {}
         Pace::SlowDown { wait } => {
-            let seconds = i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX);
-            let text = plain(&t!(lang, "error-slow-down", seconds = seconds));
+            let text = plain(&slow_down_text(lang, wait));
             return Ok(answer(tg, query, Some(text), true).await?);
         }
         // Unanswered, the button would spin on the user's screen.
