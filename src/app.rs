@@ -11,7 +11,7 @@ use teloxide::payloads::{
     DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters, SetWebhook, SetWebhookSetters,
 };
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, BotCommandScope, Me};
+use teloxide::types::{BotCommand, BotCommandScope};
 use tokio::sync::watch;
 
 use crate::auth::Auth;
@@ -124,7 +124,8 @@ pub async fn run_until(
         .metrics(Arc::clone(&metrics))
         .on_migrate(on_migrate)
         .build();
-    let Some(me) = until_stopped(&mut stop_rx, get_me(&tg)).await else {
+    let get_me = retry("getMe", || tg.call_with(GetMe::new(), RetryPolicy::ONCE));
+    let Some(me) = until_stopped(&mut stop_rx, get_me).await else {
         return Ok(());
     };
     let me = me?;
@@ -147,17 +148,19 @@ pub async fn run_until(
             }),
         )
         .await
-        .map(drop),
-        Some(webhook) => until_stopped(
-            &mut stop_rx,
-            retry("setWebhook", || set_webhook(&tg, webhook)),
-        )
-        .await
-        .map(drop),
+        .map(|done| done.map(drop)),
+        Some(webhook) => {
+            until_stopped(
+                &mut stop_rx,
+                retry("setWebhook", || set_webhook(&tg, webhook)),
+            )
+            .await
+        }
     };
-    if setup.is_none() {
+    let Some(setup) = setup else {
         return Ok(());
-    }
+    };
+    setup?;
     register_commands(&tg).await;
 
     tracing::info!(
@@ -316,39 +319,23 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
     }
 }
 
-/// Who the bot is. A token Telegram refuses ends the start; anything else
-/// (Telegram unreachable, 5xx, 429) is waited out.
-async fn get_me(tg: &Telegram) -> Result<Me, AppError> {
-    let mut attempt = 0;
-    loop {
-        match tg.call_with(GetMe::new(), RetryPolicy::ONCE).await {
-            Ok(me) => return Ok(me),
-            Err(error) if error.refusal() == Some(Refusal::InvalidToken) => {
-                return Err(AppError::TokenRejected(error));
-            }
-            Err(error) => {
-                let delay = error.retry_after().unwrap_or_else(|| backoff(attempt));
-                tracing::warn!(%error, "getMe failed; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.min(7))).min(MAX_BACKOFF)
 }
 
-/// Retries a Telegram call while Telegram is unreachable or failing.
-async fn retry<T, Fut>(what: &str, make: impl Fn() -> Fut) -> T
+/// Retries a start-up call while Telegram is unreachable or failing. A
+/// token Telegram refuses will not heal: that ends the start.
+async fn retry<T, Fut>(what: &str, make: impl Fn() -> Fut) -> Result<T, AppError>
 where
     Fut: Future<Output = Result<T, TelegramError>>,
 {
     let mut attempt = 0;
     loop {
         match make().await {
-            Ok(value) => return value,
+            Ok(value) => return Ok(value),
+            Err(error) if error.refusal() == Some(Refusal::InvalidToken) => {
+                return Err(AppError::TokenRejected(error));
+            }
             Err(error) => {
                 let delay = error.retry_after().unwrap_or_else(|| backoff(attempt));
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
