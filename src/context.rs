@@ -183,13 +183,7 @@ pub async fn connection_check_failed(
     match error {
         AccessError::Denied(denial) => {
             store.disconnect(user_id).await?;
-            let reason = t!(lang, denial.locale_key());
-            Ok(t!(
-                lang,
-                "connection-revoked",
-                title = title,
-                reason = crate::i18n::Html(reason)
-            ))
+            Ok(connection_ended(lang, title, denial.locale_key()))
         }
         AccessError::Telegram(error) => {
             tracing::warn!(%error, "Telegram could not answer an access check");
@@ -210,13 +204,17 @@ pub async fn ended_connection_notice(
     let Some(ended) = store.take_ended_connection(user_id).await? else {
         return Ok(None);
     };
-    let reason = t!(lang, "ended-bot-removed");
-    Ok(Some(t!(
+    Ok(Some(connection_ended(
         lang,
-        "connection-revoked",
-        title = &ended.title,
-        reason = crate::i18n::Html(reason)
+        &ended.title,
+        "ended-bot-removed",
     )))
+}
+
+/// "Your connection to <title> has ended: <reason>", as HTML.
+fn connection_ended(lang: Lang, title: &str, reason_key: &str) -> String {
+    let reason = crate::i18n::Html(t!(lang, reason_key));
+    t!(lang, "connection-revoked", title = title, reason = reason)
 }
 
 /// What a connection's title shows: a group's stored title, or "your
