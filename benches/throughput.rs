@@ -25,6 +25,14 @@
 //!   `BENCH_UPDATES`, so 1,000,000), RSS read after 1%, 10% and all of
 //!   them; `off` skips it. The fake keeps every message: about 3 GB of the
 //!   bench's own memory for 1,000,000.
+//! * `BENCH_WORKLOADS`: only these workloads, by key, comma-separated
+//!   (`chatter`, `id`, `connection`, `connect`, `get`, `busy`, `mix`;
+//!   default all), for profiling one of them.
+//! * `BENCH_INSTRUCTIONS`: `off` skips counting instructions under
+//!   callgrind (done by default when valgrind is installed) for the
+//!   workloads held to a CPU ratio to the floor.
+//! * `BENCH_CALLGRIND_DIR`: keep callgrind's counts there (one file per
+//!   bot and workload), to read with `callgrind_annotate`.
 //! * `BENCH_MARKDOWN`: a file to write the figures to as Markdown; when it
 //!   already holds the `<!-- bench:begin -->` / `<!-- bench:end -->`
 //!   markers (as `BENCHMARKS.md` does), only what is between them changes.
@@ -75,6 +83,9 @@ struct Settings {
     soak_checkpoints: Vec<usize>,
     markdown: Option<PathBuf>,
     postgres_url: String,
+    workloads: Vec<Workload>,
+    /// Count instructions under callgrind too.
+    instructions: bool,
 }
 
 impl Settings {
@@ -110,6 +121,26 @@ impl Settings {
                 .ok()
                 .filter(|url| !url.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_POSTGRES.to_owned()),
+            workloads: match std::env::var("BENCH_WORKLOADS") {
+                Ok(keys) if !keys.trim().is_empty() => keys
+                    .split(',')
+                    .map(|key| {
+                        Workload::ALL
+                            .into_iter()
+                            .find(|workload| workload.key() == key.trim())
+                            .unwrap_or_else(|| panic!("BENCH_WORKLOADS: no workload {key:?}"))
+                    })
+                    .collect(),
+                _ => Workload::ALL.to_vec(),
+            },
+            instructions: match std::env::var("BENCH_INSTRUCTIONS").as_deref() {
+                Ok("off") => false,
+                _ => Command::new("valgrind")
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success()),
+            },
         }
     }
 
@@ -144,7 +175,7 @@ async fn bench(settings: Settings) {
         bots.push(Bot::Castellan(Backend::Postgres));
     }
     let mut rows = Vec::new();
-    for workload in Workload::ALL {
+    for &workload in &settings.workloads {
         let mut runs: Vec<Vec<Figures>> = bots.iter().map(|_| Vec::new()).collect();
         for round in 1..=settings.runs {
             // The bots take turns, so that whatever else the machine does
@@ -175,6 +206,13 @@ async fn bench(settings: Settings) {
     }
     println!("{LEGEND}\n");
     println!("{}", calls_by_method_text(&rows));
+    let counts = if settings.instructions {
+        let counts = count_instructions(&settings).await;
+        println!("{}", counts_text(&counts));
+        counts
+    } else {
+        Vec::new()
+    };
     let soak = if settings.soak_checkpoints.is_empty() {
         None
     } else {
@@ -183,7 +221,7 @@ async fn bench(settings: Settings) {
         Some(soak)
     };
     if let Some(path) = &settings.markdown {
-        let fragment = markdown(&machine, &settings, &tables, &rows, soak.as_ref());
+        let fragment = markdown(&machine, &settings, &tables, &rows, &counts, soak.as_ref());
         write_markdown(path, &fragment);
         println!("figures written to {}", path.display());
     }
@@ -198,11 +236,6 @@ async fn run(
     postgres: Option<&PostgresServer>,
     label: &str,
 ) -> Figures {
-    let tg = FakeTelegram::start().await;
-    // The bot sees every group message, as castellan's `#name` shortcuts
-    // need: ignoring chatter is part of the cost being measured.
-    tg.set_privacy_mode(false);
-    let plan = workload.plan(&tg, updates);
     let postgres = match bot {
         Bot::Castellan(Backend::Postgres) => postgres,
         _ => None,
@@ -211,29 +244,13 @@ async fn run(
         Some(server) => Some(server.create().await),
         None => None,
     };
-    let process = BotProcess::start(bot, &tg, database.as_ref().map(|d| d.url.as_str()));
-
-    // Start-up and setup are not measured. A first command, answered,
-    // tells that the bot is up and polling even when the workload needs no
-    // setup.
-    let warm_up = tg.add_user("Warm-up");
-    let mut setup = vec![Msg::pm(warm_up, "/id")];
-    setup.extend(plan.setup);
-    let mut progress = Progress::new(&tg, process.pid());
-    queue(&tg, &setup);
-    progress.wait(&tg, answers_expected(&setup), "setup").await;
-
-    let figures = measure(&tg, &process, &plan.traffic, workload.name()).await;
-    drop(process);
+    let database_url = database.as_ref().map(|d| d.url.as_str());
+    let ready = Ready::set_up(bot, workload, updates, database_url, Meter::Proc).await;
+    let figures = measure(&ready.tg, &ready.process, &ready.traffic, workload.name()).await;
+    ready.finish(bot);
     if let (Some(server), Some(database)) = (postgres, database) {
         server.drop_database(database).await;
     }
-    let violations = tg.spec_violations();
-    assert!(
-        violations.is_empty(),
-        "{} broke the Bot API spec: {violations:#?}",
-        bot.name()
-    );
     println!(
         "  {:<26} {label:<30} {:>7.0} updates/s  {:>8.1} µs CPU/update",
         workload.name(),
@@ -241,6 +258,158 @@ async fn run(
         figures.cpu_per_update_us(),
     );
     figures
+}
+
+/// A bot started on a fresh fake with a workload's world, its setup
+/// answered: ready for the measured traffic.
+struct Ready {
+    tg: FakeTelegram,
+    process: BotProcess,
+    traffic: Vec<Msg>,
+}
+
+impl Ready {
+    async fn set_up(
+        bot: Bot,
+        workload: Workload,
+        updates: usize,
+        database_url: Option<&str>,
+        meter: Meter,
+    ) -> Ready {
+        let tg = FakeTelegram::start().await;
+        // The bot sees every group message, as castellan's `#name` shortcuts
+        // need: ignoring chatter is part of the cost being measured.
+        tg.set_privacy_mode(false);
+        let plan = workload.plan(&tg, updates);
+        let process = BotProcess::start(bot, &tg, database_url, meter);
+        // Start-up and setup are not measured. A first command, answered,
+        // tells that the bot is up and polling even when the workload needs
+        // no setup.
+        let warm_up = tg.add_user("Warm-up");
+        let mut setup = vec![Msg::pm(warm_up, "/id")];
+        setup.extend(plan.setup);
+        let mut progress = Progress::new(&tg, process.pid());
+        queue(&tg, &setup);
+        progress.wait(&tg, answers_expected(&setup), "setup").await;
+        Ready {
+            tg,
+            process,
+            traffic: plan.traffic,
+        }
+    }
+
+    /// Stops the bot; every request it made kept to the Bot API spec.
+    fn finish(self, bot: Bot) {
+        drop(self.process);
+        let violations = self.tg.spec_violations();
+        assert!(
+            violations.is_empty(),
+            "{} broke the Bot API spec: {violations:#?}",
+            bot.name()
+        );
+    }
+}
+
+// ------------------------------------------------------------ instructions
+
+/// The workloads held to a CPU ratio to the floor, counted again in
+/// instructions: CPU time on a shared two-core machine moves by ±15% run to
+/// run, more than the margins of those targets.
+const COUNTED: [Workload; 2] = [Workload::Chatter, Workload::Id];
+
+/// Instructions per update of one workload, the floor's and castellan's.
+struct Count {
+    workload: Workload,
+    updates: usize,
+    floor: u64,
+    castellan: u64,
+}
+
+impl Count {
+    fn per_update(&self, instructions: u64) -> f64 {
+        instructions as f64 / self.updates as f64
+    }
+
+    fn ratio(&self) -> f64 {
+        self.castellan as f64 / self.floor as f64
+    }
+}
+
+/// castellan on SQLite (neither workload touches the database) and the
+/// floor, each under callgrind in a fresh process, once.
+async fn count_instructions(settings: &Settings) -> Vec<Count> {
+    let mut counts = Vec::new();
+    for &workload in settings.workloads.iter().filter(|w| COUNTED.contains(w)) {
+        let count = |bot| counted_run(bot, workload, settings.updates);
+        let floor = count(Bot::Floor).await;
+        let castellan = count(Bot::Castellan(Backend::Sqlite)).await;
+        counts.push(Count {
+            workload,
+            updates: settings.updates,
+            floor,
+            castellan,
+        });
+    }
+    counts
+}
+
+async fn counted_run(bot: Bot, workload: Workload, updates: usize) -> u64 {
+    let ready = Ready::set_up(bot, workload, updates, None, Meter::Callgrind).await;
+    let process = &ready.process;
+    CpuMeter::new(process.pid()).settle().await;
+    process.zero_instructions();
+    let mut progress = Progress::new(&ready.tg, process.pid());
+    queue(&ready.tg, &ready.traffic);
+    let answers = answers_expected(&ready.traffic);
+    progress.wait(&ready.tg, answers, workload.name()).await;
+    progress.cpu.settle().await;
+    let dump_name = format!("{}-{}", bot.key(), workload.key());
+    let instructions = process.instructions(&dump_name).await;
+    println!(
+        "  {:<26} {:<30} {:>10.0} instructions/update",
+        workload.name(),
+        format!("{} under callgrind", bot.name()),
+        instructions as f64 / updates as f64
+    );
+    ready.finish(bot);
+    instructions
+}
+
+fn counts_text(counts: &[Count]) -> String {
+    let mut out = String::from("Instructions per update under callgrind (castellan on SQLite):\n");
+    for count in counts {
+        let _ = writeln!(
+            out,
+            "  {:<26} floor {:>9.0}  castellan {:>9.0}  ×floor {:.2}",
+            count.workload.name(),
+            count.per_update(count.floor),
+            count.per_update(count.castellan),
+            count.ratio()
+        );
+    }
+    out
+}
+
+fn counts_markdown(counts: &[Count]) -> String {
+    let mut out = String::from(
+        "### Instructions per update, counted by callgrind\n\n\
+         The workloads held to a CPU ratio to the floor, run once more by \
+         each bot under `valgrind --tool=callgrind` (castellan on SQLite), \
+         counting the instructions of the measured part alone.\n\n\
+         | workload | floor instructions/update | castellan instructions/update | ×floor |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for count in counts {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.2} |",
+            count.workload.name(),
+            count.per_update(count.floor),
+            count.per_update(count.castellan),
+            count.ratio()
+        );
+    }
+    out
 }
 
 /// Queues the traffic, waits until it is answered and confirmed, and reads
@@ -379,13 +548,22 @@ impl Backend {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bot {
     Floor,
     Castellan(Backend),
 }
 
 impl Bot {
+    /// A name for files.
+    fn key(self) -> &'static str {
+        match self {
+            Bot::Floor => "floor",
+            Bot::Castellan(Backend::Sqlite) => "castellan-sqlite",
+            Bot::Castellan(Backend::Postgres) => "castellan-postgres",
+        }
+    }
+
     fn name(self) -> String {
         match self {
             Bot::Floor => "floor".to_owned(),
@@ -394,10 +572,23 @@ impl Bot {
     }
 }
 
+/// How a bot's cost is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meter {
+    /// From /proc: CPU time and memory, at full speed.
+    Proc,
+    /// Under callgrind, which counts the instructions run: the same run
+    /// after run, where CPU time on a shared machine is not.
+    Callgrind,
+}
+
 /// A bot running as its own process (so that /proc tells its cost apart
 /// from the fake's), killed when dropped.
 struct BotProcess {
     child: Child,
+    /// Under callgrind: where it writes its counts (each dump gets a `.N`
+    /// suffix).
+    callgrind_out: Option<PathBuf>,
     /// castellan's HTTP server, for `/metrics`.
     http: Option<SocketAddr>,
     /// Holds the SQLite file; removed after the process is gone.
@@ -405,17 +596,27 @@ struct BotProcess {
 }
 
 impl BotProcess {
-    fn start(bot: Bot, tg: &FakeTelegram, postgres_url: Option<&str>) -> BotProcess {
+    fn start(bot: Bot, tg: &FakeTelegram, postgres_url: Option<&str>, meter: Meter) -> BotProcess {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut command = match bot {
-            Bot::Floor => {
-                let mut command =
-                    Command::new(std::env::current_exe().expect("the bench's own path"));
-                command.env(ROLE_VARIABLE, "floor");
+        let program = match bot {
+            Bot::Floor => std::env::current_exe().expect("the bench's own path"),
+            Bot::Castellan(_) => PathBuf::from(CASTELLAN),
+        };
+        let callgrind_out = (meter == Meter::Callgrind).then(|| dir.path().join("callgrind.out"));
+        let mut command = match &callgrind_out {
+            Some(out) => {
+                let mut command = Command::new("valgrind");
+                command
+                    .args(["--tool=callgrind", "--quiet"])
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(&program);
                 command
             }
-            Bot::Castellan(_) => Command::new(CASTELLAN),
+            None => Command::new(&program),
         };
+        if bot == Bot::Floor {
+            command.env(ROLE_VARIABLE, "floor");
+        }
         command
             .current_dir(dir.path())
             .env("BOT_TOKEN", BOT_TOKEN)
@@ -452,9 +653,52 @@ impl BotProcess {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bot.name()));
         BotProcess {
             child,
+            callgrind_out,
             http,
             _dir: dir,
         }
+    }
+
+    /// Under callgrind: forgets the instructions counted so far.
+    fn zero_instructions(&self) {
+        self.callgrind_control("-z");
+    }
+
+    /// Under callgrind: the instructions run since the last zeroing. The
+    /// dump is copied to `BENCH_CALLGRIND_DIR` as `<name>.callgrind` when
+    /// that is set, for `callgrind_annotate`.
+    async fn instructions(&self, name: &str) -> u64 {
+        let out = self.callgrind_out.as_ref().expect("a bot under callgrind");
+        self.callgrind_control("-d");
+        // The dump is written by the bot's process, after the command
+        // returns: wait for its last line.
+        let deadline = Instant::now() + STALL_TIMEOUT;
+        loop {
+            if let Some((path, dump)) = newest_dump(out)
+                && let Some(summary) = dump_summary(&dump)
+            {
+                if let Some(keep) = std::env::var_os("BENCH_CALLGRIND_DIR") {
+                    let keep = PathBuf::from(keep);
+                    std::fs::create_dir_all(&keep).expect("BENCH_CALLGRIND_DIR can be made");
+                    std::fs::copy(path, keep.join(format!("{name}.callgrind")))
+                        .expect("the dump can be kept");
+                }
+                return summary;
+            }
+            assert!(Instant::now() < deadline, "callgrind wrote no dump");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn callgrind_control(&self, command: &str) {
+        let status = Command::new("callgrind_control")
+            .arg(command)
+            .arg(self.pid().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("callgrind_control runs");
+        assert!(status.success(), "callgrind_control {command} failed");
     }
 
     fn pid(&self) -> u32 {
@@ -494,6 +738,38 @@ impl Drop for BotProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// callgrind's latest numbered dump next to `out`, and its text.
+fn newest_dump(out: &std::path::Path) -> Option<(PathBuf, String)> {
+    let base = out.file_name()?.to_str()?;
+    let newest = std::fs::read_dir(out.parent()?)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let n: u32 = name
+                .to_str()?
+                .strip_prefix(base)?
+                .strip_prefix('.')?
+                .parse()
+                .ok()?;
+            Some((n, entry.path()))
+        })
+        .max()?;
+    let text = std::fs::read_to_string(&newest.1).ok()?;
+    Some((newest.1, text))
+}
+
+/// A complete dump's `summary:` line: the instructions it counts.
+fn dump_summary(dump: &str) -> Option<u64> {
+    // `totals:` is the last line callgrind writes.
+    dump.lines()
+        .any(|line| line.starts_with("totals:"))
+        .then_some(())?;
+    dump.lines()
+        .find_map(|line| line.strip_prefix("summary:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Sums the samples of a counter in Prometheus' text format. A counter with
@@ -674,7 +950,7 @@ struct Plan {
     traffic: Vec<Msg>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Chatter,
     Id,
@@ -695,6 +971,19 @@ impl Workload {
         Workload::BusyGroup,
         Workload::Mix,
     ];
+
+    /// What `BENCH_WORKLOADS` calls it.
+    fn key(self) -> &'static str {
+        match self {
+            Workload::Chatter => "chatter",
+            Workload::Id => "id",
+            Workload::Connection => "connection",
+            Workload::Connect => "connect",
+            Workload::GetConnected => "get",
+            Workload::BusyGroup => "busy",
+            Workload::Mix => "mix",
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -1095,7 +1384,7 @@ async fn soak(checkpoints: &[usize]) -> Soak {
     let tg = FakeTelegram::start().await;
     tg.set_privacy_mode(false);
     let group = Group::new(&tg, 0, 100);
-    let process = BotProcess::start(Bot::Castellan(Backend::Sqlite), &tg, None);
+    let process = BotProcess::start(Bot::Castellan(Backend::Sqlite), &tg, None, Meter::Proc);
     // One command answered: castellan is up.
     let hello = [Msg::pm(group.member(0), "/id")];
     let mut progress = Progress::new(&tg, process.pid());
@@ -1354,6 +1643,7 @@ fn markdown(
     settings: &Settings,
     tables: &[Table],
     rows: &[Row],
+    counts: &[Count],
     soak: Option<&Soak>,
 ) -> String {
     let mut out = format!(
@@ -1374,6 +1664,10 @@ fn markdown(
     out.push_str("\n\n");
     out.push_str(&calls_by_method_markdown(rows));
     out.push('\n');
+    if !counts.is_empty() {
+        out.push_str(&counts_markdown(counts));
+        out.push('\n');
+    }
     if let Some(soak) = soak {
         out.push_str("### Memory over time (castellan, SQLite)\n\n");
         out.push_str(&soak.markdown());

@@ -13,11 +13,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
+use futures::future::BoxFuture;
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::panic::Location;
+
+use dptree::di::DependencyMap;
+use dptree::{HandlerDescription, HandlerSignature, Type};
+use teloxide::dispatching::{DpHandlerDescription, UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
     AllowedUpdate, BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
-    MaybeInaccessibleMessage, User,
+    MaybeInaccessibleMessage, UpdateKind, User,
 };
 
 use crate::business::connection_id_of;
@@ -45,20 +52,126 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 8] = [
     AllowedUpdate::DeletedBusinessMessages,
 ];
 
-/// Every update kind castellan handles; the dispatcher derives the
-/// `allowed_updates` it asks Telegram for from these filters.
+/// Every update kind castellan handles, routed by one `match` in [`route`].
+/// The dispatcher derives the `allowed_updates` it asks Telegram for from
+/// this handler's description, built from teloxide's filter for each kind
+/// `route` handles.
+///
+/// One handler rather than a branch per kind: a branch boxes a future and
+/// clones the whole update (a message is about 2 KB) before its endpoint
+/// runs, so plain chatter, most of what a group bot receives, would pay for
+/// it. Here it pays for neither.
 pub fn handler_tree() -> UpdateHandler<HandlerError> {
-    dptree::entry()
-        .branch(Update::filter_message().endpoint(message_endpoint))
-        .branch(Update::filter_callback_query().endpoint(callback_endpoint))
-        .branch(Update::filter_chat_member().endpoint(chat_member_endpoint))
-        .branch(Update::filter_my_chat_member().endpoint(my_chat_member_endpoint))
-        .branch(Update::filter_business_connection().endpoint(business_connection_endpoint))
-        .branch(Update::filter_business_message().endpoint(business_message_endpoint))
-        .branch(Update::filter_edited_business_message().endpoint(edited_business_message_endpoint))
-        .branch(
-            Update::filter_deleted_business_messages().endpoint(deleted_business_messages_endpoint),
-        )
+    let filters: [UpdateHandler<HandlerError>; 8] = [
+        Update::filter_message(),
+        Update::filter_callback_query(),
+        Update::filter_chat_member(),
+        Update::filter_my_chat_member(),
+        Update::filter_business_connection(),
+        Update::filter_business_message(),
+        Update::filter_edited_business_message(),
+        Update::filter_deleted_business_messages(),
+    ];
+    let interest = filters
+        .iter()
+        // A filter lets its kind through; the endpoint after it observes it.
+        .map(|filter| {
+            filter
+                .description()
+                .merge_chain(&DpHandlerDescription::endpoint())
+        })
+        .fold(DpHandlerDescription::entry(), |all, one| {
+            all.merge_branch(&one)
+        });
+    // What the handler takes from the dispatcher: checked when it is built.
+    let signature = HandlerSignature::Other {
+        obligations: [
+            (Type::of::<Update>(), Location::caller()),
+            (Type::of::<Arc<AppState>>(), Location::caller()),
+        ]
+        .into(),
+        guaranteed_outcomes: BTreeSet::new(),
+        conditional_outcomes: BTreeSet::new(),
+        continues: false,
+    };
+    dptree::from_fn_with_description(
+        interest,
+        |deps: DependencyMap, _next| {
+            let handler = match (deps.try_get::<Update>(), deps.try_get::<Arc<AppState>>()) {
+                (Some(update), Some(state)) => route(&update, Arc::clone(&state)),
+                // The dispatcher checks the signature when it is built.
+                _ => {
+                    tracing::error!("an update reached the handler without its dependencies");
+                    None
+                }
+            };
+            async move {
+                ControlFlow::Break(match handler {
+                    Some(handler) => handler.await,
+                    None => Ok(()),
+                })
+            }
+        },
+        signature,
+    )
+}
+
+/// The handler an update needs, if any: none for plain chatter and for
+/// kinds not asked for. Only what a handler will use is cloned.
+fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static, HandlerResult>> {
+    let handler = match &update.kind {
+        UpdateKind::Message(msg) => {
+            if Asked::of(msg, &state.bot_username).nothing() {
+                return None;
+            }
+            message_endpoint(msg.clone(), state).boxed()
+        }
+        UpdateKind::CallbackQuery(query) => callback_endpoint(query.clone(), state).boxed(),
+        UpdateKind::ChatMember(member) => chat_member_endpoint(member.clone(), state).boxed(),
+        UpdateKind::MyChatMember(member) => my_chat_member_endpoint(member.clone(), state).boxed(),
+        UpdateKind::BusinessConnection(connection) => {
+            business_connection_endpoint(connection.clone(), state).boxed()
+        }
+        UpdateKind::BusinessMessage(msg) => business_message_endpoint(msg.clone(), state).boxed(),
+        UpdateKind::EditedBusinessMessage(msg) => {
+            edited_business_message_endpoint(msg.clone(), state).boxed()
+        }
+        UpdateKind::DeletedBusinessMessages(deleted) => {
+            deleted_business_messages_endpoint(deleted.clone(), state).boxed()
+        }
+        // Not asked for (see `handler_tree`): Telegram sends none.
+        _ => return None,
+    };
+    Some(handler)
+}
+
+/// What a message asks of castellan.
+struct Asked<'m> {
+    /// Its text, unless it was posted in a channel.
+    text: Option<&'m str>,
+    command: Option<ParsedCommand<'m>>,
+    /// A `#name` note shortcut in a group.
+    hashtag: bool,
+}
+
+impl<'m> Asked<'m> {
+    fn of(msg: &'m Message, bot_username: &str) -> Self {
+        let text = msg.text().filter(|_| !msg.chat.is_channel());
+        let command = text.and_then(|text| commands::parse(text, bot_username));
+        let hashtag =
+            command.is_none() && !msg.chat.is_private() && text.is_some_and(|t| t.starts_with('#'));
+        Asked {
+            text,
+            command,
+            hashtag,
+        }
+    }
+
+    /// Plain chatter: a text that is neither a command nor a `#name`. It
+    /// asks nothing of castellan, and nothing is built or recorded for it.
+    fn nothing(&self) -> bool {
+        self.text.is_some() && self.command.is_none() && !self.hashtag
+    }
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
@@ -148,11 +261,14 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
 
 async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     let started = Instant::now();
-    let text = msg.text().filter(|_| !msg.chat.is_channel());
-    let command = text.and_then(|text| commands::parse(text, &state.bot_username));
+    let asked = Asked::of(&msg, &state.bot_username);
+    if asked.nothing() {
+        return Ok(());
+    }
+    let Asked {
+        command, hashtag, ..
+    } = asked;
     let name = command.as_ref().map(|command| command.spec.name);
-    let hashtag =
-        command.is_none() && !msg.chat.is_private() && text.is_some_and(|t| t.starts_with('#'));
     if (command.is_some() || hashtag)
         && let Some(user) = msg.from.as_ref()
         && !keeps_pace(&msg, user, &state).await
@@ -160,11 +276,6 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
         if let Some(name) = name {
             state.metrics.command(name, CommandOutcome::Slowed);
         }
-        return Ok(());
-    }
-    // Plain chatter (a text that is neither a command nor a #name) asks
-    // nothing of castellan: nothing is built or recorded for it.
-    if text.is_some() && command.is_none() && !hashtag {
         return Ok(());
     }
     // A group's command or service message reached the bot: it is in that

@@ -170,11 +170,14 @@ impl<'a> AsUpdateStream<'a> for RawPolling {
             pause: None,
             finished: false,
         };
-        Box::pin(futures::stream::unfold(state, next_update))
+        // Boxed: the stream moves its state in and out of every step.
+        Box::pin(futures::stream::unfold(Box::new(state), next_update))
     }
 }
 
-async fn next_update(mut state: PollState) -> Option<(Result<Update, TelegramError>, PollState)> {
+async fn next_update(
+    mut state: Box<PollState>,
+) -> Option<(Result<Update, TelegramError>, Box<PollState>)> {
     loop {
         if let Some(update) = state.buffer.pop_front() {
             return Some((Ok(update), state));
