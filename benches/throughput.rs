@@ -15,14 +15,14 @@
 //! along the way.
 //!
 //! Environment:
-//! * `BENCH_UPDATES`: updates per workload (default 2000).
+//! * `BENCH_UPDATES`: updates per workload (default 10,000).
 //! * `BENCH_RUNS`: runs of each bot and workload (default 3); every figure
 //!   printed is the median of its runs.
 //! * `BENCH_DATABASE_URL`: the PostgreSQL server to create throw-away
 //!   databases on (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //!   the PostgreSQL half is skipped when it cannot be reached.
 //! * `BENCH_SOAK`: plain updates in the memory-over-time run (default 500 ×
-//!   `BENCH_UPDATES`, so 1,000,000), RSS read after 1%, 10% and all of
+//!   `BENCH_UPDATES`, at most 1,000,000), RSS read after 1%, 10% and all of
 //!   them; `off` skips it. The fake keeps every message: about 3 GB of the
 //!   bench's own memory for 1,000,000.
 //! * `BENCH_WORKLOADS`: only these workloads, by key, comma-separated
@@ -30,7 +30,8 @@
 //!   default all), for profiling one of them.
 //! * `BENCH_INSTRUCTIONS`: `off` skips counting instructions under
 //!   callgrind (done by default when valgrind is installed) for the
-//!   workloads held to a CPU ratio to the floor.
+//!   workloads held to a CPU ratio to the floor and the realistic mix, on
+//!   at most 2,000 updates each.
 //! * `BENCH_CALLGRIND_DIR`: keep callgrind's counts there (one file per
 //!   bot and workload), to read with `callgrind_annotate`.
 //! * `BENCH_MARKDOWN`: a file to write the figures to as Markdown; when it
@@ -94,13 +95,13 @@ impl Settings {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .filter(|&n: &usize| n > 0)
-            .unwrap_or(2000);
+            .unwrap_or(10_000);
         let soak = match std::env::var("BENCH_SOAK").as_deref().map(str::trim) {
             Ok("off") => 0,
             Ok(count) => count.parse().unwrap_or_else(|_| {
                 panic!("BENCH_SOAK must be a number of updates or off, got {count:?}")
             }),
-            Err(_) => 500 * updates,
+            Err(_) => (500 * updates).min(1_000_000),
         };
         // Memory that grows with traffic shows between the checkpoints.
         let mut soak_checkpoints: Vec<usize> = [soak / 100, soak / 10, soak]
@@ -312,10 +313,13 @@ impl Ready {
 
 // ------------------------------------------------------------ instructions
 
-/// The workloads held to a CPU ratio to the floor, counted again in
-/// instructions: CPU time on a shared two-core machine moves by ±15% run to
-/// run, more than the margins of those targets.
-const COUNTED: [Workload; 2] = [Workload::Chatter, Workload::Id];
+/// The workloads held to a CPU ratio to the floor, and the realistic mix,
+/// counted again in instructions: CPU time on a shared two-core machine
+/// moves by ±15% run to run, more than the margins of those targets.
+const COUNTED: [Workload; 3] = [Workload::Chatter, Workload::Id, Workload::Mix];
+/// Updates per counted run at most: callgrind runs a bot some 50 times
+/// slower, and the count per update is steady well before this.
+const COUNTED_UPDATES: usize = 2000;
 
 /// Instructions per update of one workload, the floor's and castellan's.
 struct Count {
@@ -335,17 +339,18 @@ impl Count {
     }
 }
 
-/// castellan on SQLite (neither workload touches the database) and the
-/// floor, each under callgrind in a fresh process, once.
+/// castellan on SQLite and the floor, each under callgrind in a fresh
+/// process, once.
 async fn count_instructions(settings: &Settings) -> Vec<Count> {
     let mut counts = Vec::new();
     for &workload in settings.workloads.iter().filter(|w| COUNTED.contains(w)) {
-        let count = |bot| counted_run(bot, workload, settings.updates);
+        let updates = settings.updates.min(COUNTED_UPDATES);
+        let count = |bot| counted_run(bot, workload, updates);
         let floor = count(Bot::Floor).await;
         let castellan = count(Bot::Castellan(Backend::Sqlite)).await;
         counts.push(Count {
             workload,
-            updates: settings.updates,
+            updates,
             floor,
             castellan,
         });
@@ -391,13 +396,16 @@ fn counts_text(counts: &[Count]) -> String {
 }
 
 fn counts_markdown(counts: &[Count]) -> String {
-    let mut out = String::from(
+    let updates = counts.first().map_or(0, |count| count.updates);
+    let mut out = format!(
         "### Instructions per update, counted by callgrind\n\n\
-         The workloads held to a CPU ratio to the floor, run once more by \
-         each bot under `valgrind --tool=callgrind` (castellan on SQLite), \
-         counting the instructions of the measured part alone.\n\n\
+         The workloads held to a CPU ratio to the floor, and the realistic \
+         mix, run once more by each bot under `valgrind --tool=callgrind` \
+         (castellan on SQLite) with {} updates, counting the instructions of \
+         the measured part alone: the same run after run.\n\n\
          | workload | floor instructions/update | castellan instructions/update | ×floor |\n\
          |---|---:|---:|---:|\n",
+        thousands(updates)
     );
     for count in counts {
         let _ = writeln!(
