@@ -402,7 +402,7 @@ fn counts_markdown(counts: &[Count]) -> String {
          The workloads held to a CPU ratio to the floor, and the realistic \
          mix, run once more by each bot under `valgrind --tool=callgrind` \
          (castellan on SQLite) with {} updates, counting the instructions of \
-         the measured part alone: the same run after run.\n\n\
+         the measured part alone (within a few percent run to run).\n\n\
          | workload | floor instructions/update | castellan instructions/update | ×floor |\n\
          |---|---:|---:|---:|\n",
         thousands(updates)

@@ -749,4 +749,41 @@ mod tests {
         ours.sort();
         assert_eq!(hinted, ours);
     }
+
+    fn message(chat: serde_json::Value, text: Option<&str>) -> Message {
+        let mut msg = serde_json::json!({
+            "message_id": 1, "date": 0, "chat": chat,
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann"},
+        });
+        match text {
+            Some(text) => msg["text"] = text.into(),
+            None => msg["new_chat_title"] = "Renamed".into(),
+        }
+        serde_json::from_value(msg).unwrap()
+    }
+
+    /// Only plain chatter is let go before a handler runs: commands,
+    /// `#name` in groups, service messages and channel posts all reach
+    /// `message_endpoint`.
+    #[test]
+    fn only_plain_chatter_asks_nothing() {
+        let group = serde_json::json!({"id": -100, "type": "supergroup", "title": "Team"});
+        let private = serde_json::json!({"id": 7, "type": "private", "first_name": "Ann"});
+        let channel = serde_json::json!({"id": -200, "type": "channel", "title": "News"});
+        let bot = fake_bot_api::BOT_USERNAME;
+        let asks_nothing = |chat: &serde_json::Value, text: Option<&str>| {
+            Asked::of(&message(chat.clone(), text), bot).nothing()
+        };
+        assert!(asks_nothing(&group, Some("just talking")));
+        assert!(asks_nothing(&private, Some("hello")));
+        // A #name is a shortcut in groups only.
+        assert!(asks_nothing(&private, Some("#welcome")));
+        assert!(!asks_nothing(&group, Some("#welcome")));
+        assert!(!asks_nothing(&group, Some("/get welcome")));
+        assert!(!asks_nothing(&private, Some("/id")));
+        // A command for another bot is chatter.
+        assert!(asks_nothing(&group, Some("/id@other_bot")));
+        assert!(!asks_nothing(&group, None), "a service message");
+        assert!(!asks_nothing(&channel, Some("a post")), "a channel post");
+    }
 }
