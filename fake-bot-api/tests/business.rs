@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check, err, ok};
+use common::{assert_no_violations, check, err, ok, take_updates};
 use fake_bot_api::spec::spec;
 use fake_bot_api::{BOT_ID, BOT_TOKEN, BusinessRights, FakeTelegram};
 use serde_json::{Value, json};
@@ -22,31 +22,12 @@ fn business_id_of(m: &Message) -> Option<String> {
     }
 }
 
-/// Takes the pending updates (and confirms them).
-async fn updates(fake: &FakeTelegram) -> Vec<Value> {
-    let got = ok(fake, "getUpdates", json!({})).await;
-    let list = got.as_array().unwrap().clone();
-    if let Some(last) = list.last() {
-        let next = last["update_id"].as_i64().unwrap() + 1;
-        ok(fake, "getUpdates", json!({"offset": next})).await;
-    }
-    list
-}
-
 /// The one update of the list, of kind `kind`.
 fn single<'a>(list: &'a [Value], kind: &str) -> &'a Value {
     assert_eq!(list.len(), 1, "{list:#?}");
     list[0]
         .get(kind)
         .unwrap_or_else(|| panic!("no {kind} in {:#}", list[0]))
-}
-
-fn assert_no_violations(fake: &FakeTelegram) {
-    assert!(
-        fake.spec_violations().is_empty(),
-        "{:?}",
-        fake.spec_violations()
-    );
 }
 
 #[test]
@@ -97,7 +78,7 @@ async fn connections_and_get_business_connection() {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "{id}"
     );
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let conn = single(&list, "business_connection");
     let parsed: BusinessConnection = check("BusinessConnection", conn);
     assert_eq!(parsed.id.0, id);
@@ -139,7 +120,7 @@ async fn connections_and_get_business_connection() {
 
     // rights changed: same id; None = no rights field
     fake.set_business_rights(&id, None);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let conn = single(&list, "business_connection");
     let parsed: BusinessConnection = check("BusinessConnection", conn);
     assert_eq!(parsed.id.0, id);
@@ -147,13 +128,13 @@ async fn connections_and_get_business_connection() {
     assert!(conn.get("rights").is_none(), "{conn}");
     // all false = an empty object
     fake.set_business_rights(&id, Some(BusinessRights::default()));
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     assert_eq!(single(&list, "business_connection")["rights"], json!({}));
 
     // disabled, enabled: same id
     fake.disable_business(&id);
     fake.enable_business(&id);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["business_connection"]["is_enabled"], false);
     assert_eq!(list[1]["business_connection"]["is_enabled"], true);
@@ -161,10 +142,10 @@ async fn connections_and_get_business_connection() {
 
     // the owner edits the settings: a new id, the old one is invalid
     fake.set_business_rights(&id, Some(BusinessRights::reply()));
-    updates(&fake).await;
+    take_updates(&fake).await;
     let id2 = fake.change_business_connection_id(&id);
     assert_ne!(id2, id);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let conn = single(&list, "business_connection");
     let _: BusinessConnection = check("BusinessConnection", conn);
     assert_eq!(conn["id"], id2.as_str());
@@ -192,7 +173,7 @@ async fn connections_and_get_business_connection() {
     // connecting again replaces the connection
     let id3 = fake.connect_business(owner, None);
     assert!(id3 != id && id3 != id2);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     assert_eq!(single(&list, "business_connection")["id"], id3.as_str());
     err(
         &fake,
@@ -229,7 +210,7 @@ async fn business_messages_edits_and_deletions() {
     let owner = fake.add_user_with("Olga", None, Some("olga_shop"), Some("en"));
     let customer = fake.add_user_with("Carl", Some("Client"), Some("carl"), Some("de"));
     let id = fake.connect_business(owner, Some(BusinessRights::reply()));
-    updates(&fake).await;
+    take_updates(&fake).await;
 
     // the customer never talked to the bot
     let m1 = fake.business_message(
@@ -238,7 +219,7 @@ async fn business_messages_edits_and_deletions() {
         "Hi @olga_shop, see https://example.com #order",
     );
     assert_eq!(m1, 1);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let msg = single(&list, "business_message");
     let parsed: Message = check("Message", msg);
     assert_eq!(business_id_of(&parsed), Some(id.clone()));
@@ -264,7 +245,7 @@ async fn business_messages_edits_and_deletions() {
     // the owner answers
     let m2 = fake.business_message_from_owner(&id, customer, "Hello!");
     assert_eq!(m2, 2);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let msg = single(&list, "business_message");
     let _: Message = check("Message", msg);
     assert_eq!(msg["from"]["id"], owner);
@@ -272,7 +253,7 @@ async fn business_messages_edits_and_deletions() {
 
     // edits
     fake.edit_business_message(&id, customer, m1, "Hi again /start");
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let msg = single(&list, "edited_business_message");
     let _: Message = check("Message", msg);
     assert_eq!(msg["text"], "Hi again /start");
@@ -286,7 +267,7 @@ async fn business_messages_edits_and_deletions() {
 
     // deletions: message_ids are integers, as api.json says
     fake.delete_business_messages(&id, customer, &[m1, m2]);
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let deleted = single(&list, "deleted_business_messages");
     let problems = spec().validate("BusinessMessagesDeleted", deleted);
     assert!(problems.is_empty(), "{problems:?}");
@@ -312,15 +293,15 @@ async fn business_messages_edits_and_deletions() {
 
     // a disabled connection delivers nothing
     fake.disable_business(&id);
-    updates(&fake).await;
+    take_updates(&fake).await;
     let m3 = fake.business_message(&id, customer, "anyone?");
     fake.edit_business_message(&id, customer, m3, "anyone??");
     fake.delete_business_messages(&id, customer, &[m3]);
     assert_eq!(fake.pending_updates(), 0);
     fake.enable_business(&id);
-    updates(&fake).await;
+    take_updates(&fake).await;
     fake.business_message(&id, customer, "back");
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     assert_eq!(single(&list, "business_message")["message_id"], 4);
 
     // kinds follow allowed_updates; by default all business kinds come
@@ -340,7 +321,7 @@ async fn business_messages_edits_and_deletions() {
     )
     .await;
     fake.business_message(&id, customer, "wanted");
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     assert_eq!(single(&list, "business_message")["text"], "wanted");
     assert_no_violations(&fake);
 }
@@ -598,10 +579,10 @@ async fn buttons_and_edits_through_the_connection() {
     .await;
     let mid = sent["message_id"].as_i64().unwrap() as i32;
     fake.next_business_message(owner, customer).await;
-    updates(&fake).await;
+    take_updates(&fake).await;
 
     let qid = fake.press_business_button(&id, customer, mid, "tea");
-    let list = updates(&fake).await;
+    let list = take_updates(&fake).await;
     let cq = single(&list, "callback_query");
     let parsed: CallbackQuery = check("CallbackQuery", cq);
     assert_eq!(parsed.id.0, qid);
@@ -664,7 +645,7 @@ async fn buttons_and_edits_through_the_connection() {
         "Bad Request: BUSINESS_CONNECTION_NOT_ALLOWED"
     );
     // presses on a disabled connection aren't delivered
-    updates(&fake).await;
+    take_updates(&fake).await;
     let lost = fake.press_business_button(&id, customer, mid, "tea");
     assert_eq!(fake.pending_updates(), 0);
     assert_eq!(

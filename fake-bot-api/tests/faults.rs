@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call_status, check, err, ok};
+use common::{assert_no_violations, call_status, check, err, method_url, ok, take_updates};
 use fake_bot_api::{
     BOT_ID, BOT_TOKEN, BusinessRights, FakeTelegram, Fault, MemberStatus, MigrationDelivery,
 };
@@ -16,20 +16,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Takes the pending updates (and confirms them), each checked against the
 /// spec and teloxide-core.
 async fn updates(fake: &FakeTelegram) -> Vec<Value> {
-    let got = ok(fake, "getUpdates", json!({})).await;
-    let list = got.as_array().unwrap().clone();
-    if let Some(last) = list.last() {
-        let next = last["update_id"].as_i64().unwrap() + 1;
-        ok(fake, "getUpdates", json!({"offset": next})).await;
-    }
+    let list = take_updates(fake).await;
     for u in &list {
         check::<teloxide_core::types::Update>("Update", u);
     }
     list
-}
-
-fn method_url(fake: &FakeTelegram, method: &str) -> String {
-    format!("{}bot{}/{}", fake.api_url(), BOT_TOKEN, method)
 }
 
 /// The error's chain, for messages.
@@ -42,14 +33,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     out
-}
-
-fn assert_no_violations(fake: &FakeTelegram) {
-    assert!(
-        fake.spec_violations().is_empty(),
-        "{:?}",
-        fake.spec_violations()
-    );
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call_status, err, ok};
+use common::{assert_no_violations, call_status, err, ok};
 use fake_bot_api::{BOT_ID, BOT_TOKEN, FakeTelegram, Fault, MemberStatus};
 use serde_json::{Value, json};
 
@@ -593,11 +593,7 @@ async fn teloxide_client_talks_to_the_fake() {
     );
     let info = bot.get_chat(ChatId(u)).await.unwrap();
     assert!(info.is_private());
-    assert!(
-        fake.spec_violations().is_empty(),
-        "{:?}",
-        fake.spec_violations()
-    );
+    assert_no_violations(&fake);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check, ok};
+use common::{assert_no_violations, check, ok};
 use fake_bot_api::spec::spec;
 use fake_bot_api::{BOT_ID, FakeTelegram, IncomingMessage, MemberStatus};
 use serde_json::json;
@@ -191,11 +191,7 @@ async fn emitted_objects_follow_the_spec_and_teloxide() {
     let cmds = ok(&fake, "getMyCommands", json!({})).await;
     let _: Vec<BotCommand> = check("Array of BotCommand", &cmds);
 
-    assert!(
-        fake.spec_violations().is_empty(),
-        "{:?}",
-        fake.spec_violations()
-    );
+    assert_no_violations(&fake);
 }
 
 #[test]

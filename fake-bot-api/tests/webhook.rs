@@ -15,21 +15,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{call_status, check, err, ok};
+use common::{assert_no_violations, call_status, check, err, ok};
 use fake_bot_api::{FakeTelegram, WebhookConfig, WebhookDelivery};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn assert_no_violations(fake: &FakeTelegram) {
-    assert!(
-        fake.spec_violations().is_empty(),
-        "{:?}",
-        fake.spec_violations()
-    );
-}
 
 /// A request the test's webhook endpoint received.
 #[derive(Debug)]

@@ -6,11 +6,15 @@ use fake_bot_api::{BOT_TOKEN, FakeTelegram};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// `/bot<token>/<method>` on the fake.
+pub fn method_url(fake: &FakeTelegram, method: &str) -> String {
+    format!("{}bot{}/{}", fake.api_url(), BOT_TOKEN, method)
+}
+
 /// POSTs `params` as JSON to `/bot<token>/<method>`; returns (status, body).
 pub async fn call_status(fake: &FakeTelegram, method: &str, params: Value) -> (u16, Value) {
-    let url = format!("{}bot{}/{}", fake.api_url(), BOT_TOKEN, method);
     let resp = reqwest::Client::new()
-        .post(url)
+        .post(method_url(fake, method))
         .json(&params)
         .send()
         .await
@@ -54,4 +58,24 @@ pub fn check<T: DeserializeOwned>(spec_type: &str, v: &Value) -> T {
             std::any::type_name::<T>()
         ),
     }
+}
+
+/// Takes the pending updates and confirms them.
+pub async fn take_updates(fake: &FakeTelegram) -> Vec<Value> {
+    let got = ok(fake, "getUpdates", serde_json::json!({})).await;
+    let list = got.as_array().unwrap().clone();
+    if let Some(last) = list.last() {
+        let next = last["update_id"].as_i64().unwrap() + 1;
+        ok(fake, "getUpdates", serde_json::json!({"offset": next})).await;
+    }
+    list
+}
+
+/// Fails the test with the fake's spec violations, if it saw any.
+pub fn assert_no_violations(fake: &FakeTelegram) {
+    assert!(
+        fake.spec_violations().is_empty(),
+        "{:?}",
+        fake.spec_violations()
+    );
 }
