@@ -26,13 +26,12 @@ use crate::metrics::Metrics;
 use crate::pace::UserPace;
 use crate::store::{self, AdminChange, AdminChanges, Backend, Store, StoreError};
 use crate::t;
-use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError};
+use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError, backoff};
 use crate::updates::RawPolling;
 
 /// How long one getUpdates call waits for updates (teloxide's HTTP client
 /// gives up after 17 s, so this must stay below that).
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -317,10 +316,6 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
             Err(error) => return Err(error.into()),
         }
     }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(7))).min(MAX_BACKOFF)
 }
 
 /// Retries a start-up call while Telegram is unreachable or failing. A

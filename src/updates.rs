@@ -21,11 +21,10 @@ use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
 use crate::metrics::Metrics;
-use crate::telegram::{RetryPolicy, Telegram, TelegramError, read_result};
+use crate::telegram::{RetryPolicy, Telegram, TelegramError, backoff, read_result};
 
 /// How many updates one getUpdates call may return (Telegram's maximum).
 const BATCH_LIMIT: u8 = 100;
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Builds an `Update` from Telegram's JSON, repairing the shapes teloxide
 /// 0.17 gets wrong first.
@@ -269,10 +268,6 @@ fn take(state: &mut PollState, update: Update) {
     }
     state.metrics.update(update_kind(&update));
     state.buffer.push_back(update);
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << failures.min(7))).min(MAX_BACKOFF)
 }
 
 #[cfg(test)]

@@ -64,6 +64,15 @@ impl RetryPolicy {
     };
 }
 
+/// The wait before the next try of a loop that retries on its own (long
+/// polling, start-up, reconnecting): 0.5 s after the first failure in a
+/// row, doubling up to a minute.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << failures.min(7))).min(MAX_BACKOFF)
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// How long a call may take when its payload gives no hint.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Added to a long poll's own timeout for the HTTP request's.
