@@ -7,19 +7,17 @@
 //! of that chat down with it).
 
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use std::collections::BTreeSet;
-use std::ops::ControlFlow;
-use std::panic::Location;
-
 use dptree::di::DependencyMap;
 use dptree::{HandlerDescription, HandlerSignature, Type};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use teloxide::dispatching::{DpHandlerDescription, UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -265,11 +263,8 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     if asked.nothing() {
         return Ok(());
     }
-    let Asked {
-        command, hashtag, ..
-    } = asked;
-    let name = command.as_ref().map(|command| command.spec.name);
-    if (command.is_some() || hashtag)
+    let name = asked.command.as_ref().map(|command| command.spec.name);
+    if (asked.command.is_some() || asked.hashtag)
         && let Some(user) = msg.from.as_ref()
         && !keeps_pace(&msg, user, &state).await
     {
@@ -286,7 +281,7 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     }
     // Boxed: the command handlers' future is large, and kept out of this
     // one, which every message builds.
-    let handler = Box::pin(on_message(&msg, &state, command));
+    let handler = Box::pin(on_message(&msg, &state, asked));
     let served = handle_message(&msg, &state, handler).await;
     if let Some(name) = name {
         let outcome = if served {
@@ -414,21 +409,15 @@ async fn on_chat_change(msg: &Message, state: &AppState) -> Result<bool, Handler
     Ok(false)
 }
 
-async fn on_message(
-    msg: &Message,
-    state: &AppState,
-    command: Option<ParsedCommand<'_>>,
-) -> HandlerResult {
+async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> HandlerResult {
     if on_chat_change(msg, state).await? {
         return Ok(());
     }
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
-    if msg.chat.is_channel() {
-        return Ok(());
-    }
-    let Some(text) = msg.text() else {
+    // No text in channel posts either: castellan does not serve channels.
+    let Some(text) = asked.text else {
         return Ok(());
     };
     let ctx = Ctx {
@@ -438,8 +427,8 @@ async fn on_message(
         user,
         lang: Lang::from_code(user.language_code.as_deref()),
     };
-    let Some(command) = command else {
-        if !ctx.is_private() && text.starts_with('#') {
+    let Some(command) = asked.command else {
+        if asked.hashtag {
             return notes::hashtag(&ctx, text).await;
         }
         return Ok(());
@@ -662,10 +651,7 @@ mod tests {
                     if msg.text() == Some("boom") {
                         panic!("a bug");
                     }
-                    let command = msg
-                        .text()
-                        .and_then(|text| commands::parse(text, &state.bot_username));
-                    on_message(&msg, &state, command).await
+                    on_message(&msg, &state, Asked::of(&msg, &state.bot_username)).await
                 };
                 handle_message(&msg, &state, work).await;
                 Ok::<(), HandlerError>(())
