@@ -161,10 +161,8 @@ impl Config {
                 .trim(),
         )?;
         let api = non_empty("TELEGRAM_API_URL").unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.into());
-        let telegram_api_url = Url::parse(api.trim())
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
+        let telegram_api_url =
+            http_url(&api).ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
         let log_filter = non_empty("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
         let switch = |name: &'static str| match non_empty(name).as_deref().map(str::trim) {
             None | Some("on") => Ok(true),
@@ -174,16 +172,13 @@ impl Config {
         let send_limits = switch("SEND_LIMITS")?.then_some(SendLimits::TELEGRAM);
         let user_pace = switch("USER_PACE")?;
         let http_addr = non_empty("HTTP_ADDR")
-            .map(|raw| raw.trim().parse().map_err(|_| ConfigError::HttpAddr(raw)))
+            .map(|raw| parse_http_addr(&raw))
             .transpose()?;
         let metrics_token = non_empty("METRICS_TOKEN").map(|raw| Secret(raw.trim().to_owned()));
         let webhook = match non_empty("WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                let url = Url::parse(raw.trim())
-                    .ok()
-                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-                    .ok_or_else(|| ConfigError::WebhookUrl(raw.clone()))?;
+                let url = http_url(&raw).ok_or_else(|| ConfigError::WebhookUrl(raw.clone()))?;
                 if http_addr.is_none() {
                     return Err(ConfigError::WebhookWithoutHttp);
                 }
@@ -216,6 +211,20 @@ impl Config {
             webhook,
         })
     }
+}
+
+/// `HTTP_ADDR`: the address castellan's HTTP server listens on.
+pub fn parse_http_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| ConfigError::HttpAddr(raw.to_owned()))
+}
+
+/// An absolute http(s) URL with a host.
+fn http_url(raw: &str) -> Option<Url> {
+    Url::parse(raw.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
 }
 
 #[cfg(test)]

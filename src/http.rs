@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::payloads::GetMe;
 
-use crate::config::Secret;
+use crate::config::{Secret, parse_http_addr};
 use crate::context::{AppState, HandlerError};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -173,10 +173,7 @@ async fn webhook_update(
 pub async fn probe_health_from_env() -> Result<(), String> {
     let _ = dotenvy::dotenv();
     let raw = std::env::var("HTTP_ADDR").map_err(|_| "HTTP_ADDR is not set".to_owned())?;
-    let mut addr: std::net::SocketAddr = raw
-        .trim()
-        .parse()
-        .map_err(|_| format!("HTTP_ADDR is not an address: {raw:?}"))?;
+    let mut addr = parse_http_addr(&raw).map_err(|error| error.to_string())?;
     // Listening on every interface: ask on this machine's own.
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
