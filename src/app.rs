@@ -5,33 +5,37 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::dispatching::Dispatcher;
-use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::payloads::{
     DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters, SetWebhook, SetWebhookSetters,
 };
-use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope};
 use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::business::BusinessConnections;
 use crate::commands::{COMMANDS, CommandSpec};
 use crate::config::{Config, Webhook};
 use crate::context::AppState;
-use crate::dispatch::{ALLOWED_UPDATES, handler_tree};
+use crate::dispatch::ALLOWED_UPDATES;
 use crate::http::{HttpState, WebhookRoute, router};
 use crate::i18n::Lang;
+use crate::intake::{Intake, Mode};
 use crate::metrics::Metrics;
 use crate::pace::UserPace;
 use crate::store::{self, AdminChange, AdminChanges, Backend, Store, StoreError};
 use crate::t;
 use crate::telegram::{MigrationHook, Refusal, RetryPolicy, Telegram, TelegramError, backoff};
-use crate::updates::RawPolling;
+use crate::updates;
 
-/// How long one getUpdates call waits for updates (teloxide's HTTP client
-/// gives up after 17 s, so this must stay below that).
+/// How long one getUpdates call waits for updates.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kept of the stop's grace for what comes after the handlers and the
+/// outbox: confirming the offset, closing the database.
+const STOP_RESERVE: Duration = Duration::from_millis(1500);
+/// How often handled-update records older than a day are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -91,17 +95,26 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     run_until(config, shutdown_signal()).await
 }
 
-/// Runs the bot until `shutdown` resolves: stops polling, lets the updates in
-/// flight finish, confirms the offset to Telegram and returns.
+/// Runs the bot until `shutdown` resolves; then stops taking updates, lets
+/// the handlers and the outbox finish within `SHUTDOWN_GRACE`, cuts off what
+/// is left (Telegram delivers it again), confirms the settled updates to
+/// Telegram and returns.
 pub async fn run_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let stop = CancellationToken::new();
+    let stopped_at = Arc::new(std::sync::OnceLock::new());
+    {
+        let (stop, stopped_at) = (stop.clone(), Arc::clone(&stopped_at));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stopped_at.set(Instant::now());
+            stop.cancel();
+            let _ = stop_tx.send(true);
+        });
+    }
 
     let Some(store) = until_stopped(&mut stop_rx, open_store(&config)).await else {
         return Ok(());
@@ -191,13 +204,17 @@ pub async fn run_until(
             Some(tokio::spawn(follow_admin_changes(Arc::clone(&state), None)))
         }
     };
+    let mode = match config.webhook {
+        Some(_) => Mode::Webhook,
+        None => Mode::Polling,
+    };
+    let intake = Intake::start(Arc::clone(&state), mode).await;
+    let pruner = tokio::spawn(prune_handled_updates(Arc::clone(&store)));
     let webhook = config.webhook.as_ref().map(|webhook| WebhookRoute {
         path: webhook.url.path().to_owned(),
         secret: webhook.secret.clone(),
-        handler: handler_tree(),
-        app: Arc::clone(&state),
+        intake: Arc::clone(&intake),
     });
-    let webhook_mode = webhook.is_some();
     let server = http.map(|listener| {
         let http_state = Arc::new(HttpState {
             store: Arc::clone(&store),
@@ -208,27 +225,72 @@ pub async fn run_until(
         });
         tokio::spawn(serve_http(listener, http_state, stop_rx.clone()))
     });
-    if !webhook_mode {
-        // teloxide's dispatcher wants its own client; castellan's calls all
-        // go through `tg`.
-        let bot = teloxide::Bot::new(config.bot_token.expose())
-            .set_api_url(config.telegram_api_url.clone());
-        dispatch(bot, tg, Arc::clone(&state), stop_rx.clone()).await;
+    let next_offset = match mode {
+        Mode::Polling => Some(updates::poll(&tg, &metrics, &intake, POLL_TIMEOUT, &stop).await),
+        Mode::Webhook => {
+            stop.cancelled().await;
+            None
+        }
+    };
+
+    // Stopping: nothing new is taken in.
+    let stopped_at = stopped_at.get().copied().unwrap_or_else(Instant::now);
+    let deadline = stopped_at + config.shutdown_grace;
+    let work_deadline = deadline
+        .checked_sub(STOP_RESERVE)
+        .unwrap_or(stopped_at)
+        .max(stopped_at);
+    // Handlers first (they may still queue replies), then what they queued.
+    intake.finish(work_deadline).await;
+    if !tg.drain(work_deadline).await {
+        tracing::warn!("the stop's grace ran out before every queued message was sent");
     }
     if let Some(server) = server {
-        // Returns once stopped, with every request in flight answered.
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the HTTP server failed");
+        // Every post in flight is settled: the server ends at once.
+        match tokio::time::timeout_at(deadline, server).await {
+            Ok(Err(error)) => tracing::error!(%error, "the HTTP server failed"),
+            Err(_) => tracing::warn!("the HTTP server did not stop in time"),
+            Ok(Ok(())) => {}
         }
     }
+    if let Some(next) = next_offset {
+        // Telegram forgets the settled updates; the rest come again.
+        let offset = intake.final_offset(next);
+        match tokio::time::timeout_at(deadline, updates::confirm(&tg, offset)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "could not confirm the handled updates"),
+            Err(_) => tracing::warn!("confirming the handled updates took too long"),
+        }
+    }
+    pruner.abort();
     if let Some(follower) = follower {
         follower.abort();
     }
-    // Every update in flight has finished: release the database cleanly
-    // (SQLite checkpoints its write-ahead log into the file).
-    store.close().await;
+    // Release the database cleanly (SQLite checkpoints its write-ahead log
+    // into the file).
+    if tokio::time::timeout_at(deadline, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("closing the database took too long");
+    }
     tracing::info!("castellan stopped");
     Ok(())
+}
+
+/// Forgets handled-update records older than a day, now and then.
+async fn prune_handled_updates(store: Arc<dyn Store>) {
+    loop {
+        match store
+            .prune_handled_updates(crate::intake::prune_before())
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "old handled-update records pruned"),
+            Err(error) => tracing::warn!(%error, "could not prune handled-update records"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
 }
 
 /// Tells Telegram where to post, with the secret and the update kinds the
@@ -236,6 +298,7 @@ pub async fn run_until(
 async fn set_webhook(tg: &Telegram, webhook: &Webhook) -> Result<(), TelegramError> {
     let request = SetWebhook::new(webhook.url.clone())
         .secret_token(webhook.secret.expose().to_owned())
+        .max_connections(webhook.max_connections)
         .allowed_updates(ALLOWED_UPDATES.to_vec());
     tg.call_with(request, RetryPolicy::ONCE).await.map(drop)
 }
@@ -387,55 +450,4 @@ async fn register_commands(tg: &Telegram) {
             }
         }
     }
-}
-
-async fn dispatch(
-    bot: teloxide::Bot,
-    tg: Telegram,
-    state: Arc<AppState>,
-    mut stop_rx: watch::Receiver<bool>,
-) {
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handler_tree())
-        .dependencies(dptree::deps![Arc::clone(&state)])
-        .default_handler(|_| async {})
-        .error_handler(LoggingErrorHandler::with_custom_text(
-            "an update handler failed",
-        ))
-        .build();
-
-    let token = dispatcher.shutdown_token();
-    let stopper = tokio::spawn(async move {
-        let _ = stop_rx.wait_for(|stopped| *stopped).await;
-        // The dispatcher may still be starting: try until it takes the stop.
-        loop {
-            match token.shutdown() {
-                Ok(done) => break done.await,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-
-    let mut attempt = 0;
-    loop {
-        let listener = RawPolling::new(tg.clone(), Arc::clone(&state.metrics), POLL_TIMEOUT);
-        let error_handler = LoggingErrorHandler::with_custom_text("getUpdates failed");
-        // try_dispatch asks getMe again and returns (instead of panicking) when
-        // that fails: then wait and start over.
-        match dispatcher
-            .try_dispatch_with_listener(listener, error_handler)
-            .await
-        {
-            Ok(()) => break,
-            Err(error) => {
-                if stopper.is_finished() {
-                    break;
-                }
-                let delay = backoff(attempt);
-                tracing::warn!(%error, "could not start polling; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-        }
-    }
-    stopper.abort();
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use url::Url;
 
@@ -30,7 +31,15 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Webhook mode instead of long polling.
     pub webhook: Option<Webhook>,
+    /// How long a stop lets handlers and queued replies finish
+    /// (`SHUTDOWN_GRACE`, 8 s: under Docker's 10 s before it kills).
+    pub shutdown_grace: Duration,
 }
+
+/// `SHUTDOWN_GRACE` when unset.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// `WEBHOOK_MAX_CONNECTIONS` when unset: Telegram's own default.
+pub const DEFAULT_WEBHOOK_MAX_CONNECTIONS: u8 = 40;
 
 /// Webhook mode: Telegram posts updates to `url`, served on `HTTP_ADDR` at
 /// the URL's path, with `secret` in a header.
@@ -38,6 +47,8 @@ pub struct Config {
 pub struct Webhook {
     pub url: Url,
     pub secret: Secret,
+    /// How many posts Telegram may have open at once (1-100).
+    pub max_connections: u8,
 }
 
 /// A value never printed (tokens, secrets).
@@ -103,6 +114,7 @@ impl fmt::Debug for Config {
                 "webhook_url",
                 &self.webhook.as_ref().map(|w| w.url.as_str()),
             )
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -131,6 +143,10 @@ pub enum ConfigError {
         "WEBHOOK_SECRET is required with WEBHOOK_URL: 1-256 characters of A-Z, a-z, 0-9, _ and -"
     )]
     WebhookSecret,
+    #[error("WEBHOOK_MAX_CONNECTIONS must be a number from 1 to 100, got {0:?}")]
+    WebhookMaxConnections(String),
+    #[error("SHUTDOWN_GRACE must be a duration from 1s to 10m, like 8s, got {0:?}")]
+    ShutdownGrace(String),
 }
 
 impl Config {
@@ -192,11 +208,29 @@ impl Config {
                                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                     })
                     .ok_or(ConfigError::WebhookSecret)?;
+                let max_connections = match non_empty("WEBHOOK_MAX_CONNECTIONS") {
+                    None => DEFAULT_WEBHOOK_MAX_CONNECTIONS,
+                    Some(raw) => raw
+                        .trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|n| (1..=100).contains(n))
+                        .ok_or(ConfigError::WebhookMaxConnections(raw))?,
+                };
                 Some(Webhook {
                     url,
                     secret: Secret(secret),
+                    max_connections,
                 })
             }
+        };
+
+        let shutdown_grace = match non_empty("SHUTDOWN_GRACE") {
+            None => DEFAULT_SHUTDOWN_GRACE,
+            Some(raw) => humantime::parse_duration(raw.trim())
+                .ok()
+                .filter(|grace| (Duration::from_secs(1)..=Duration::from_secs(600)).contains(grace))
+                .ok_or(ConfigError::ShutdownGrace(raw))?,
         };
 
         Ok(Self {
@@ -209,6 +243,7 @@ impl Config {
             http_addr,
             metrics_token,
             webhook,
+            shutdown_grace,
         })
     }
 }
@@ -308,6 +343,38 @@ mod tests {
         );
         let err = config(&[("BOT_TOKEN", TOKEN), ("HTTP_ADDR", "eight thousand")]).unwrap_err();
         assert!(matches!(err, ConfigError::HttpAddr(_)));
+    }
+
+    #[test]
+    fn stop_grace_and_webhook_connections() {
+        let c = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_secs(8));
+        let c = config(&[("BOT_TOKEN", TOKEN), ("SHUTDOWN_GRACE", "2s 500ms")]).unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_millis(2500));
+        for bad in ["soon", "0s", "1h"] {
+            let err = config(&[("BOT_TOKEN", TOKEN), ("SHUTDOWN_GRACE", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::ShutdownGrace(_)), "{bad}");
+        }
+        let base = [
+            ("BOT_TOKEN", TOKEN),
+            ("HTTP_ADDR", "127.0.0.1:8080"),
+            ("WEBHOOK_URL", "https://bot.example.org/telegram"),
+            ("WEBHOOK_SECRET", "s3cret"),
+        ];
+        let c = config(&base).unwrap();
+        assert_eq!(c.webhook.unwrap().max_connections, 40);
+        let mut vars = base.to_vec();
+        vars.push(("WEBHOOK_MAX_CONNECTIONS", "100"));
+        assert_eq!(config(&vars).unwrap().webhook.unwrap().max_connections, 100);
+        for bad in ["0", "101", "many"] {
+            let mut vars = base.to_vec();
+            vars.push(("WEBHOOK_MAX_CONNECTIONS", bad));
+            let err = config(&vars).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::WebhookMaxConnections(_)),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -57,17 +57,44 @@ pub fn no_preview() -> LinkPreviewOptions {
     }
 }
 
-/// Sends an HTML message to `chat`, optionally as a reply, with a keyboard.
-pub async fn send_html(
+/// Hands an HTML message for `chat` to the outbox, optionally as a reply,
+/// with a keyboard, and returns at once: the outbox sends it in the chat's
+/// turn (and logs a failure, since nobody waits for it). A text longer
+/// than one message goes as several, in order.
+/// Should Telegram fail in a way that may have lost it, the user is told
+/// so, in `lang`.
+pub fn send_html(
     tg: &Telegram,
     chat: ChatId,
     html: String,
     reply_to: Option<MessageId>,
     keyboard: Option<InlineKeyboardMarkup>,
-) -> Result<Message, TelegramError> {
+    lang: Lang,
+) -> Result<(), TelegramError> {
+    send_html_as(tg, chat, html, reply_to, keyboard, Some(lang))
+}
+
+/// [`send_html`], for a message castellan sends on its own initiative.
+pub fn send_html_unprompted(
+    tg: &Telegram,
+    chat: ChatId,
+    html: String,
+) -> Result<(), TelegramError> {
+    send_html_as(tg, chat, html, None, None, None)
+}
+
+fn send_html_as(
+    tg: &Telegram,
+    chat: ChatId,
+    html: String,
+    reply_to: Option<MessageId>,
+    keyboard: Option<InlineKeyboardMarkup>,
+    // A reply (with a notice in this language), or unprompted.
+    reply_lang: Option<Lang>,
+) -> Result<(), TelegramError> {
     let mut parts = message_parts(html);
     let last = parts.pop().unwrap_or_default();
-    let request = |text: String| {
+    let request_of = |text: String| {
         let request = teloxide::payloads::SendMessage::new(chat, text)
             .parse_mode(ParseMode::Html)
             .link_preview_options(no_preview());
@@ -78,14 +105,21 @@ pub async fn send_html(
             None => request,
         }
     };
+    let queue = |request| match reply_lang {
+        Some(lang) => {
+            tg.send_or_notice(request, request_of(t!(lang, "error-telegram-unavailable")))
+        }
+        None => tg.send_unprompted(request),
+    };
     for part in parts {
-        tg.call(request(part)).await?;
+        queue(request_of(part))?;
     }
-    let mut request = request(last);
+    let mut request = request_of(last);
     if let Some(keyboard) = keyboard {
         request = request.reply_markup(keyboard);
     }
-    tg.call(request).await
+    queue(request)?;
+    Ok(())
 }
 
 /// An HTML text as the messages that carry it: one when it fits Telegram's
@@ -110,7 +144,8 @@ impl Ctx<'_> {
 
     /// Replies in the chat the message came from; in groups as a reply to it.
     /// A text longer than one message is sent as several, in order.
-    pub async fn reply(&self, html: String) -> Result<Message, TelegramError> {
+    /// Returns once the reply is queued (see [`send_html`]).
+    pub async fn reply(&self, html: String) -> Result<(), TelegramError> {
         self.reply_with(html, None).await
     }
 
@@ -118,9 +153,16 @@ impl Ctx<'_> {
         &self,
         html: String,
         keyboard: Option<InlineKeyboardMarkup>,
-    ) -> Result<Message, TelegramError> {
+    ) -> Result<(), TelegramError> {
         let reply_to = (!self.is_private()).then_some(self.msg.id);
-        send_html(self.tg, self.msg.chat.id, html, reply_to, keyboard).await
+        send_html(
+            self.tg,
+            self.msg.chat.id,
+            html,
+            reply_to,
+            keyboard,
+            self.lang,
+        )
     }
 
     /// The group's anonymous admin: a message sent "as the group" itself.

@@ -1,24 +1,18 @@
-//! The handler tree: every update kind the bot listens to, and the routing
-//! of commands, deep links and buttons to their modules.
+//! Routing: every update kind the bot listens to, and the routing of
+//! commands, deep links and buttons to their modules.
 //!
 //! Each endpoint runs its handler behind a guard: an error or a panic is
-//! logged and the user told, never left in silence, and the dispatcher's
-//! per-chat worker survives (a panicking worker would take the next update
-//! of that chat down with it).
+//! logged and the user told, never left in silence, and the chat's lane
+//! (see [`crate::intake`]) lives on to take the chat's next update.
 
 use std::any::Any;
-use std::collections::BTreeSet;
 use std::future::Future;
-use std::ops::ControlFlow;
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dptree::di::DependencyMap;
-use dptree::{HandlerDescription, HandlerSignature, Type};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use teloxide::dispatching::{DpHandlerDescription, UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
     AllowedUpdate, BusinessConnection, BusinessMessagesDeleted, CallbackQuery, ChatMemberUpdated,
@@ -34,11 +28,10 @@ use crate::modules::{answer, business, connections, misc, notes, plain, rules};
 use crate::pace::Pace;
 use crate::payload::{Button, StartPayload};
 use crate::t;
-use crate::telegram::Refusal;
+use crate::telegram::{Refusal, TelegramError};
 
-/// The update kinds [`handler_tree`] filters on: what castellan asks
-/// Telegram for. Polling derives the same list from the tree itself (a test
-/// holds the two equal); `setWebhook` is given this one.
+/// The update kinds [`route`] handles: what castellan asks Telegram for,
+/// in getUpdates and setWebhook alike.
 pub const ALLOWED_UPDATES: [AllowedUpdate; 8] = [
     AllowedUpdate::Message,
     AllowedUpdate::CallbackQuery,
@@ -50,73 +43,9 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 8] = [
     AllowedUpdate::DeletedBusinessMessages,
 ];
 
-/// Every update kind castellan handles, routed by one `match` in [`route`].
-/// The dispatcher derives the `allowed_updates` it asks Telegram for from
-/// this handler's description, built from teloxide's filter for each kind
-/// `route` handles.
-///
-/// One handler rather than a branch per kind: a branch boxes a future and
-/// clones the whole update (a message is about 2 KB) before its endpoint
-/// runs, so plain chatter, most of what a group bot receives, would pay for
-/// it. Here it pays for neither.
-pub fn handler_tree() -> UpdateHandler<HandlerError> {
-    let filters: [UpdateHandler<HandlerError>; 8] = [
-        Update::filter_message(),
-        Update::filter_callback_query(),
-        Update::filter_chat_member(),
-        Update::filter_my_chat_member(),
-        Update::filter_business_connection(),
-        Update::filter_business_message(),
-        Update::filter_edited_business_message(),
-        Update::filter_deleted_business_messages(),
-    ];
-    let interest = filters
-        .iter()
-        // A filter lets its kind through; the endpoint after it observes it.
-        .map(|filter| {
-            filter
-                .description()
-                .merge_chain(&DpHandlerDescription::endpoint())
-        })
-        .fold(DpHandlerDescription::entry(), |all, one| {
-            all.merge_branch(&one)
-        });
-    // What the handler takes from the dispatcher: checked when it is built.
-    let signature = HandlerSignature::Other {
-        obligations: [
-            (Type::of::<Update>(), Location::caller()),
-            (Type::of::<Arc<AppState>>(), Location::caller()),
-        ]
-        .into(),
-        guaranteed_outcomes: BTreeSet::new(),
-        conditional_outcomes: BTreeSet::new(),
-        continues: false,
-    };
-    dptree::from_fn_with_description(
-        interest,
-        |deps: DependencyMap, _next| {
-            let handler = match (deps.try_get::<Update>(), deps.try_get::<Arc<AppState>>()) {
-                (Some(update), Some(state)) => route(&update, Arc::clone(&state)),
-                // The dispatcher checks the signature when it is built.
-                _ => {
-                    tracing::error!("an update reached the handler without its dependencies");
-                    None
-                }
-            };
-            async move {
-                ControlFlow::Break(match handler {
-                    Some(handler) => handler.await,
-                    None => Ok(()),
-                })
-            }
-        },
-        signature,
-    )
-}
-
 /// The handler an update needs, if any: none for plain chatter and for
 /// kinds not asked for. Only what a handler will use is cloned.
-fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static, HandlerResult>> {
+pub fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static, HandlerResult>> {
     let handler = match &update.kind {
         UpdateKind::Message(msg) => {
             if Asked::of(msg, &state.bot_username).nothing() {
@@ -137,7 +66,7 @@ fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static, Han
         UpdateKind::DeletedBusinessMessages(deleted) => {
             deleted_business_messages_endpoint(deleted.clone(), state).boxed()
         }
-        // Not asked for (see `handler_tree`): Telegram sends none.
+        // Not asked for (see `ALLOWED_UPDATES`): Telegram sends none.
         _ => return None,
     };
     Some(handler)
@@ -200,6 +129,8 @@ impl Failure {
     fn of(error: &HandlerError) -> Self {
         match error {
             HandlerError::Telegram(error) if error.is_unavailable() => Failure::TelegramUnavailable,
+            // The outbox logged it; there is nobody to tell in time.
+            HandlerError::Telegram(TelegramError::Dropped { .. }) => Failure::Quiet,
             HandlerError::Telegram(error) => match error.refusal() {
                 Some(Refusal::ChatNotFound) => {
                     Failure::TelegramRefused("error-telegram-chat-not-found")
@@ -308,7 +239,7 @@ async fn handle_message(
         && let Some(key) = failure.locale_key()
     {
         let text = t!(Lang::from_code(user.language_code.as_deref()), key);
-        if let Err(error) = reply_to_sender(msg, state, text).await {
+        if let Err(error) = reply_to_sender(msg, state, text) {
             tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
@@ -317,13 +248,14 @@ async fn handle_message(
 
 /// Answers `msg` where it was sent, as a reply to it in groups: for the
 /// dispatcher's own notices, sent without a handler's `Ctx`.
-async fn reply_to_sender(
+fn reply_to_sender(
     msg: &Message,
     state: &AppState,
     html: String,
-) -> Result<Message, crate::telegram::TelegramError> {
+) -> Result<(), crate::telegram::TelegramError> {
     let reply_to = (!msg.chat.is_private()).then_some(msg.id);
-    send_html(&state.telegram, msg.chat.id, html, reply_to, None).await
+    let lang = Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
+    send_html(&state.telegram, msg.chat.id, html, reply_to, None, lang)
 }
 
 /// "Too fast, wait N s", N rounded up to a whole second.
@@ -474,7 +406,7 @@ async fn keeps_pace(msg: &Message, user: &User, state: &AppState) -> bool {
         Pace::SlowDown { wait } => wait,
     };
     let text = slow_down_text(Lang::from_code(user.language_code.as_deref()), wait);
-    if let Err(error) = reply_to_sender(msg, state, text).await {
+    if let Err(error) = reply_to_sender(msg, state, text) {
         tracing::info!(%error, "could not tell a user to slow down");
     }
     false
@@ -603,11 +535,8 @@ async fn deleted_business_messages_endpoint(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use fake_bot_api::{BOT_ID, BOT_TOKEN, FakeTelegram};
-    use teloxide::dispatching::Dispatcher;
-    use teloxide::error_handlers::LoggingErrorHandler;
     use url::Url;
 
     use super::*;
@@ -616,7 +545,16 @@ mod tests {
     use crate::pace::UserPace;
     use crate::store::{DatabaseUrl, open};
     use crate::telegram::Telegram;
-    use crate::updates::RawPolling;
+
+    trait FromKind {
+        fn from_kind(kind: &str) -> AllowedUpdate;
+    }
+
+    impl FromKind for AllowedUpdate {
+        fn from_kind(kind: &str) -> AllowedUpdate {
+            serde_json::from_value(serde_json::json!(kind)).unwrap()
+        }
+    }
 
     async fn app_state(api_url: &Url) -> Arc<AppState> {
         let tg = Telegram::builder(api_url, BOT_TOKEN)
@@ -637,103 +575,103 @@ mod tests {
     }
 
     /// A handler that panics is contained: its user is told, and the
-    /// dispatcher's worker for that chat lives on to answer the next update.
+    /// chat's next update is answered.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_is_contained_and_the_chat_still_answered() {
         let fake = FakeTelegram::start().await;
         let api_url = Url::parse(&fake.api_url()).unwrap();
         let state = app_state(&api_url).await;
-        let tg = state.telegram.clone();
-        // The real message handler, but "boom" makes it panic first.
-        let tree =
-            Update::filter_message().endpoint(|msg: Message, state: Arc<AppState>| async move {
-                let work = async {
-                    if msg.text() == Some("boom") {
-                        panic!("a bug");
-                    }
-                    on_message(&msg, &state, Asked::of(&msg, &state.bot_username)).await
-                };
-                handle_message(&msg, &state, work).await;
-                Ok::<(), HandlerError>(())
-            });
-        let bot = teloxide::Bot::new(BOT_TOKEN).set_api_url(api_url.clone());
-        let mut dispatcher = Dispatcher::builder(bot, tree)
-            .dependencies(dptree::deps![Arc::clone(&state)])
-            .build();
-        let listener = RawPolling::new(tg, Arc::clone(&state.metrics), Duration::from_secs(1));
-        let running = tokio::spawn(async move {
-            dispatcher
-                .dispatch_with_listener(listener, LoggingErrorHandler::new())
-                .await;
-        });
-
         let user = fake.add_user("Ann");
+        // The user writes first: the bot cannot start a conversation.
         fake.send_text(user, user, "boom");
+        let msg = message(
+            serde_json::json!({"id": user, "type": "private", "first_name": "Ann"}),
+            Some("boom"),
+        );
+        let served = handle_message(&msg, &state, async { panic!("a bug") }).await;
+        assert!(!served);
         let told = fake.next_message(user).await;
         assert!(
             told.text.starts_with("Something went wrong"),
             "{}",
             told.text
         );
-        fake.send_text(user, user, "/id");
+        let msg = message(
+            serde_json::json!({"id": user, "type": "private", "first_name": "Ann"}),
+            Some("/id"),
+        );
+        let mut msg = msg;
+        msg.from.as_mut().unwrap().id = UserId(user as u64);
+        let asked = Asked::of(&msg, &state.bot_username);
+        assert!(handle_message(&msg, &state, on_message(&msg, &state, asked)).await);
         assert_eq!(
             fake.next_message(user).await.text,
             format!("Your id: {user}")
         );
-
-        // Shutting down cleanly is app.rs's business, tested there.
-        running.abort();
     }
 
-    /// The update kinds given to setWebhook are exactly those the handler
-    /// tree filters on (what polling asks for).
+    /// Every kind asked of Telegram is routed, and nothing else is.
     #[tokio::test]
-    async fn allowed_updates_are_the_handler_trees() {
-        use std::sync::Mutex;
-
-        use futures::stream::BoxStream;
-        use teloxide::stop::{StopToken, mk_stop_token};
-        use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
-
-        struct Hinted(Arc<Mutex<Vec<AllowedUpdate>>>, StopToken);
-        impl UpdateListener for Hinted {
-            type Err = std::convert::Infallible;
-            fn stop_token(&mut self) -> StopToken {
-                self.1.clone()
-            }
-            fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
-                self.0.lock().unwrap().extend(hint);
-            }
-        }
-        impl<'a> AsUpdateStream<'a> for Hinted {
-            type StreamErr = std::convert::Infallible;
-            type Stream = BoxStream<'a, Result<Update, Self::StreamErr>>;
-            fn as_stream(&'a mut self) -> Self::Stream {
-                Box::pin(futures::stream::empty())
-            }
-        }
-
+    async fn every_allowed_kind_is_routed() {
         let fake = FakeTelegram::start().await;
         let api_url = Url::parse(&fake.api_url()).unwrap();
         let state = app_state(&api_url).await;
-        let bot = teloxide::Bot::new(BOT_TOKEN).set_api_url(api_url);
-        let hinted = Arc::new(Mutex::new(Vec::new()));
-        let listener = Hinted(Arc::clone(&hinted), mk_stop_token().0);
-        Dispatcher::builder(bot, handler_tree())
-            .dependencies(dptree::deps![Arc::clone(&state)])
-            .build()
-            .dispatch_with_listener(listener, LoggingErrorHandler::new())
-            .await;
-        let mut hinted: Vec<String> = hinted
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|u| format!("{u:?}"))
-            .collect();
-        let mut ours: Vec<String> = ALLOWED_UPDATES.iter().map(|u| format!("{u:?}")).collect();
-        hinted.sort();
-        ours.sort();
-        assert_eq!(hinted, ours);
+        let chat = serde_json::json!({"id": -100, "type": "supergroup", "title": "Team"});
+        let user = serde_json::json!({"id": 7, "is_bot": false, "first_name": "Ann"});
+        let member = serde_json::json!({"status": "member", "user": user});
+        let updated = serde_json::json!({"chat": chat, "from": user, "date": 0,
+            "old_chat_member": member, "new_chat_member": member});
+        let command = serde_json::json!({"message_id": 1, "date": 0, "chat": chat,
+            "from": user, "text": "/id"});
+        let business = serde_json::json!({"message_id": 1, "date": 0,
+            "chat": {"id": 7, "type": "private", "first_name": "Ann"},
+            "from": user, "text": "#hi", "business_connection_id": "b"});
+        let kinds = [
+            ("message", command.clone()),
+            (
+                "callback_query",
+                serde_json::json!({"id": "q", "from": user,
+                "chat_instance": "i", "data": "x"}),
+            ),
+            ("chat_member", updated.clone()),
+            ("my_chat_member", updated),
+            (
+                "business_connection",
+                serde_json::json!({"id": "b", "user": user,
+                "user_chat_id": 7, "date": 0, "is_enabled": true}),
+            ),
+            ("business_message", business.clone()),
+            ("edited_business_message", business),
+            (
+                "deleted_business_messages",
+                serde_json::json!({"business_connection_id": "b",
+                "chat": {"id": 7, "type": "private", "first_name": "Ann"},
+                "message_ids": [{"message_id": 1}]}),
+            ),
+        ];
+        let mut routed = Vec::new();
+        for (kind, value) in kinds {
+            let mut update = serde_json::Map::new();
+            update.insert("update_id".into(), 1.into());
+            update.insert(kind.into(), value);
+            // teloxide's Update only parses from text: it borrows its keys.
+            let update: Update = serde_json::from_str(&serde_json::Value::from(update).to_string())
+                .unwrap_or_else(|error| panic!("{kind}: {error}"));
+            assert!(
+                !matches!(update.kind, UpdateKind::Error(_)),
+                "{kind} does not parse: {update:?}"
+            );
+            if route(&update, Arc::clone(&state)).is_some() {
+                routed.push(format!("{:?}", AllowedUpdate::from_kind(kind)));
+            }
+        }
+        let ours: Vec<String> = ALLOWED_UPDATES.iter().map(|u| format!("{u:?}")).collect();
+        assert_eq!(routed, ours);
+        let edited: Update = serde_json::from_str(
+            &serde_json::json!({"update_id": 2, "edited_message": command}).to_string(),
+        )
+        .unwrap();
+        assert!(route(&edited, state).is_none(), "not asked for, not routed");
     }
 
     fn message(chat: serde_json::Value, text: Option<&str>) -> Message {

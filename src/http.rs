@@ -2,7 +2,6 @@
 //! `/metrics` for Prometheus, and in webhook mode the path Telegram posts
 //! updates to.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use teloxide::dispatching::UpdateHandler;
 use teloxide::payloads::GetMe;
 
 use crate::config::{Secret, parse_http_addr};
-use crate::context::{AppState, HandlerError};
+use crate::intake::{Intake, Outcome};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::telegram::{RetryPolicy, Telegram};
@@ -45,8 +43,7 @@ pub struct WebhookRoute {
     /// The path of `WEBHOOK_URL`.
     pub path: String,
     pub secret: Secret,
-    pub handler: UpdateHandler<HandlerError>,
-    pub app: Arc<AppState>,
+    pub intake: Arc<Intake>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -126,8 +123,11 @@ async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Res
     }
 }
 
-/// One update posted by Telegram. Answered 200 only once it was handled, so
-/// an update whose replica dies mid-way is sent again by Telegram.
+/// One update posted by Telegram. Answered 200 once it was handled (or had
+/// been before): its replies are queued then, not necessarily sent, so the
+/// post never waits for a chat's send slots. An update handled elsewhere
+/// right now, or cut off by a stop, is answered 503: Telegram sends it
+/// again.
 async fn webhook_update(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
@@ -161,11 +161,10 @@ async fn webhook_update(
         }
     };
     state.metrics.update(update_kind(&update));
-    let deps = teloxide::dptree::deps![update, Arc::clone(&webhook.app)];
-    if let ControlFlow::Break(Err(error)) = webhook.handler.dispatch(deps).await {
-        tracing::error!(%error, "an update handler failed");
+    match webhook.intake.submit(&update).outcome().await {
+        Outcome::Handled | Outcome::Duplicate | Outcome::Dropped => StatusCode::OK,
+        Outcome::Running | Outcome::Cut => StatusCode::SERVICE_UNAVAILABLE,
     }
-    StatusCode::OK
 }
 
 /// `castellan healthcheck`: asks the `/health` of the castellan whose

@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod http;
 pub mod i18n;
+pub mod intake;
 pub mod metrics;
 pub mod modules;
 pub mod pace;

@@ -34,6 +34,8 @@ pub struct Metrics {
     commands: IntCounterVec,
     telegram_requests: IntCounterVec,
     handler_duration: Histogram,
+    replies_dropped: IntCounterVec,
+    updates_dropped: IntCounterVec,
 }
 
 impl Metrics {
@@ -66,6 +68,22 @@ impl Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
         )?;
+        let replies_dropped = IntCounterVec::new(
+            Opts::new(
+                "castellan_replies_dropped_total",
+                "Messages not sent, by reason: merged into an identical waiting one, queue_full, stale (waited past a minute), rate_limited, shutdown.",
+            ),
+            &["reason"],
+        )?;
+        let updates_dropped = IntCounterVec::new(
+            Opts::new(
+                "castellan_updates_dropped_total",
+                "Updates not handled, by reason: backlog (their chat had too many waiting), duplicate (handled before), timed_out, cut (the stop came first).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(replies_dropped.clone()))?;
+        registry.register(Box::new(updates_dropped.clone()))?;
         registry.register(Box::new(updates.clone()))?;
         registry.register(Box::new(commands.clone()))?;
         registry.register(Box::new(telegram_requests.clone()))?;
@@ -86,7 +104,19 @@ impl Metrics {
             commands,
             telegram_requests,
             handler_duration,
+            replies_dropped,
+            updates_dropped,
         })
+    }
+
+    /// `reason` is one of the outbox's fixed labels.
+    pub fn reply_dropped(&self, reason: &'static str) {
+        self.replies_dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// `reason` is one of the intake's fixed labels.
+    pub fn update_dropped(&self, reason: &'static str) {
+        self.updates_dropped.with_label_values(&[reason]).inc();
     }
 
     pub fn update(&self, kind: &'static str) {

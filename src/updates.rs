@@ -8,18 +8,17 @@
 //! drops it with "Cannot parse an update". [`parse_update`] fixes the JSON on
 //! the way in. The fix on teloxide's main branch is unreleased.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::Value;
 use teloxide::requests::Payload;
-use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update, UpdateKind};
-use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+use tokio_util::sync::CancellationToken;
 
+use crate::dispatch::ALLOWED_UPDATES;
+use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::telegram::{RetryPolicy, Telegram, TelegramError, backoff, read_result};
 
@@ -96,140 +95,94 @@ impl Payload for GetRawUpdates {
     }
 }
 
-/// Long polling with repaired updates, as a teloxide update listener. The
-/// update kinds asked for are the ones the handler tree filters on (the
-/// dispatcher hints them); on stop, one last getUpdates confirms every
-/// update handed out.
-pub struct RawPolling {
-    tg: Telegram,
-    metrics: Arc<Metrics>,
+/// How many updates taken after the oldest unsettled one a getUpdates may
+/// bring back again (see [`Intake::confirmable`]).
+const REREAD: i64 = 50;
+/// With updates unsettled, getUpdates answers at once (with them): before
+/// asking, wait this long at most for the oldest to settle.
+const UNSETTLED_PAUSE: Duration = Duration::from_millis(250);
+
+/// Long polling until `stop`: each update is handed to `intake`, and
+/// Telegram is told to forget only updates that settled. Returns the
+/// offset past every update taken, for the last confirmation
+/// ([`confirm`]).
+pub async fn poll(
+    tg: &Telegram,
+    metrics: &Metrics,
+    intake: &Arc<Intake>,
     timeout: Duration,
-    allowed_updates: Option<Vec<AllowedUpdate>>,
-    token: StopToken,
-    flag: StopFlag,
-}
-
-impl RawPolling {
-    /// Polls with `tg`, counting every update received in `metrics`.
-    pub fn new(tg: Telegram, metrics: Arc<Metrics>, timeout: Duration) -> Self {
-        let (token, flag) = mk_stop_token();
-        Self {
-            tg,
-            metrics,
-            timeout,
-            allowed_updates: None,
-            token,
-            flag,
-        }
-    }
-}
-
-impl UpdateListener for RawPolling {
-    type Err = TelegramError;
-
-    fn stop_token(&mut self) -> StopToken {
-        self.token.clone()
-    }
-
-    fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
-        self.allowed_updates = Some(hint.collect());
-    }
-}
-
-struct PollState {
-    tg: Telegram,
-    metrics: Arc<Metrics>,
-    request: GetRawUpdates,
-    flag: StopFlag,
-    buffer: VecDeque<Update>,
-    /// The failures in a row, for the backoff.
-    failures: u32,
-    /// Wait this long before the next call (after a failure).
-    pause: Option<Duration>,
-    finished: bool,
-}
-
-impl<'a> AsUpdateStream<'a> for RawPolling {
-    type StreamErr = TelegramError;
-    type Stream = BoxStream<'a, Result<Update, TelegramError>>;
-
-    fn as_stream(&'a mut self) -> Self::Stream {
-        let state = PollState {
-            tg: self.tg.clone(),
-            metrics: Arc::clone(&self.metrics),
-            request: GetRawUpdates {
-                offset: 0,
-                limit: BATCH_LIMIT,
-                timeout: u32::try_from(self.timeout.as_secs()).unwrap_or(u32::MAX),
-                allowed_updates: self.allowed_updates.clone(),
-            },
-            flag: self.flag.clone(),
-            buffer: VecDeque::new(),
-            failures: 0,
-            pause: None,
-            finished: false,
-        };
-        // Boxed: the stream moves its state in and out of every step.
-        Box::pin(futures::stream::unfold(Box::new(state), next_update))
-    }
-}
-
-async fn next_update(
-    mut state: Box<PollState>,
-) -> Option<(Result<Update, TelegramError>, Box<PollState>)> {
-    loop {
-        if let Some(update) = state.buffer.pop_front() {
-            return Some((Ok(update), state));
-        }
-        if state.finished {
-            return None;
-        }
-        let stop = state.flag.clone();
-        if stop.is_stopped() {
-            // Confirm everything handed out, then end.
-            state.finished = true;
-            let confirm = GetRawUpdates {
-                limit: 1,
-                timeout: 0,
-                ..state.request.clone()
-            };
-            return match state.tg.call_body(confirm, RetryPolicy::ONCE).await {
-                Ok(_) => None,
-                Err(error) => Some((Err(error), state)),
-            };
-        }
-        if let Some(pause) = state.pause.take() {
+    stop: &CancellationToken,
+) -> i64 {
+    let mut next = 0i64;
+    let mut failures = 0u32;
+    let timeout = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
+    while !stop.is_cancelled() {
+        let mut offset = intake.confirmable(next, REREAD);
+        if offset < next {
+            // Most updates settle within milliseconds: give the oldest a
+            // moment rather than read it again at once.
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = stop => {}
+                _ = intake.settled(offset, UNSETTLED_PAUSE) => {}
+                _ = stop.cancelled() => break,
             }
-            continue;
+            offset = intake.confirmable(next, REREAD);
         }
+        // Nothing unsettled: wait at Telegram for new updates. Otherwise
+        // Telegram answers at once with what is unsettled.
+        let waiting = offset == next;
+        let request = GetRawUpdates {
+            offset,
+            limit: BATCH_LIMIT,
+            timeout: if waiting { timeout } else { 0 },
+            allowed_updates: Some(ALLOWED_UPDATES.to_vec()),
+        };
         // One try: this loop has its own backoff, and honours 429s itself.
-        let request = state.tg.call_body(state.request.clone(), RetryPolicy::ONCE);
         let result = tokio::select! {
-            result = request => result,
+            result = tg.call_body(request, RetryPolicy::ONCE) => result,
             // Dropping the call in flight loses nothing: its updates stay
             // unconfirmed and come again.
-            _ = stop => continue,
+            _ = stop.cancelled() => break,
         };
         match result.and_then(|answer| read_updates(&answer)) {
             Ok(updates) => {
-                state.failures = 0;
+                failures = 0;
                 for update in updates {
-                    take(&mut state, update);
+                    let id = i64::from(update.id.0);
+                    if id < next {
+                        continue;
+                    }
+                    next = id + 1;
+                    if matches!(update.kind, UpdateKind::Error(_)) {
+                        continue;
+                    }
+                    metrics.update(update_kind(&update));
+                    // Settles by itself: the intake tracks it.
+                    drop(intake.submit(&update));
                 }
             }
             Err(error) => {
-                let delay = error
-                    .retry_after()
-                    .unwrap_or_else(|| backoff(state.failures));
-                state.failures = state.failures.saturating_add(1);
-                state.pause = Some(delay);
-                return Some((Err(error), state));
+                let delay = error.retry_after().unwrap_or_else(|| backoff(failures));
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, "getUpdates failed; retrying in {delay:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.cancelled() => break,
+                }
             }
         }
     }
+    next
+}
+
+/// Tells Telegram to forget every update before `offset`.
+pub async fn confirm(tg: &Telegram, offset: i64) -> Result<(), TelegramError> {
+    let request = GetRawUpdates {
+        offset,
+        limit: 1,
+        timeout: 0,
+        allowed_updates: None,
+    };
+    tg.call_body(request, RetryPolicy::ONCE).await.map(drop)
 }
 
 /// getUpdates' answer, read in one pass as teloxide's own polling does. An
@@ -257,17 +210,6 @@ fn read_updates(answer: &[u8]) -> Result<Vec<Update>, TelegramError> {
         }
     }
     Ok(updates)
-}
-
-/// Moves the offset past one update and queues it, unless nothing could
-/// read it.
-fn take(state: &mut PollState, update: Update) {
-    state.request.offset = state.request.offset.max(i64::from(update.id.0) + 1);
-    if matches!(update.kind, UpdateKind::Error(_)) {
-        return;
-    }
-    state.metrics.update(update_kind(&update));
-    state.buffer.push_back(update);
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Telegram's flood limits on sending messages (opt-in, see
-//! `FakeTelegram::enforce_flood_limits`).
+//! `FakeTelegram::enforce_flood_limits`), and an optional overall limit
+//! (`FakeTelegram::enforce_overall_limit`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -16,9 +17,8 @@ const CHAT_BURST: u32 = 3;
 /// `GROUP_WINDOW`.
 const GROUP_WINDOW: Duration = Duration::from_secs(60);
 const GROUP_MAX: usize = 20;
-/// All chats: at most `GLOBAL_MAX` messages in any `GLOBAL_WINDOW`.
-const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
-const GLOBAL_MAX: usize = 30;
+/// The window of the overall limit: at most N sends in any second.
+const OVERALL_WINDOW: Duration = Duration::from_secs(1);
 
 /// Whether a method posts a message (and so counts for the limits).
 pub(crate) fn is_message_send(method: &str) -> bool {
@@ -31,6 +31,17 @@ pub(crate) fn is_message_send(method: &str) -> bool {
     posts && !method.ends_with("Draft") && !NOT_MESSAGES.contains(&method)
 }
 
+/// Whether a method edits a message (and so counts for the per-chat and
+/// per-group limits, not for the overall one). Only the forms naming a
+/// chat and a message count, not those with `inline_message_id`: the
+/// caller checks the parameters.
+pub(crate) fn is_message_edit(method: &str) -> bool {
+    matches!(
+        method,
+        "editMessageText" | "editMessageCaption" | "editMessageMedia" | "editMessageReplyMarkup"
+    )
+}
+
 #[derive(Debug, Default)]
 struct ChatFlood {
     /// Theoretical arrival time of the token bucket (GCRA): a message is
@@ -40,10 +51,17 @@ struct ChatFlood {
     recent: VecDeque<Instant>,
 }
 
-/// The sends counted so far.
+/// The sends and edits counted so far, per chat.
 #[derive(Debug, Default)]
 pub(crate) struct Flood {
     chats: HashMap<Place, ChatFlood>,
+}
+
+/// The overall limit: at most `per_second` sends in any second, all chats
+/// together.
+#[derive(Debug)]
+pub(crate) struct Overall {
+    per_second: usize,
     recent: VecDeque<Instant>,
 }
 
@@ -72,8 +90,7 @@ impl Flood {
     /// How long a send to `place` must wait at `now` (None = allowed now).
     /// `group`: the place is a group or supergroup.
     pub fn wait(&mut self, place: Place, group: bool, now: Instant) -> Option<Duration> {
-        prune(&mut self.recent, GLOBAL_WINDOW, now);
-        let mut wait = window_wait(&self.recent, GLOBAL_MAX, GLOBAL_WINDOW, now);
+        let mut wait = Duration::ZERO;
         if let Some(c) = self.chats.get_mut(&place) {
             if let Some(tat) = c.tat {
                 let tolerance = CHAT_INTERVAL * (CHAT_BURST - 1);
@@ -94,6 +111,30 @@ impl Flood {
         if group {
             c.recent.push_back(now);
         }
+    }
+}
+
+impl Overall {
+    pub fn new(per_second: u32) -> Overall {
+        Overall {
+            per_second: per_second as usize,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// How long a send must wait at `now` (None = allowed now).
+    pub fn wait(&mut self, now: Instant) -> Option<Duration> {
+        prune(&mut self.recent, OVERALL_WINDOW, now);
+        if self.per_second == 0 {
+            // Nothing is ever allowed: a second at a time.
+            return Some(OVERALL_WINDOW);
+        }
+        let wait = window_wait(&self.recent, self.per_second, OVERALL_WINDOW, now);
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Counts a send at `now`.
+    pub fn note(&mut self, now: Instant) {
         self.recent.push_back(now);
     }
 }
@@ -138,6 +179,17 @@ mod tests {
             "getMe",
         ] {
             assert!(!is_message_send(m), "{m}");
+        }
+        for m in [
+            "editMessageText",
+            "editMessageCaption",
+            "editMessageMedia",
+            "editMessageReplyMarkup",
+        ] {
+            assert!(is_message_edit(m) && !is_message_send(m), "{m}");
+        }
+        for m in ["editMessageLiveLocation", "sendMessage", "deleteMessage"] {
+            assert!(!is_message_edit(m), "{m}");
         }
     }
 
@@ -193,19 +245,47 @@ mod tests {
     }
 
     #[test]
-    fn thirty_a_second_overall() {
+    fn no_overall_limit_among_the_chat_limits() {
         let mut f = Flood::default();
         let t0 = Instant::now();
-        for chat in 0..30 {
-            assert_eq!(send(&mut f, Place::Chat(chat), false, t0 + ms(10)), None);
+        for chat in 0..100 {
+            assert_eq!(send(&mut f, Place::Chat(chat), false, t0), None);
         }
-        assert_eq!(
-            send(&mut f, Place::Chat(99), false, t0 + ms(500)),
-            Some(ms(510))
-        );
+    }
+
+    /// Sends at `now` while the overall limit allows; returns the wait of a
+    /// refused one.
+    fn send_overall(o: &mut Overall, now: Instant) -> Option<Duration> {
+        match o.wait(now) {
+            None => {
+                o.note(now);
+                None
+            }
+            w => w,
+        }
+    }
+
+    #[test]
+    fn n_a_second_overall() {
+        let mut o = Overall::new(30);
+        let t0 = Instant::now();
+        for _ in 0..30 {
+            assert_eq!(send_overall(&mut o, t0 + ms(10)), None);
+        }
+        assert_eq!(send_overall(&mut o, t0 + ms(500)), Some(ms(510)));
         assert_eq!(retry_after_secs(ms(510)), 1);
-        assert_eq!(send(&mut f, Place::Chat(99), false, t0 + ms(1010)), None);
+        assert_eq!(send_overall(&mut o, t0 + ms(1010)), None);
         assert_eq!(retry_after_secs(ms(2001)), 3);
         assert_eq!(retry_after_secs(ms(2000)), 2);
+
+        let mut two = Overall::new(2);
+        assert_eq!(send_overall(&mut two, t0), None);
+        assert_eq!(send_overall(&mut two, t0 + ms(300)), None);
+        assert_eq!(send_overall(&mut two, t0 + ms(600)), Some(ms(400)));
+        assert_eq!(send_overall(&mut two, t0 + ms(1000)), None);
+        assert_eq!(send_overall(&mut two, t0 + ms(1100)), Some(ms(200)));
+
+        let mut none = Overall::new(0);
+        assert_eq!(send_overall(&mut none, t0), Some(ms(1000)));
     }
 }

@@ -63,7 +63,10 @@
 //!   `Retry-After` seconds before it is sent again. A 2xx answer carrying a
 //!   method call (a JSON object or form with `method`) is executed and
 //!   recorded like a request, as Telegram does. Every attempt is listed by
-//!   [`FakeTelegram::webhook_deliveries`]. Not emulated: updates do not
+//!   [`FakeTelegram::webhook_deliveries`]. A test can make Telegram send an
+//!   update again ([`FakeTelegram::redeliver`], with
+//!   [`FakeTelegram::last_update_id`]), as it does after a timeout or to a
+//!   second replica. Not emulated: updates do not
 //!   expire (Telegram drops them after about a day), setWebhook is not
 //!   limited to one call a second, repeated getUpdates conflicts are not
 //!   slowed down, a webhook answering 410 for a day is not removed, a URL's
@@ -116,15 +119,22 @@
 //!   ("Bad Request: reply markup is too long").
 //! * Faults, injected per method ([`FakeTelegram::fail_next`]) or per method
 //!   and chat ([`FakeTelegram::fail_next_in_chat`]): Telegram's JSON errors
-//!   (429 with `retry_after`, 400, 403, 500), nginx's HTML 502 page, and
+//!   (429 with `retry_after`, 400, 403, 500), nginx's HTML 502 page,
 //!   connections closed without a response, before or after the request
-//!   took effect ([`Fault`]). [`FakeTelegram::go_offline`] makes Telegram
-//!   unreachable (connections refused, open ones closed) until
-//!   [`FakeTelegram::go_online`], on the same port.
+//!   took effect, and requests answered only after a stall (taking effect
+//!   then, even if the client gave up) or never ([`Fault`]).
+//!   [`FakeTelegram::go_offline`] makes Telegram unreachable (connections
+//!   refused, open ones closed) until [`FakeTelegram::go_online`], on the
+//!   same port.
 //! * Flood limits are opt-in ([`FakeTelegram::enforce_flood_limits`]): one
-//!   message per second per chat (bursts of 3), 20 a minute per group, 30 a
-//!   second overall; sends over them get 429 "Too Many Requests: retry
-//!   after N" and are listed by [`FakeTelegram::flood_violations`].
+//!   message per second per chat (bursts of 3) and 20 a minute per group,
+//!   for sends and for edits of messages alike (they share the per-chat
+//!   limits); requests over them get 429 "Too Many Requests: retry after
+//!   N" and are listed by [`FakeTelegram::flood_violations`]. Telegram has
+//!   no fixed overall limit (its "30 a second" is advice for bulk
+//!   notifications); a test may set one apart
+//!   ([`FakeTelegram::enforce_overall_limit`]): sends beyond it get 429 and
+//!   are listed by [`FakeTelegram::overall_limit_refusals`].
 
 mod flood;
 mod params;
@@ -141,6 +151,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::world::{ChatKind, State};
 
@@ -196,8 +207,9 @@ impl MemberStatus {
 
 /// An injected failure (see [`FakeTelegram::fail_next`] and
 /// [`FakeTelegram::fail_next_in_chat`]). Except for
-/// [`DropAfterProcessing`](Fault::DropAfterProcessing), the request is not
-/// processed: it has no effect on the simulated world.
+/// [`DropAfterProcessing`](Fault::DropAfterProcessing) and
+/// [`Stall`](Fault::Stall), the request is not processed: it has no effect
+/// on the simulated world.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// 429 "Too Many Requests: retry after N" with `parameters.retry_after`.
@@ -221,6 +233,21 @@ pub enum Fault {
     /// the reply it would have had), then the connection is closed without
     /// a response: the client cannot know that it worked.
     DropAfterProcessing,
+    /// The server holds the request this long without answering, then
+    /// processes and answers it normally (flood limits included, counted at
+    /// the end of the stall). A client whose timeout is shorter sees a
+    /// timeout, yet the request still takes effect after the stall (even if
+    /// the client closed the connection meanwhile), as on Telegram. The
+    /// request is recorded when processed, with its reply. Time is tokio's
+    /// clock. [`go_offline`](FakeTelegram::go_offline) closes the
+    /// connection, but the request still takes effect; dropping the fake
+    /// abandons stalled requests unprocessed.
+    Stall(Duration),
+    /// The request is never answered and never processed: the server holds
+    /// the connection until the client closes it (e.g. on its timeout) or
+    /// the fake is dropped (or goes offline). Recorded when received, with
+    /// `ok: false` and a `null` response.
+    Hang,
 }
 
 /// One request the bot made.
@@ -235,8 +262,9 @@ pub struct RecordedRequest {
     /// [`Fault::DropAfterProcessing`], the reply that was never sent).
     pub ok: bool,
     /// The full JSON reply; for [`Fault::DropAfterProcessing`] the reply
-    /// that was never sent, for [`Fault::DropConnection`] `null`, for
-    /// [`Fault::BadGateway`] the HTML page as a JSON string.
+    /// that was never sent, for [`Fault::DropConnection`] and
+    /// [`Fault::Hang`] `null`, for [`Fault::BadGateway`] the HTML page as a
+    /// JSON string.
     pub response: Value,
     /// The injected fault the request met, if any.
     pub fault: Option<Fault>,
@@ -244,7 +272,8 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     /// Whether the connection was closed without a response
-    /// ([`Fault::DropConnection`] or [`Fault::DropAfterProcessing`]).
+    /// ([`Fault::DropConnection`] or [`Fault::DropAfterProcessing`]; not
+    /// [`Fault::Hang`], whose connection the client closes).
     pub fn dropped(&self) -> bool {
         matches!(
             self.fault,
@@ -549,6 +578,9 @@ impl BusinessRights {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     pub(crate) changed: watch::Sender<u64>,
+    /// Work that outlives its connection (the processing of a request
+    /// after a [`Fault::Stall`]); aborted when the fake is dropped.
+    detached: Mutex<JoinSet<()>>,
 }
 
 impl Inner {
@@ -556,20 +588,32 @@ impl Inner {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Records a request; `violation` is a spec violation, `flood` tells
-    /// that the flood limits refused it.
-    pub(crate) fn record(&self, r: RecordedRequest, violation: Option<String>, flood: bool) {
+    /// Records a request; `violation` is a spec violation.
+    pub(crate) fn record(&self, r: RecordedRequest, violation: Option<String>) {
         {
             let mut s = self.state.lock();
             if let Some(v) = violation {
                 s.violations.push(v);
             }
-            if flood {
-                s.flood_violations.push(r.clone());
-            }
             s.requests.push(r);
         }
         self.bump();
+    }
+
+    /// Runs `work` in a task that goes on when the caller's future is
+    /// dropped, until done or until the fake is dropped.
+    pub(crate) fn spawn_detached(
+        &self,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let mut set = self.detached.lock();
+        while set.try_join_next().is_some() {}
+        set.spawn(work);
+    }
+
+    /// Aborts the work of [`spawn_detached`](Self::spawn_detached).
+    pub(crate) fn abort_detached(&self) {
+        self.detached.lock().abort_all();
     }
 
     /// The next injected fault for a call of `method` with parameters `p`:
@@ -632,6 +676,7 @@ impl FakeTelegram {
         let inner = Arc::new(Inner {
             state: Mutex::new(State::new()),
             changed,
+            detached: Mutex::new(JoinSet::new()),
         });
         let net = server::Net::start(inner.clone()).await;
         let deliverer = webhook::Deliverer::start(inner.clone());
@@ -1325,36 +1370,78 @@ impl FakeTelegram {
         self.read(|s| s.requests.iter().filter(|r| r.dropped()).cloned().collect())
     }
 
-    /// Opt-in (off by default): refuse message sends that exceed Telegram's
-    /// documented limits with 429 "Too Many Requests: retry after N" and
-    /// `parameters.retry_after` = N, the whole seconds until the send would
-    /// be allowed (at least 1); a refused send is not processed and is
-    /// listed by [`flood_violations`](Self::flood_violations).
+    /// Opt-in (off by default): refuse message sends and edits that exceed
+    /// Telegram's per-chat and per-group limits with 429 "Too Many
+    /// Requests: retry after N" and `parameters.retry_after` = N, the whole
+    /// seconds until the request would be allowed (at least 1); a refused
+    /// request is not processed and is listed by
+    /// [`flood_violations`](Self::flood_violations).
     ///
     /// Sends are the methods that post a message: sendMessage, send*
     /// (sendPhoto, sendPoll, sendMediaGroup...; not sendChatAction,
     /// sendGift, sendChatJoinRequestWebApp nor the *Draft methods),
     /// forwardMessage(s) and copyMessage(s), also through a business
-    /// connection. A send counts when it succeeds. The limits, from
-    /// Telegram's bot FAQ:
+    /// connection. Edits are editMessageText, editMessageCaption,
+    /// editMessageMedia and editMessageReplyMarkup of a chat's message
+    /// (`chat_id` + `message_id`; not the `inline_message_id` form): they
+    /// share the per-chat limits with sends, as Telegram's Bot API
+    /// maintainer says. A send or edit counts when it succeeds. The limits,
+    /// from Telegram's bot FAQ:
     /// * one chat (a business chat counts apart from the bot's private chat
     ///   with the same user): one message per second sustained, with a
     ///   burst of up to 3 tolerated (a token bucket of 3 refilled at one per
     ///   second: 3 at once, then one per second);
-    /// * one group or supergroup: at most 20 messages in any 60 seconds;
-    /// * all chats together: at most 30 messages in any second.
+    /// * one group or supergroup: at most 20 messages in any 60 seconds.
+    ///
+    /// There is no fixed limit for all chats together (the FAQ's "30
+    /// messages per second" is advice for bulk notifications): see
+    /// [`enforce_overall_limit`](Self::enforce_overall_limit), which works
+    /// independently of this.
     ///
     /// Time is tokio's clock (`tokio::time::Instant`), so a test with
     /// paused time sees the limits follow it. Turning the limits off
-    /// forgets the sends counted so far.
+    /// forgets the sends and edits counted so far.
     pub fn enforce_flood_limits(&self, on: bool) {
         self.with(|s| s.set_flood_limits(on));
     }
 
-    /// The sends refused by [`enforce_flood_limits`](Self::enforce_flood_limits)
-    /// so far, oldest first (kept by [`clear_requests`](Self::clear_requests)).
+    /// The sends and edits refused by
+    /// [`enforce_flood_limits`](Self::enforce_flood_limits) so far (the
+    /// per-chat and per-group limits, which a well-behaved bot never
+    /// exceeds), oldest first (kept by
+    /// [`clear_requests`](Self::clear_requests)). Refusals by
+    /// [`enforce_overall_limit`](Self::enforce_overall_limit) are not
+    /// listed here (see [`overall_limit_refusals`](Self::overall_limit_refusals)).
     pub fn flood_violations(&self) -> Vec<RecordedRequest> {
         self.read(|s| s.flood_violations.clone())
+    }
+
+    /// Opt-in (off by default; `None` turns it off): with `Some(n)`, a
+    /// message send (as in [`enforce_flood_limits`](Self::enforce_flood_limits);
+    /// edits do not count) beyond `n` in any one-second window, all chats
+    /// together, is refused with 429 "Too Many Requests: retry after N",
+    /// `parameters.retry_after` = N the whole seconds until it would be
+    /// allowed (at least 1, so 1), is not processed and is listed by
+    /// [`overall_limit_refusals`](Self::overall_limit_refusals), not by
+    /// [`flood_violations`](Self::flood_violations). Telegram has no such
+    /// fixed limit, but may slow down a bot sending too much overall: this
+    /// lets a test see how the bot copes. `Some(0)` refuses every send.
+    ///
+    /// Independent of [`enforce_flood_limits`](Self::enforce_flood_limits):
+    /// either, both or none may be on. A send over the per-chat or
+    /// per-group limits counts as a flood violation even when the overall
+    /// limit would refuse it too. A send counts when it succeeds; time is
+    /// tokio's clock. Setting the limit (again) forgets the sends counted
+    /// so far.
+    pub fn enforce_overall_limit(&self, per_second: Option<u32>) {
+        self.with(|s| s.set_overall_limit(per_second));
+    }
+
+    /// The sends refused by
+    /// [`enforce_overall_limit`](Self::enforce_overall_limit) so far,
+    /// oldest first (kept by [`clear_requests`](Self::clear_requests)).
+    pub fn overall_limit_refusals(&self) -> Vec<RecordedRequest> {
+        self.read(|s| s.overall_refusals.clone())
     }
 
     /// Every spec violation so far (unknown method, missing required or
@@ -1433,6 +1520,45 @@ impl FakeTelegram {
             .trim_end_matches(']')
             .to_ascii_lowercase();
         self.with(|s| s.webhook.routes.insert(host, addr));
+    }
+
+    /// The `update_id` of the latest update created (by a user action such
+    /// as [`send_text`](Self::send_text), [`press_button`](Self::press_button),
+    /// a membership change...), None before the first one. Actions that
+    /// create no update (a group message hidden by privacy mode, say) leave
+    /// it unchanged; an action creating several updates leaves the last
+    /// one's id.
+    pub fn last_update_id(&self) -> Option<i64> {
+        self.read(|s| s.last_update_id())
+    }
+
+    /// Sends update `update_id` to the webhook again, as Telegram does when
+    /// an answer timed out or when the bot runs as several replicas: the
+    /// very same Update JSON, same `update_id`, queued again as a new
+    /// delivery (even when the first one is still queued or in flight).
+    /// The new delivery goes like any other: in its queue's order (before
+    /// the queued updates of larger ids of the same chat, after any copy of
+    /// the same id), retried until a 2xx answer, listed by
+    /// [`webhook_deliveries`](Self::webhook_deliveries) with its status,
+    /// counted by [`pending_updates`](Self::pending_updates) and awaited by
+    /// [`wait_webhook_idle`](Self::wait_webhook_idle) until delivered; and
+    /// dropped if its kind is not in `allowed_updates`.
+    ///
+    /// Panics when no webhook is set, or when `update_id` is not one of the
+    /// latest 10 000 updates created (see
+    /// [`last_update_id`](Self::last_update_id)).
+    pub fn redeliver(&self, update_id: i64) {
+        let result = self.with(|s| {
+            if s.webhook.hook.is_none() {
+                return Err(
+                    "no webhook is set (the bot did not call setWebhook, or removed it)".to_owned(),
+                );
+            }
+            s.redeliver(update_id)
+        });
+        if let Err(e) = result {
+            panic!("fake-bot-api: can't redeliver update {update_id}: {e}");
+        }
     }
 
     /// Every webhook delivery attempt so far, in the order they ended

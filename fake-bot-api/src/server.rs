@@ -18,6 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::params::{ApiError, ApiResult, Params};
 use crate::spec::spec;
 use crate::webhook;
+use crate::world::Refusal;
 use crate::{BOT_TOKEN, Fault, Inner, RecordedRequest};
 
 /// What Telegram's nginx front answers when the Bot API server behind it
@@ -44,13 +45,16 @@ pub(crate) struct Net {
     /// (no other socket gets it, connections to it are refused).
     _reserve: TcpSocket,
     task: JoinHandle<()>,
+    inner: Arc<Inner>,
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
         // Aborting the task drops its listener and its JoinSet, which
-        // aborts (and so closes) every connection.
+        // aborts (and so closes) every connection, hanging ones included.
         self.task.abort();
+        // Requests still stalling are never processed.
+        self.inner.abort_detached();
     }
 }
 
@@ -80,13 +84,14 @@ impl Net {
         let addr = reserve.local_addr().expect("fake-bot-api: local_addr");
         let listener = listen_on(addr);
         let (cmds, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(serve(inner, listener, rx));
+        let task = tokio::spawn(serve(inner.clone(), listener, rx));
         Net {
             addr,
             cmds,
             online: parking_lot::Mutex::new(true),
             _reserve: reserve,
             task,
+            inner,
         }
     }
 
@@ -276,7 +281,11 @@ fn fault_error(f: &Fault) -> ApiError {
         Fault::Forbidden(m) => ApiError::forbidden(m.strip_prefix("Forbidden: ").unwrap_or(m)),
         Fault::ServerError => ApiError::new(500, "Internal Server Error"),
         // Not replies of the Bot API: the caller handles them.
-        Fault::BadGateway | Fault::DropConnection | Fault::DropAfterProcessing => {
+        Fault::BadGateway
+        | Fault::DropConnection
+        | Fault::DropAfterProcessing
+        | Fault::Stall(_)
+        | Fault::Hang => {
             unreachable!("fake-bot-api: {f:?} has no JSON reply")
         }
     }
@@ -330,7 +339,6 @@ pub(crate) async fn handle(
                 fault: None,
             },
             Some(format!("unknown method \"{method_name}\"")),
-            false,
         );
         return Handled::Reply(reply(404, &response));
     };
@@ -349,7 +357,6 @@ pub(crate) async fn handle(
                     fault: None,
                 },
                 Some(format!("{method}: unparsable request: {}", e.description)),
-                false,
             );
             return Handled::Reply(reply(e.code, &response));
         }
@@ -371,8 +378,51 @@ pub(crate) async fn handle(
     }
 
     let fault = inner.take_fault(&method, &Params(&params));
-    let violation = (!violations.is_empty()).then(|| violations.join("; "));
-    let record = |params: Map<String, Value>, ok: bool, response: Value, flood: bool| {
+    let call = Call {
+        method,
+        params,
+        violation: (!violations.is_empty()).then(|| violations.join("; ")),
+        missing,
+    };
+    match fault {
+        Some(Fault::Stall(wait)) => {
+            // The request is processed after the stall even if the client
+            // gave up meanwhile (its connection closed, which drops this
+            // future): the processing runs in a task of its own, aborted
+            // only when the fake is dropped.
+            let (tx, rx) = oneshot::channel();
+            let task_inner = inner.clone();
+            inner.spawn_detached(async move {
+                tokio::time::sleep(wait).await;
+                let handled = respond(task_inner, call, Some(Fault::Stall(wait))).await;
+                let _ = tx.send(handled);
+            });
+            rx.await.unwrap_or(Handled::Drop)
+        }
+        fault => respond(inner, call, fault).await,
+    }
+}
+
+/// A request that passed the routing and the spec check.
+struct Call {
+    method: String,
+    params: Map<String, Value>,
+    /// The spec violations it commits, if any.
+    violation: Option<String>,
+    /// The first required parameter it lacks.
+    missing: Option<String>,
+}
+
+/// Answers (or not) a request that met `fault`, processing it unless the
+/// fault forbids it, and records it.
+async fn respond(inner: Arc<Inner>, call: Call, fault: Option<Fault>) -> Handled {
+    let Call {
+        method,
+        params,
+        violation,
+        missing,
+    } = call;
+    let record = |params: Map<String, Value>, ok: bool, response: Value| {
         inner.record(
             RecordedRequest {
                 method: method.clone(),
@@ -382,17 +432,23 @@ pub(crate) async fn handle(
                 fault: fault.clone(),
             },
             violation.clone(),
-            flood,
         );
     };
     match &fault {
         Some(Fault::DropConnection) => {
-            record(params, false, Value::Null, false);
+            record(params, false, Value::Null);
             return Handled::Drop;
+        }
+        Some(Fault::Hang) => {
+            // Never answered: the connection stays open until the client
+            // closes it (hyper then drops this future) or the fake is
+            // dropped (its connections are aborted).
+            record(params, false, Value::Null);
+            return std::future::pending().await;
         }
         Some(Fault::BadGateway) => {
             let page = Value::String(BAD_GATEWAY_HTML.to_owned());
-            record(params, false, page, false);
+            record(params, false, page);
             return Handled::Reply(
                 (
                     StatusCode::BAD_GATEWAY,
@@ -404,8 +460,12 @@ pub(crate) async fn handle(
         }
         _ => {}
     }
+    let processed = matches!(
+        fault,
+        None | Some(Fault::DropAfterProcessing | Fault::Stall(_))
+    );
     let result: ApiResult = match &fault {
-        Some(f) if *f != Fault::DropAfterProcessing => Err(fault_error(f)),
+        Some(f) if !processed => Err(fault_error(f)),
         _ => {
             if let Some(name) = missing {
                 Err(ApiError::bad(missing_message(&method, &name)))
@@ -428,8 +488,10 @@ pub(crate) async fn handle(
                 if let Some(v) = violation.clone() {
                     s.violations.push(v);
                 }
-                if refused {
-                    s.flood_violations.push(request.clone());
+                match refused {
+                    Some(Refusal::Flood) => s.flood_violations.push(request.clone()),
+                    Some(Refusal::Overall) => s.overall_refusals.push(request.clone()),
+                    None => {}
                 }
                 s.requests.push(request);
                 drop(s);
@@ -443,7 +505,7 @@ pub(crate) async fn handle(
     };
 
     let (status, response) = answer_of(result);
-    record(params, status == 200, response.clone(), false);
+    record(params, status == 200, response.clone());
     if fault == Some(Fault::DropAfterProcessing) {
         return Handled::Drop;
     }

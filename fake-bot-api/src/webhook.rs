@@ -104,6 +104,7 @@ pub(crate) struct Hook {
 
 #[derive(Debug)]
 struct InFlight {
+    update_id: i64,
     attempt: u64,
     queue: QueueKey,
     abort: Option<AbortHandle>,
@@ -115,10 +116,12 @@ pub(crate) struct WebhookState {
     pub hook: Option<Arc<Hook>>,
     /// (unix time, message) of the latest failed delivery of this webhook.
     pub last_error: Option<(i64, String)>,
-    /// Deliveries under way, by update id.
-    in_flight: HashMap<i64, InFlight>,
-    /// Updates whose delivery failed: not sent again before this instant.
-    retry_at: HashMap<i64, Instant>,
+    /// Deliveries under way, by queue entry (`QueuedUpdate::seq`: an
+    /// update redelivered has two).
+    in_flight: HashMap<u64, InFlight>,
+    /// Queue entries whose delivery failed: not sent again before this
+    /// instant.
+    retry_at: HashMap<u64, Instant>,
     pub deliveries: Vec<WebhookDelivery>,
     pub retry_delay: Duration,
     pub timeout: Duration,
@@ -150,6 +153,8 @@ impl WebhookState {
 #[derive(Debug)]
 struct Job {
     update_id: i64,
+    /// The queue entry (`QueuedUpdate::seq`).
+    seq: u64,
     attempt: u64,
     hook: Arc<Hook>,
     body: String,
@@ -391,14 +396,14 @@ impl State {
         let Some(hook) = self.webhook.hook.take() else {
             return;
         };
-        let mut abandoned: Vec<(i64, InFlight)> = self.webhook.in_flight.drain().collect();
-        abandoned.sort_by_key(|(id, _)| *id);
-        for (update_id, f) in abandoned {
+        let mut abandoned: Vec<(u64, InFlight)> = self.webhook.in_flight.drain().collect();
+        abandoned.sort_by_key(|(seq, f)| (f.update_id, *seq));
+        for (_, f) in abandoned {
             if let Some(a) = f.abort {
                 a.abort();
             }
             self.webhook.deliveries.push(WebhookDelivery {
-                update_id,
+                update_id: f.update_id,
                 url: hook.url.clone(),
                 status: None,
                 error: Some(ABANDONED.to_owned()),
@@ -461,8 +466,8 @@ impl State {
         let dropped = self.drop_unallowed();
         let w = &mut self.webhook;
         if !w.retry_at.is_empty() {
-            let queued: HashSet<i64> = self.updates.iter().map(|u| u.id).collect();
-            w.retry_at.retain(|id, _| queued.contains(id));
+            let queued: HashSet<u64> = self.updates.iter().map(|u| u.seq).collect();
+            w.retry_at.retain(|seq, _| queued.contains(seq));
         }
         let mut free = (hook.max_connections as usize).saturating_sub(w.in_flight.len());
         let mut busy: HashSet<QueueKey> = w.in_flight.values().map(|f| f.queue).collect();
@@ -475,7 +480,7 @@ impl State {
             if !busy.insert(u.queue) {
                 continue;
             }
-            if let Some(&at) = w.retry_at.get(&u.id)
+            if let Some(&at) = w.retry_at.get(&u.seq)
                 && at > now
             {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -484,8 +489,9 @@ impl State {
             let attempt = w.next_attempt;
             w.next_attempt += 1;
             w.in_flight.insert(
-                u.id,
+                u.seq,
                 InFlight {
+                    update_id: u.id,
                     attempt,
                     queue: u.queue,
                     abort: None,
@@ -493,6 +499,7 @@ impl State {
             );
             jobs.push(Job {
                 update_id: u.id,
+                seq: u.seq,
                 attempt,
                 hook: hook.clone(),
                 body: u.json.to_string(),
@@ -514,10 +521,10 @@ impl State {
         now_instant: Instant,
     ) -> Option<(String, Map<String, Value>)> {
         let w = &mut self.webhook;
-        if w.in_flight.get(&job.update_id).map(|f| f.attempt) != Some(job.attempt) {
+        if w.in_flight.get(&job.seq).map(|f| f.attempt) != Some(job.attempt) {
             return None; // abandoned
         }
-        w.in_flight.remove(&job.update_id);
+        w.in_flight.remove(&job.seq);
         let (status, error, retry_after, call) = match outcome {
             Outcome::Answer {
                 status,
@@ -551,8 +558,8 @@ impl State {
         });
         match error {
             None => {
-                w.retry_at.remove(&job.update_id);
-                if let Some(i) = self.updates.iter().position(|u| u.id == job.update_id) {
+                w.retry_at.remove(&job.seq);
+                if let Some(i) = self.updates.iter().position(|u| u.seq == job.seq) {
                     self.updates.remove(i);
                 }
             }
@@ -561,7 +568,7 @@ impl State {
                     Some(secs) if secs > 0 => Duration::from_secs(secs.min(MAX_RETRY_AFTER)),
                     _ => w.retry_delay,
                 };
-                w.retry_at.insert(job.update_id, now_instant + delay);
+                w.retry_at.insert(job.seq, now_instant + delay);
                 w.last_error = Some((now(), message));
             }
         }
@@ -627,9 +634,9 @@ async fn deliver_loop(inner: Arc<Inner>) {
             let mut s = inner.state.lock();
             let (jobs, wake, dropped) = s.due_deliveries(Instant::now());
             for job in jobs {
-                let id = job.update_id;
+                let seq = job.seq;
                 let abort = attempts.spawn(attempt(inner.clone(), job));
-                if let Some(f) = s.webhook.in_flight.get_mut(&id) {
+                if let Some(f) = s.webhook.in_flight.get_mut(&seq) {
                     f.abort = Some(abort);
                 }
             }

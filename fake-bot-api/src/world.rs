@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::flood::{self, Flood};
+use crate::flood::{self, Flood, Overall};
 use crate::params::{ApiError, ApiResult, Params};
 use crate::text::{self, Entity};
 use crate::webhook::{self, QueueKey, WebhookState};
@@ -89,11 +89,20 @@ pub(crate) struct ChatRec {
 #[derive(Debug, Clone)]
 pub(crate) struct QueuedUpdate {
     pub id: i64,
+    /// Unique per entry of the queue: a redelivered update is queued again
+    /// with its `id` and a new `seq`.
+    pub seq: u64,
     pub kind: &'static str,
     pub json: Value,
     /// The webhook delivery queue it belongs to.
     pub queue: QueueKey,
 }
+
+/// The `update_id` of the first update.
+const FIRST_UPDATE_ID: i64 = 700_000_001;
+
+/// How many of the latest updates [`State::redeliver`] can send again.
+pub(crate) const UPDATE_LOG: usize = 10_000;
 
 /// A business connection: the current one of its owner's account (a
 /// replaced connection is forgotten, so its id is invalid).
@@ -122,6 +131,15 @@ impl Place {
             Place::Business { customer, .. } => customer,
         }
     }
+}
+
+/// Which limit refused a request (see `State::dispatch_limited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The per-chat or per-group flood limits.
+    Flood,
+    /// The overall limit.
+    Overall,
 }
 
 /// A bijective 64-bit mix (splitmix64), for ids that look random.
@@ -214,8 +232,13 @@ pub(crate) struct State {
     next_user_id: i64,
     next_group: i64,
     next_supergroup: i64,
+    /// Queued updates, in update_id order (a redelivered one after the
+    /// others of its id).
     pub updates: VecDeque<QueuedUpdate>,
     next_update_id: i64,
+    next_update_seq: u64,
+    /// The latest updates created (at most [`UPDATE_LOG`]), oldest first.
+    update_log: VecDeque<QueuedUpdate>,
     /// The allowed_updates setting, shared by getUpdates and setWebhook
     /// (None: the default).
     pub allowed_updates: Option<Vec<String>>,
@@ -231,10 +254,14 @@ pub(crate) struct State {
     pub commands: HashMap<(String, String), Vec<(String, String)>>,
     /// (lowercase method, chat or None for any chat) → faults to inject.
     pub faults: HashMap<(String, Option<i64>), VecDeque<Fault>>,
-    /// The sends counted while the flood limits are enforced.
+    /// The sends and edits counted while the flood limits are enforced.
     pub flood: Option<Flood>,
     /// Requests refused by the flood limits.
     pub flood_violations: Vec<RecordedRequest>,
+    /// The sends counted while the overall limit is enforced.
+    pub overall: Option<Overall>,
+    /// Requests refused by the overall limit.
+    pub overall_refusals: Vec<RecordedRequest>,
     pub privacy_mode: bool,
     /// Business connections by owner.
     pub business: HashMap<i64, BusinessConn>,
@@ -341,7 +368,9 @@ impl State {
             next_group: 4_000_000_001,
             next_supergroup: 1_000_000_001,
             updates: VecDeque::new(),
-            next_update_id: 700_000_001,
+            next_update_id: FIRST_UPDATE_ID,
+            next_update_seq: 1,
+            update_log: VecDeque::new(),
             allowed_updates: None,
             poll_gen: 0,
             webhook: WebhookState::new(),
@@ -355,6 +384,8 @@ impl State {
             faults: HashMap::new(),
             flood: None,
             flood_violations: Vec::new(),
+            overall: None,
+            overall_refusals: Vec::new(),
             privacy_mode: true,
             business: HashMap::new(),
             business_chats: HashMap::new(),
@@ -583,12 +614,47 @@ impl State {
         json.insert("update_id".into(), json!(id));
         let queue = webhook::queue_key(kind, &payload, id);
         json.insert(kind.into(), payload);
-        self.updates.push_back(QueuedUpdate {
+        let seq = self.next_update_seq;
+        self.next_update_seq += 1;
+        let update = QueuedUpdate {
             id,
+            seq,
             kind,
             json: Value::Object(json),
             queue,
-        });
+        };
+        if self.update_log.len() == UPDATE_LOG {
+            self.update_log.pop_front();
+        }
+        self.update_log.push_back(update.clone());
+        self.updates.push_back(update);
+    }
+
+    /// The id of the latest update created, if any.
+    pub fn last_update_id(&self) -> Option<i64> {
+        self.update_log.back().map(|u| u.id)
+    }
+
+    /// Queues update `update_id` again (same JSON), after the queued
+    /// updates of ids up to its own. Err when it is unknown.
+    pub fn redeliver(&mut self, update_id: i64) -> Result<(), String> {
+        let i = self.update_log.partition_point(|u| u.id < update_id);
+        let Some(logged) = self.update_log.get(i).filter(|u| u.id == update_id) else {
+            let created = (FIRST_UPDATE_ID..self.next_update_id).contains(&update_id);
+            return Err(match self.update_log.front() {
+                Some(o) if created => format!(
+                    "update {update_id} is too old: only the latest {UPDATE_LOG} (from {}) are kept",
+                    o.id
+                ),
+                _ => format!("no update {update_id} was created"),
+            });
+        };
+        let mut again = logged.clone();
+        again.seq = self.next_update_seq;
+        self.next_update_seq += 1;
+        let at = self.updates.partition_point(|u| u.id <= update_id);
+        self.updates.insert(at, again);
+        Ok(())
     }
 
     /// Drops the queued updates of kinds not allowed (Telegram would not
@@ -1646,9 +1712,13 @@ impl State {
         }
     }
 
-    /// Where a send goes, for the flood limits: the place and whether it is
-    /// a group or supergroup. None when the request names no chat it could
-    /// send to (it fails anyway).
+    pub fn set_overall_limit(&mut self, per_second: Option<u32>) {
+        self.overall = per_second.map(Overall::new);
+    }
+
+    /// Where a send or an edit goes, for the flood limits: the place and
+    /// whether it is a group or supergroup. None when the request names no
+    /// chat it could send to (it fails anyway).
     fn flood_target(&self, p: &Params) -> Option<(Place, bool)> {
         if let Some(bc) = business_connection_param(p) {
             let owner = self.connection(&bc)?.owner;
@@ -1661,32 +1731,51 @@ impl State {
         Some((Place::Chat(id), group))
     }
 
-    /// [`dispatch`](Self::dispatch) under the flood limits when they are
-    /// enforced: a send over the limits is refused with 429 and not
-    /// processed (the bool tells), a successful one is counted.
-    pub fn dispatch_limited(&mut self, method: &str, p: &Params) -> (ApiResult, bool) {
-        let target = if self.flood.is_some() && flood::is_message_send(method) {
+    /// [`dispatch`](Self::dispatch) under the limits that are enforced: a
+    /// send or edit over the per-chat or per-group limits, or a send over
+    /// the overall limit, is refused with 429 and not processed (the
+    /// second value tells which limit refused it); a successful one is
+    /// counted.
+    pub fn dispatch_limited(&mut self, method: &str, p: &Params) -> (ApiResult, Option<Refusal>) {
+        let send = flood::is_message_send(method);
+        let edit = flood::is_message_edit(method) && !p.has("inline_message_id");
+        let target = if self.flood.is_some() && (send || edit) {
             self.flood_target(p)
         } else {
             None
         };
+        let overall = send && self.overall.is_some();
         let now = tokio::time::Instant::now();
-        if let Some((place, group)) = target
-            && let Some(wait) = self.flood.as_mut().and_then(|f| f.wait(place, group, now))
-        {
+        let chat_wait = target
+            .and_then(|(place, group)| self.flood.as_mut().and_then(|f| f.wait(place, group, now)));
+        let overall_wait = if overall {
+            self.overall.as_mut().and_then(|o| o.wait(now))
+        } else {
+            None
+        };
+        let refusal = match (chat_wait, overall_wait) {
+            (Some(c), o) => Some((c.max(o.unwrap_or_default()), Refusal::Flood)),
+            (None, Some(o)) => Some((o, Refusal::Overall)),
+            (None, None) => None,
+        };
+        if let Some((wait, by)) = refusal {
             let n = flood::retry_after_secs(wait);
             let e = ApiError::new(429, format!("Too Many Requests: retry after {n}"))
                 .with_parameters(json!({ "retry_after": n }));
-            return (Err(e), true);
+            return (Err(e), Some(by));
         }
         let result = self.dispatch(method, p);
-        if result.is_ok()
-            && let Some((place, group)) = target
-            && let Some(f) = self.flood.as_mut()
-        {
-            f.note(place, group, now);
+        if result.is_ok() {
+            if let Some((place, group)) = target
+                && let Some(f) = self.flood.as_mut()
+            {
+                f.note(place, group, now);
+            }
+            if overall && let Some(o) = self.overall.as_mut() {
+                o.note(now);
+            }
         }
-        (result, false)
+        (result, None)
     }
 
     pub fn dispatch(&mut self, method: &str, p: &Params) -> ApiResult {
@@ -2396,5 +2485,137 @@ impl State {
             self.commands.insert(key, list);
         }
         Ok(json!(true))
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::{ChatKind, Refusal, State};
+    use crate::params::Params;
+
+    /// Calls `method` under the limits: Ok(result) or Err((retry_after,
+    /// refusal)) when a limit refused it.
+    fn call(s: &mut State, method: &str, params: Value) -> Result<Value, (u64, Refusal)> {
+        let map = params.as_object().unwrap().clone();
+        match s.dispatch_limited(method, &Params(&map)) {
+            (Ok(v), None) => Ok(v),
+            (Err(e), Some(by)) => {
+                assert_eq!(e.code, 429);
+                let n = e.parameters.unwrap()["retry_after"].as_u64().unwrap();
+                assert_eq!(e.description, format!("Too Many Requests: retry after {n}"));
+                Err((n, by))
+            }
+            (r, by) => panic!("{method}: {r:?} {by:?}"),
+        }
+    }
+
+    fn edit(s: &mut State, chat: i64, id: i64, text: &str) -> Result<Value, (u64, Refusal)> {
+        call(
+            s,
+            "editMessageText",
+            json!({"chat_id": chat, "message_id": id, "text": text}),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn edits_count_for_the_group_window_not_the_overall_limit() {
+        let mut s = State::new();
+        s.set_flood_limits(true);
+        s.set_overall_limit(Some(1));
+        let group = s.add_chat(ChatKind::Group, "G", None);
+        let sent = call(
+            &mut s,
+            "sendMessage",
+            json!({"chat_id": group, "text": "0"}),
+        )
+        .unwrap();
+        let id = sent["message_id"].as_i64().unwrap();
+        // 19 edits at one a second: the overall limit (1 a second, sends
+        // only) does not see them; with the send, 20 in the minute.
+        for i in 1..20 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            edit(&mut s, group, id, &i.to_string()).unwrap();
+        }
+        // The 21st message of the minute waits for the send at t0 to leave
+        // the window: 60 - 20 = 40 s.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(edit(&mut s, group, id, "x"), Err((40, Refusal::Flood)));
+        assert_eq!(
+            call(
+                &mut s,
+                "sendMessage",
+                json!({"chat_id": group, "text": "x"})
+            ),
+            Err((40, Refusal::Flood))
+        );
+        // Another chat is free; its send counts for the overall limit.
+        let other = s.add_chat(ChatKind::Group, "H", None);
+        call(
+            &mut s,
+            "sendMessage",
+            json!({"chat_id": other, "text": "a"}),
+        )
+        .unwrap();
+        assert_eq!(
+            call(
+                &mut s,
+                "sendMessage",
+                json!({"chat_id": other, "text": "b"})
+            ),
+            Err((1, Refusal::Overall))
+        );
+        // An edit is not refused by the overall limit.
+        let first = s.chats[&other].messages.keys().next().copied().unwrap();
+        edit(&mut s, other, i64::from(first), "a2").unwrap();
+        tokio::time::advance(Duration::from_secs(40)).await;
+        edit(&mut s, group, id, "x").unwrap();
+        // Failed edits do not count; the inline form is not limited.
+        for _ in 0..5 {
+            assert!(matches!(
+                s.dispatch_limited(
+                    "editMessageText",
+                    &Params(json!({"inline_message_id": "1", "text": "t"}).as_object().unwrap())
+                ),
+                (Err(e), None) if e.code == 400
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod update_log_tests {
+    use serde_json::json;
+
+    use super::{FIRST_UPDATE_ID, State, UPDATE_LOG};
+
+    #[test]
+    fn only_the_latest_updates_can_be_redelivered() {
+        let mut s = State::new();
+        assert_eq!(s.last_update_id(), None);
+        for i in 0..=UPDATE_LOG as i64 {
+            s.push_update("message", json!({"message_id": i, "chat": {"id": 1}}));
+        }
+        let last = FIRST_UPDATE_ID + UPDATE_LOG as i64;
+        assert_eq!(s.last_update_id(), Some(last));
+        let e = s.redeliver(FIRST_UPDATE_ID).unwrap_err();
+        assert!(e.contains("too old"), "{e}");
+        let e = s.redeliver(last + 1).unwrap_err();
+        assert!(e.contains("no update"), "{e}");
+        s.updates.clear();
+        s.redeliver(FIRST_UPDATE_ID + 1).unwrap();
+        s.redeliver(last).unwrap();
+        s.redeliver(FIRST_UPDATE_ID + 1).unwrap();
+        let queued: Vec<(i64, u64)> = s.updates.iter().map(|u| (u.id, u.seq)).collect();
+        assert_eq!(queued.len(), 3);
+        assert_eq!(queued[0].0, FIRST_UPDATE_ID + 1);
+        assert_eq!(queued[1].0, FIRST_UPDATE_ID + 1);
+        assert_eq!(queued[2].0, last);
+        // Each copy is an entry of its own.
+        assert!(queued[1].1 > queued[2].1);
+        assert_eq!(s.updates[0].json["message"]["message_id"], 1);
     }
 }

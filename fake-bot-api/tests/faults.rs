@@ -299,28 +299,17 @@ async fn flood_limits() {
         eprintln!("slow machine: skipped the burst check");
     }
 
-    // All chats: 30 a second.
+    // No overall limit: 31 chats at once are fine.
     fake.enforce_flood_limits(false);
     fake.enforce_flood_limits(true); // starts afresh
-    let t = Instant::now();
     let before = fake.flood_violations().len();
-    let mut refused = Vec::new();
     for &u in &users[1..] {
         let (status, body) =
             call_status(&fake, "sendMessage", json!({"chat_id": u, "text": "news"})).await;
-        if status == 429 {
-            refused.push((u, body));
-        }
+        assert_eq!(status, 200, "{body}");
     }
-    if t.elapsed() < Duration::from_millis(900) {
-        // 30 allowed, the 31st refused.
-        assert_eq!(refused.len(), 1, "{refused:?}");
-        assert_eq!(refused[0].0, users[31]);
-        assert_eq!(refused[0].1["parameters"]["retry_after"], 1);
-        assert_eq!(fake.flood_violations().len(), before + 1);
-    } else {
-        eprintln!("slow machine: skipped the global check");
-    }
+    assert_eq!(fake.flood_violations().len(), before);
+    assert!(fake.overall_limit_refusals().is_empty());
 
     // Business chats count too.
     fake.enforce_flood_limits(false);
@@ -382,6 +371,455 @@ async fn a_bot_honouring_retry_after_gets_every_message_through() {
     }
     assert_eq!(fake.messages(u).len(), 5);
     assert_eq!(fake.flood_violations().len(), refused);
+}
+
+#[tokio::test]
+async fn an_overall_limit_apart_from_the_flood_limits() {
+    let fake = FakeTelegram::start().await;
+    let users: Vec<i64> = (0..8).map(|i| fake.add_user(&format!("U{i}"))).collect();
+    for &u in &users {
+        fake.send_text(u, u, "/start");
+    }
+    let send = |chat: i64, text: &'static str| {
+        let fake = fake.clone();
+        async move { call_status(&fake, "sendMessage", json!({"chat_id": chat, "text": text})).await }
+    };
+
+    fake.enforce_overall_limit(Some(5));
+    let t = Instant::now();
+    let mut answers = Vec::new();
+    for &u in &users[..6] {
+        answers.push(send(u, "news").await);
+    }
+    if t.elapsed() < Duration::from_millis(900) {
+        for (status, body) in &answers[..5] {
+            assert_eq!(*status, 200, "{body}");
+        }
+        assert_eq!(
+            answers[5],
+            (
+                429,
+                json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})
+            )
+        );
+        let refused = fake.overall_limit_refusals();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].params["chat_id"], users[5]);
+        assert!(!refused[0].ok);
+        // Not processed, and not a flood violation.
+        assert!(fake.messages(users[5]).is_empty());
+        assert!(fake.flood_violations().is_empty());
+        // Edits and other methods do not count for the overall limit.
+        let m = fake.next_message(users[0]).await;
+        ok(
+            &fake,
+            "editMessageText",
+            json!({"chat_id": users[0], "message_id": m.message_id, "text": "edited"}),
+        )
+        .await;
+        ok(
+            &fake,
+            "sendChatAction",
+            json!({"chat_id": users[0], "action": "typing"}),
+        )
+        .await;
+    } else {
+        eprintln!("slow machine: skipped the overall check");
+    }
+    // A second later, sends go through again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(send(users[5], "later").await.0, 200);
+
+    // Both on: a chat over its burst is a flood violation (even when the
+    // overall limit would refuse it too); a send refused only by the
+    // overall limit is not.
+    fake.enforce_flood_limits(true);
+    fake.enforce_overall_limit(Some(4)); // starts afresh
+    let flood_before = fake.flood_violations().len();
+    let overall_before = fake.overall_limit_refusals().len();
+    let t = Instant::now();
+    let mut statuses = Vec::new();
+    for chat in [users[6], users[6], users[6], users[6], users[7], users[7]] {
+        statuses.push(send(chat, "x").await.0);
+    }
+    if t.elapsed() < Duration::from_millis(900) {
+        // Three in chat 6, its fourth over the chat's burst, then one in
+        // chat 7 (the 4th of the second), the next over the overall limit.
+        assert_eq!(statuses, [200, 200, 200, 429, 200, 429]);
+        let flood = fake.flood_violations();
+        assert_eq!(flood.len(), flood_before + 1);
+        assert_eq!(flood[flood_before].params["chat_id"], users[6]);
+        let overall = fake.overall_limit_refusals();
+        assert_eq!(overall.len(), overall_before + 1);
+        assert_eq!(overall[overall_before].params["chat_id"], users[7]);
+    } else {
+        eprintln!("slow machine: skipped the combined check");
+    }
+
+    // Off again: no limit at all.
+    fake.enforce_overall_limit(None);
+    fake.enforce_flood_limits(false);
+    for _ in 0..8 {
+        assert_eq!(send(users[1], "free").await.0, 200);
+    }
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn edits_share_the_chat_limits_with_sends() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    fake.send_text(u, u, "/start");
+    // Off by default.
+    let first = ok(&fake, "sendMessage", json!({"chat_id": u, "text": "v0"})).await;
+    let id = first["message_id"].as_i64().unwrap();
+    for i in 1..6 {
+        ok(
+            &fake,
+            "editMessageText",
+            json!({"chat_id": u, "message_id": id, "text": format!("free {i}")}),
+        )
+        .await;
+    }
+
+    fake.enforce_flood_limits(true);
+    let keyboard = json!({"inline_keyboard": [[{"text": "b", "callback_data": "b"}]]});
+    let t = Instant::now();
+    let m = ok(&fake, "sendMessage", json!({"chat_id": u, "text": "v0"})).await;
+    let id = m["message_id"].as_i64().unwrap();
+    ok(
+        &fake,
+        "editMessageText",
+        json!({"chat_id": u, "message_id": id, "text": "v1"}),
+    )
+    .await;
+    ok(
+        &fake,
+        "editMessageReplyMarkup",
+        json!({"chat_id": u, "message_id": id, "reply_markup": keyboard}),
+    )
+    .await;
+    let edit = call_status(
+        &fake,
+        "editMessageText",
+        json!({"chat_id": u, "message_id": id, "text": "v2"}),
+    )
+    .await;
+    let caption = call_status(
+        &fake,
+        "editMessageCaption",
+        json!({"chat_id": u, "message_id": id, "caption": "c"}),
+    )
+    .await;
+    let media = call_status(
+        &fake,
+        "editMessageMedia",
+        json!({"chat_id": u, "message_id": id, "media": {"type": "photo", "media": "x"}}),
+    )
+    .await;
+    let send = call_status(&fake, "sendMessage", json!({"chat_id": u, "text": "v3"})).await;
+    // The inline form names no chat: not limited.
+    let inline = call_status(
+        &fake,
+        "editMessageText",
+        json!({"inline_message_id": "AgAAA", "text": "v4"}),
+    )
+    .await;
+    if t.elapsed() < Duration::from_millis(900) {
+        let refused = json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}});
+        for answer in [&edit, &caption, &media, &send] {
+            assert_eq!(answer, &(429, refused.clone()));
+        }
+        assert_eq!(inline.0, 400, "{}", inline.1);
+        let v = fake.flood_violations();
+        let methods: Vec<&str> = v.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(
+            methods,
+            [
+                "editMessageText",
+                "editMessageCaption",
+                "editMessageMedia",
+                "sendMessage"
+            ]
+        );
+        // Not processed.
+        let now = fake.message_json(u, id as i32).unwrap();
+        assert_eq!(now["text"], "v1");
+        assert!(fake.overall_limit_refusals().is_empty());
+    } else {
+        eprintln!("slow machine: skipped the edit checks");
+    }
+    // One more a second later.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ok(
+        &fake,
+        "editMessageText",
+        json!({"chat_id": u, "message_id": id, "text": "v5"}),
+    )
+    .await;
+    assert_no_violations(&fake);
+}
+
+/// A client giving up after `timeout`.
+fn impatient(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder().timeout(timeout).build().unwrap()
+}
+
+async fn post_send(
+    client: &reqwest::Client,
+    fake: &FakeTelegram,
+    params: Value,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(method_url(fake, "sendMessage"))
+        .json(&params)
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_stalled_request_takes_effect_after_the_client_gave_up() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    fake.send_text(u, u, "hi");
+    let stall = Duration::from_millis(600);
+    fake.fail_next("sendMessage", Fault::Stall(stall), 1);
+
+    let t = Instant::now();
+    let e = post_send(
+        &impatient(Duration::from_millis(150)),
+        &fake,
+        json!({"chat_id": u, "text": "late"}),
+    )
+    .await
+    .expect_err("the client times out");
+    assert!(e.is_timeout(), "{e:?}");
+    // Not processed nor recorded yet…
+    if t.elapsed() < Duration::from_millis(500) {
+        assert!(fake.requests_for("sendMessage").is_empty());
+        assert!(fake.messages(u).is_empty());
+    }
+    // …but it takes effect after the stall.
+    let m = fake.next_message(u).await;
+    assert!(t.elapsed() >= stall, "{:?}", t.elapsed());
+    assert_eq!(m.text, "late");
+    let r = fake.requests_for("sendMessage");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].fault, Some(Fault::Stall(stall)));
+    assert!(r[0].ok && !r[0].dropped());
+    assert_eq!(r[0].response["result"]["text"], "late");
+
+    // A patient client gets the answer, late.
+    fake.fail_next("sendMessage", Fault::Stall(Duration::from_millis(300)), 1);
+    let t = Instant::now();
+    let resp = post_send(
+        &reqwest::Client::new(),
+        &fake,
+        json!({"chat_id": u, "text": "slow"}),
+    )
+    .await
+    .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["text"], "slow");
+    assert_eq!(fake.next_message(u).await.text, "slow");
+    assert_no_violations(&fake);
+
+    // The spec check still applies (recorded when processed), and so does
+    // every usual error.
+    fake.fail_next("sendMessage", Fault::Stall(Duration::from_millis(50)), 1);
+    let (status, body) = call_status(
+        &fake,
+        "sendMessage",
+        json!({"chat_id": u, "text": "x", "bogus": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        fake.spec_violations(),
+        ["sendMessage: unknown parameter \"bogus\""]
+    );
+    fake.fail_next("sendMessage", Fault::Stall(Duration::from_millis(50)), 1);
+    let description = err(&fake, "sendMessage", json!({"chat_id": 42, "text": "x"})).await;
+    assert_eq!(description, "Bad Request: chat not found");
+}
+
+#[tokio::test]
+async fn a_stall_in_one_chat_does_not_hold_the_others() {
+    let fake = FakeTelegram::start().await;
+    let a = fake.add_user("Ann");
+    let b = fake.add_user("Bob");
+    for u in [a, b] {
+        fake.send_text(u, u, "hi");
+    }
+    let stall = Duration::from_millis(500);
+    fake.fail_next_in_chat("sendMessage", a, Fault::Stall(stall), 1);
+    let t = Instant::now();
+    let stalled = tokio::spawn({
+        let fake = fake.clone();
+        async move { call_status(&fake, "sendMessage", json!({"chat_id": a, "text": "a"})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, _) = call_status(&fake, "sendMessage", json!({"chat_id": b, "text": "b"})).await;
+    assert_eq!(status, 200);
+    let quick = t.elapsed();
+    let (status, body) = stalled.await.unwrap();
+    assert_eq!((status, &body["result"]["text"]), (200, &json!("a")));
+    assert!(t.elapsed() >= stall);
+    if quick < Duration::from_millis(400) {
+        // Recorded in the order processed: Bob's first.
+        let r = fake.requests_for("sendMessage");
+        assert_eq!(r[0].params["chat_id"], b);
+        assert_eq!(r[0].fault, None);
+        assert_eq!(r[1].params["chat_id"], a);
+        assert_eq!(r[1].fault, Some(Fault::Stall(stall)));
+    }
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn a_hanging_request_is_never_answered_nor_processed() {
+    let fake = FakeTelegram::start().await;
+    let a = fake.add_user("Ann");
+    let b = fake.add_user("Bob");
+    for u in [a, b] {
+        fake.send_text(u, u, "hi");
+    }
+    fake.fail_next_in_chat("sendMessage", a, Fault::Hang, 1);
+    let client = impatient(Duration::from_millis(300));
+    let hanging = tokio::spawn({
+        let (client, fake) = (client.clone(), fake.clone());
+        async move { post_send(&client, &fake, json!({"chat_id": a, "text": "lost"})).await }
+    });
+    // Recorded when received.
+    let r = fake
+        .wait_for_request("sendMessage", |_| true, Duration::from_secs(5))
+        .await
+        .expect("recorded");
+    assert_eq!(r.fault, Some(Fault::Hang));
+    assert_eq!((r.ok, &r.response), (false, &Value::Null));
+    assert!(!r.dropped());
+    // Other chats are served meanwhile.
+    assert_eq!(
+        call_status(&fake, "sendMessage", json!({"chat_id": b, "text": "b"}))
+            .await
+            .0,
+        200
+    );
+    let e = hanging.await.unwrap().expect_err("never answered");
+    assert!(e.is_timeout(), "{e:?}");
+    fake.assert_no_message(a, Duration::from_millis(200)).await;
+    assert!(fake.messages(a).is_empty());
+    // The same client goes on.
+    let resp = post_send(&client, &fake, json!({"chat_id": a, "text": "next"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(fake.next_message(a).await.text, "next");
+
+    // teloxide waits for its own timeout.
+    use teloxide_core::prelude::*;
+    use teloxide_core::types::ChatId;
+    let bot = Bot::with_client(BOT_TOKEN, impatient(Duration::from_millis(200)))
+        .set_api_url(reqwest::Url::parse(&fake.api_url()).unwrap());
+    fake.fail_next("sendMessage", Fault::Hang, 1);
+    let e = bot.send_message(ChatId(a), "x").await.unwrap_err();
+    assert!(
+        matches!(e, teloxide_core::RequestError::Network(ref n) if n.is_timeout()),
+        "{e:?}"
+    );
+    assert_no_violations(&fake);
+}
+
+/// A raw request to the fake on a connection of its own.
+async fn raw_send(fake: &FakeTelegram, chat: i64) -> tokio::net::TcpStream {
+    let addr = fake
+        .api_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = json!({"chat_id": chat, "text": "raw"}).to_string();
+    let request = format!(
+        "POST /bot{BOT_TOKEN}/sendMessage HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw.write_all(request.as_bytes()).await.unwrap();
+    raw
+}
+
+/// Reads until the peer closes the connection; what came, or None after
+/// `wait`.
+async fn read_to_close(raw: &mut tokio::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    tokio::time::timeout(wait, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match raw.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    Some(got)
+}
+
+#[tokio::test]
+async fn hanging_and_stalled_requests_do_not_hold_the_fake_up() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    fake.send_text(u, u, "hi");
+
+    // When the client closes its side, the server lets the connection go.
+    fake.fail_next("sendMessage", Fault::Hang, 1);
+    let mut raw = raw_send(&fake, u).await;
+    fake.wait_for_request("sendMessage", |_| true, Duration::from_secs(5))
+        .await
+        .expect("recorded");
+    assert_eq!(
+        read_to_close(&mut raw, Duration::from_millis(300)).await,
+        None
+    );
+    raw.shutdown().await.unwrap();
+    let got = read_to_close(&mut raw, Duration::from_secs(5)).await;
+    assert_eq!(got.as_deref(), Some(&[][..]), "closed without a response");
+
+    // Going offline closes a hanging connection.
+    fake.fail_next("sendMessage", Fault::Hang, 1);
+    let mut raw = raw_send(&fake, u).await;
+    fake.wait_for_request("sendMessage", |_| true, Duration::from_secs(5))
+        .await
+        .expect("recorded");
+    tokio::time::timeout(Duration::from_secs(5), fake.go_offline())
+        .await
+        .expect("go_offline is not held up");
+    let got = read_to_close(&mut raw, Duration::from_secs(5)).await;
+    assert_eq!(got.as_deref(), Some(&[][..]), "closed without a response");
+    fake.go_online().await;
+
+    // Dropping the fake closes hanging and stalled connections; the
+    // stalled request is never processed.
+    fake.fail_next("sendMessage", Fault::Hang, 1);
+    let mut hanging = raw_send(&fake, u).await;
+    fake.wait_for_request(
+        "sendMessage",
+        |r| r.params["text"] == "raw",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("recorded");
+    fake.fail_next("sendMessage", Fault::Stall(Duration::from_secs(60)), 1);
+    let mut stalled = raw_send(&fake, u).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fake.request_count(), 3, "the stall is not recorded yet");
+    drop(fake);
+    for raw in [&mut hanging, &mut stalled] {
+        let got = read_to_close(raw, Duration::from_secs(5)).await;
+        assert_eq!(got.as_deref(), Some(&[][..]), "closed without a response");
+    }
 }
 
 /// The `(field, chat id)` of each migration service message among the

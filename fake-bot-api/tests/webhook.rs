@@ -1,7 +1,7 @@
 //! Webhooks: setWebhook's checks, getUpdates' conflict, delivery by POST
 //! to an endpoint served by the test (secret header, retries and the last
-//! error, allowed_updates, per-chat order, a method in the answer), and
-//! deleteWebhook.
+//! error, allowed_updates, per-chat order, a method in the answer,
+//! redeliveries), and deleteWebhook.
 
 mod common;
 
@@ -823,4 +823,191 @@ async fn an_https_host_is_delivered_to_its_route() {
 async fn waiting_for_the_webhook_without_one_panics() {
     let fake = FakeTelegram::start().await;
     fake.wait_webhook_idle(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn last_update_id_names_the_latest_update() {
+    let fake = FakeTelegram::start().await;
+    assert_eq!(fake.last_update_id(), None);
+    let u = fake.add_user("Ann");
+    let group = fake.add_group("G");
+    let mid = fake.send_text(u, u, "hi");
+    let id = fake.last_update_id().unwrap();
+    let ups = common::take_updates(&fake).await;
+    assert_eq!(ups.len(), 1);
+    assert_eq!(ups[0]["update_id"], id);
+    assert_eq!(ups[0]["message"]["message_id"], mid);
+    fake.press_button(u, u, mid, "data");
+    assert_eq!(fake.last_update_id(), Some(id + 1));
+    // Privacy mode hides a plain group message: no update.
+    fake.send_text(u, group, "/start");
+    let command = fake.last_update_id().unwrap();
+    fake.send_text(u, group, "plain");
+    assert_eq!(fake.last_update_id(), Some(command));
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn redelivering_an_update_posts_the_same_json_again() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    // The first delivery is accepted, the redelivery refused once.
+    let answers = Arc::new(Mutex::new(vec![200, 500, 200]));
+    let a2 = answers.clone();
+    let mut hook = endpoint(move |_| {
+        let code = a2.lock().unwrap().pop().unwrap_or(200);
+        async move { status(code) }
+    })
+    .await;
+    let url = hook.url("/hook");
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+    let mid = fake.send_text(u, u, "once");
+    let id = fake.last_update_id().unwrap();
+    let first = hook.next().await;
+    assert_eq!(first.update["update_id"], id);
+    assert_eq!(first.update["message"]["message_id"], mid);
+    fake.wait_webhook_idle(WAIT).await;
+
+    fake.redeliver(id);
+    assert_eq!(fake.last_update_id(), Some(id), "no new update");
+    assert_eq!(fake.pending_updates(), 1);
+    let refused = hook.next().await;
+    let retried = hook.next().await;
+    assert_eq!(refused.update, first.update);
+    assert_eq!(retried.update, first.update);
+    fake.wait_webhook_idle(WAIT).await;
+    assert_eq!(
+        fake.webhook_deliveries(),
+        vec![
+            delivery(id, &url, Some(200), None),
+            delivery(
+                id,
+                &url,
+                Some(500),
+                Some("Wrong response from the webhook: 500 Internal Server Error")
+            ),
+            delivery(id, &url, Some(200), None),
+        ]
+    );
+    assert_eq!(
+        fake.webhook_last_error().map(|(_, m)| m).as_deref(),
+        Some("Wrong response from the webhook: 500 Internal Server Error")
+    );
+
+    // wait_for_delivery sees redeliveries like any delivery.
+    fake.redeliver(id);
+    wait_deliveries(&fake, 4).await;
+    assert_eq!(hook.next().await.update, first.update);
+    let last = fake
+        .wait_for_delivery(|d| d.update_id == id && d.delivered(), WAIT)
+        .await;
+    assert!(last.is_some());
+    fake.wait_webhook_idle(WAIT).await;
+    assert_eq!(fake.webhook_deliveries().len(), 4);
+    // One message, however often it was delivered.
+    assert_eq!(fake.message_json(u, mid).unwrap()["text"], "once");
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn a_redelivery_keeps_its_chat_order() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    // The first request waits until released.
+    let (release, released) = watch::channel(false);
+    let mut hook = endpoint(move |_| {
+        let mut released = released.clone();
+        async move {
+            let _ = released.wait_for(|r| *r).await;
+            status(200)
+        }
+    })
+    .await;
+    let url = hook.url("/");
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+    fake.send_text(u, u, "first");
+    let id = fake.last_update_id().unwrap();
+    assert_eq!(hook.next().await.update["update_id"], id);
+    // While it is in flight, a later message of the chat is queued, then
+    // the first is redelivered: the copy comes before the later message.
+    fake.send_text(u, u, "second");
+    let later = fake.last_update_id().unwrap();
+    fake.redeliver(id);
+    assert_eq!(fake.pending_updates(), 3);
+    assert_eq!(webhook_info(&fake).await["pending_update_count"], 3);
+    release.send_replace(true);
+    fake.wait_webhook_idle(WAIT).await;
+    let rest: Vec<(i64, String)> = [hook.next().await, hook.next().await]
+        .iter()
+        .map(|h| (h.update["update_id"].as_i64().unwrap(), h.text().to_owned()))
+        .collect();
+    assert_eq!(
+        rest,
+        [(id, "first".to_owned()), (later, "second".to_owned())]
+    );
+    assert_eq!(
+        fake.webhook_deliveries(),
+        vec![
+            delivery(id, &url, Some(200), None),
+            delivery(id, &url, Some(200), None),
+            delivery(later, &url, Some(200), None),
+        ]
+    );
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn deleting_the_webhook_abandons_a_redelivery_in_flight() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    let answered = Arc::new(Mutex::new(false));
+    let a2 = answered.clone();
+    // Answers the first request, never the next.
+    let mut hook = endpoint(move |_| {
+        let first = !std::mem::replace(&mut *a2.lock().unwrap(), true);
+        async move {
+            if !first {
+                std::future::pending::<()>().await;
+            }
+            status(200)
+        }
+    })
+    .await;
+    let url = hook.url("/");
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+    fake.send_text(u, u, "hi");
+    let id = fake.last_update_id().unwrap();
+    fake.wait_webhook_idle(WAIT).await;
+    fake.redeliver(id);
+    hook.next().await;
+    assert_eq!(hook.next().await.update["update_id"], id);
+    ok(&fake, "deleteWebhook", json!({})).await;
+    let d = fake.webhook_deliveries();
+    assert_eq!(d.len(), 2);
+    assert!(d[0].delivered());
+    assert!(d[1].abandoned() && d[1].update_id == id, "{d:?}");
+    // The copy stays queued, for getUpdates.
+    let got = ok(&fake, "getUpdates", json!({})).await;
+    assert_eq!(got.as_array().unwrap().len(), 1);
+    assert_eq!(got[0]["update_id"], id);
+    assert_eq!(got[0]["message"]["text"], "hi");
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+#[should_panic(expected = "can't redeliver update")]
+async fn redelivering_without_a_webhook_panics() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    fake.send_text(u, u, "hi");
+    fake.redeliver(fake.last_update_id().unwrap());
+}
+
+#[tokio::test]
+#[should_panic(expected = "no update 12 was created")]
+async fn redelivering_an_unknown_update_panics() {
+    let fake = FakeTelegram::start().await;
+    let hook = ok_endpoint().await;
+    ok(&fake, "setWebhook", json!({"url": hook.url("/")})).await;
+    fake.redeliver(12);
 }

@@ -60,14 +60,8 @@ pub async fn connection_update(
     let text = t!(lang, key, name = &connection.user.first_name);
     // user_chat_id reaches the owner even if they never wrote to the bot; a
     // refusal (the owner blocked the bot) changes nothing worth a retry.
-    if let Err(error) = crate::context::send_html(
-        tg,
-        ChatId(connection.user_chat_id.0 as i64),
-        text,
-        None,
-        None,
-    )
-    .await
+    if let Err(error) =
+        crate::context::send_html_unprompted(tg, ChatId(connection.user_chat_id.0 as i64), text)
     {
         tracing::info!(%error, owner = owner_id, "could not tell a business owner about their connection");
     }
@@ -114,7 +108,9 @@ pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerR
                 live.record.id.clone(),
             ))
             .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply());
-        tg.call(reply).await?;
+        // Queued: a refusal (the connection lost its rights meanwhile) is
+        // logged by the outbox; the customer hears nothing either way.
+        tg.send(reply)?;
     }
     Ok(())
 }

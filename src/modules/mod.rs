@@ -45,9 +45,8 @@ pub async fn edit_or_send(
         }
     }
     let chat = target.map_or(ChatId(query.from.id.0 as i64), |(chat, _)| chat);
-    crate::context::send_html(tg, chat, html, None, Some(keyboard))
-        .await
-        .map(|_| ())
+    let lang = crate::i18n::Lang::from_code(query.from.language_code.as_deref());
+    crate::context::send_html(tg, chat, html, None, Some(keyboard), lang)
 }
 
 /// Answers a button press, as an alert when `alert` is set. A press

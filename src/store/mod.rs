@@ -361,6 +361,31 @@ pub trait Store: Send + Sync + 'static {
     /// across every castellan on this database, until the lock is dropped.
     async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock>;
 
+    // --- delivery --------------------------------------------------------
+
+    /// Claims update `update_id` for `owner` until `lease_until` (Unix ms):
+    /// [`UpdateClaim::Claimed`] when nobody handled it, or a claim ran out
+    /// unfinished (its owner died); otherwise what became of it.
+    async fn claim_update(
+        &self,
+        update_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> StoreResult<UpdateClaim>;
+    /// Records these updates as handled, claimed or not, in one transaction.
+    async fn finish_updates(&self, update_ids: &[i64], owner: &str, now_ms: i64)
+    -> StoreResult<()>;
+    /// Gives up `owner`'s unfinished claim on an update (its handler was
+    /// cut off), so that its next delivery runs at once.
+    async fn release_update(&self, update_id: i64, owner: &str) -> StoreResult<()>;
+    /// Which of the updates `from..=to` were handled.
+    async fn handled_updates_among(&self, from: i64, to: i64) -> StoreResult<Vec<i64>>;
+    /// The largest update id recorded, handled or not.
+    async fn newest_recorded_update(&self) -> StoreResult<Option<i64>>;
+    /// Forgets the updates claimed before `before_ms`; returns how many.
+    async fn prune_handled_updates(&self, before_ms: i64) -> StoreResult<u64>;
+
     // --- shutdown --------------------------------------------------------
 
     /// Closes the store's connections (on SQLite this also checkpoints the
@@ -405,6 +430,17 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
     "DELETE FROM rules WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
 ];
+
+/// What [`Store::claim_update`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateClaim {
+    /// The caller now handles it.
+    Claimed,
+    /// It was handled before: nothing to do.
+    Handled,
+    /// Someone else is handling it now.
+    Running,
+}
 
 /// What another castellan announced ([`Store::admin_changes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

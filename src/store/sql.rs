@@ -51,7 +51,7 @@ use tokio::sync::Mutex;
 use super::{
     AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl,
     FetchLock, FormattedText, HISTORY_LIMIT, Note, Space, Store, StoreError, StoreResult,
-    StoredBusinessConnection,
+    StoredBusinessConnection, UpdateClaim,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -826,6 +826,140 @@ impl Store for SqlStore {
             }
         });
         Ok(())
+    }
+
+    // --- delivery --------------------------------------------------------
+
+    async fn claim_update(
+        &self,
+        update_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> StoreResult<UpdateClaim> {
+        // Taken over only when unfinished and its lease ran out.
+        let claimed: Option<i64> = write_one!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
+                 VALUES ($1, $2, FALSE, $3, $4)
+                 ON CONFLICT (update_id) DO UPDATE
+                 SET owner = excluded.owner, lease_until = excluded.lease_until,
+                     claimed_at = excluded.claimed_at
+                 WHERE handled_updates.done = FALSE
+                   AND handled_updates.lease_until < excluded.claimed_at
+                 RETURNING update_id",
+            )
+            .bind(update_id)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        if claimed.is_some() {
+            return Ok(UpdateClaim::Claimed);
+        }
+        let done: Option<bool> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT done FROM handled_updates WHERE update_id = $1")
+                .bind(update_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(match done {
+            Some(true) => UpdateClaim::Handled,
+            Some(false) => UpdateClaim::Running,
+            // Pruned in between: a day old, so handled long ago.
+            None => UpdateClaim::Handled,
+        })
+    }
+
+    async fn finish_updates(
+        &self,
+        update_ids: &[i64],
+        owner: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        const FINISH: &str =
+            "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
+             VALUES ($1, $2, TRUE, $3, $3)
+             ON CONFLICT (update_id) DO UPDATE SET done = TRUE";
+        match &self.pool {
+            // One statement for the whole batch: a round trip each would
+            // cost more than the batch saves.
+            Pool::Postgres(pool) => {
+                super::count_operation();
+                sqlx::query(
+                    "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
+                     SELECT id, $2, TRUE, $3, $3 FROM UNNEST($1::BIGINT[]) AS id
+                     ON CONFLICT (update_id) DO UPDATE SET done = TRUE",
+                )
+                .bind(update_ids)
+                .bind(owner)
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            }
+            // SQLite has no arrays; statements in one transaction cost no
+            // round trips.
+            Pool::Sqlite { .. } => {
+                write_tx!(self, |tx| {
+                    for update_id in update_ids {
+                        sqlx::query(FINISH)
+                            .bind(update_id)
+                            .bind(owner)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn release_update(&self, update_id: i64, owner: &str) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM handled_updates
+                 WHERE update_id = $1 AND owner = $2 AND done = FALSE",
+            )
+            .bind(update_id)
+            .bind(owner)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn handled_updates_among(&self, from: i64, to: i64) -> StoreResult<Vec<i64>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT update_id FROM handled_updates
+                 WHERE update_id BETWEEN $1 AND $2 AND done = TRUE",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    async fn newest_recorded_update(&self) -> StoreResult<Option<i64>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(update_id) FROM handled_updates")
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
+    async fn prune_handled_updates(&self, before_ms: i64) -> StoreResult<u64> {
+        Ok(write_one!(self, |pool| {
+            sqlx::query("DELETE FROM handled_updates WHERE claimed_at < $1")
+                .bind(before_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
     }
 }
 

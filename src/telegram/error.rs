@@ -58,6 +58,12 @@ pub enum TelegramError {
         refusal: Refusal,
         description: String,
     },
+    /// The message was never sent: see the reason.
+    #[error("{method}: not sent ({})", reason.label())]
+    Dropped {
+        method: &'static str,
+        reason: super::outbox::DropReason,
+    },
     /// Telegram answered something castellan cannot read.
     #[error("{method}: unreadable answer from Telegram ({detail})")]
     Unreadable {
@@ -80,7 +86,8 @@ impl TelegramError {
             TelegramError::Unavailable { method, .. }
             | TelegramError::RateLimited { method, .. }
             | TelegramError::Refused { method, .. }
-            | TelegramError::Unreadable { method, .. } => method,
+            | TelegramError::Unreadable { method, .. }
+            | TelegramError::Dropped { method, .. } => method,
         }
     }
 

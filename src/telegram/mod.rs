@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod outbox;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,8 @@ use teloxide::requests::Payload;
 use url::Url;
 
 pub use error::{Refusal, TelegramError};
-pub use limits::{SendLimiter, SendLimits};
+pub use limits::SendLimits;
+pub use outbox::{DropReason, Prompt, Receipt};
 
 use crate::metrics::Metrics;
 
@@ -113,7 +115,8 @@ struct Inner {
     http: reqwest::Client,
     /// `<api url>/bot<token>/`: a method name completes it.
     endpoint: Url,
-    limiter: Option<SendLimiter>,
+    /// Every message and edit to a chat goes through it.
+    outbox: outbox::Outbox,
     on_migrate: Option<MigrationHook>,
     /// How many upgrades calls have followed, so a handler can tell that ids
     /// it read before a call may be stale.
@@ -216,18 +219,17 @@ impl TelegramBuilder {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_default();
-        Telegram {
-            inner: Arc::new(Inner {
-                http,
-                endpoint,
-                limiter: self.limits.map(SendLimiter::new),
-                on_migrate: self.on_migrate,
-                upgrades_followed: AtomicU64::new(0),
-                last_answer_ms: AtomicU64::new(0),
-                metrics: self.metrics,
-                retry: self.retry,
-            }),
-        }
+        let inner = Arc::new_cyclic(|client| Inner {
+            http,
+            endpoint,
+            outbox: outbox::Outbox::new(self.limits, self.metrics.clone(), client.clone()),
+            on_migrate: self.on_migrate,
+            upgrades_followed: AtomicU64::new(0),
+            last_answer_ms: AtomicU64::new(0),
+            metrics: self.metrics,
+            retry: self.retry,
+        });
+        Telegram { inner }
     }
 }
 
@@ -293,31 +295,117 @@ impl Telegram {
         let timeout = payload
             .timeout_hint()
             .map_or(DEFAULT_TIMEOUT, |poll| poll + POLL_MARGIN);
-        let body = serde_json::to_value(&payload).map_err(|error| TelegramError::Unreadable {
-            method,
-            detail: format!("the request does not serialize: {error}"),
-        })?;
-        self.call_raw(method, body, timeout, policy).await
+        let body = to_body(method, &payload)?;
+        match chat_queue(method, &body) {
+            // A message or an edit waits for its chat's turn in the outbox;
+            // this call waits with it.
+            Some(chat_id) => {
+                let receipt = self.inner.outbox.push(
+                    chat_id,
+                    method,
+                    body,
+                    Prompt::Reply,
+                    MethodKind::of(method) == MethodKind::Repeatable,
+                    timeout,
+                    None,
+                );
+                match receipt.answer().await {
+                    Some(result) => result,
+                    None => Err(TelegramError::Dropped {
+                        method,
+                        reason: DropReason::Shutdown,
+                    }),
+                }
+            }
+            None => {
+                let repeatable = MethodKind::of(method) == MethodKind::Repeatable;
+                self.call_raw_direct(method, body, timeout, policy, repeatable)
+                    .await
+            }
+        }
     }
 
-    async fn call_raw(
+    /// Hands a message (or an edit) to its chat's queue and returns at
+    /// once: the outbox sends it when the chat's limits allow. The receipt
+    /// gives the answer to whoever needs it; dropping it is fine.
+    pub fn send<P>(&self, payload: P) -> Result<Receipt, TelegramError>
+    where
+        P: Payload + Serialize,
+    {
+        self.queue(payload, Prompt::Reply, None)
+    }
+
+    /// Like [`send`](Self::send), with `notice` sent in its place (to the
+    /// same chat, as a reply to the same message) should Telegram fail in a
+    /// way that may have lost it: the user hears that it did not go
+    /// through instead of nothing.
+    pub fn send_or_notice<P, N>(&self, payload: P, notice: N) -> Result<Receipt, TelegramError>
+    where
+        P: Payload + Serialize,
+        N: Payload + Serialize,
+    {
+        let notice = to_body(N::NAME, &notice)?;
+        self.queue(payload, Prompt::Reply, Some(notice))
+    }
+
+    /// Like [`send`](Self::send), for what castellan sends on its own
+    /// initiative: kept to an overall budget.
+    pub fn send_unprompted<P>(&self, payload: P) -> Result<Receipt, TelegramError>
+    where
+        P: Payload + Serialize,
+    {
+        self.queue(payload, Prompt::Unprompted, None)
+    }
+
+    fn queue<P>(
+        &self,
+        payload: P,
+        prompt: Prompt,
+        notice: Option<Value>,
+    ) -> Result<Receipt, TelegramError>
+    where
+        P: Payload + Serialize,
+    {
+        let method = P::NAME;
+        let timeout = payload.timeout_hint().unwrap_or(DEFAULT_TIMEOUT);
+        let body = to_body(method, &payload)?;
+        let chat_id = chat_queue(method, &body).ok_or_else(|| TelegramError::Unreadable {
+            method,
+            detail: "only a message or an edit to a chat can be queued".into(),
+        })?;
+        let repeatable = MethodKind::of(method) == MethodKind::Repeatable;
+        Ok(self
+            .inner
+            .outbox
+            .push(chat_id, method, body, prompt, repeatable, timeout, notice))
+    }
+
+    /// Messages waiting in the outbox or in flight.
+    pub fn backlog(&self) -> usize {
+        self.inner.outbox.backlog()
+    }
+
+    /// Lets the outbox send what it can until `deadline`, then drops the
+    /// rest and takes no more. `true` when everything went out.
+    pub async fn drain(&self, deadline: tokio::time::Instant) -> bool {
+        self.inner.outbox.drain(deadline).await
+    }
+
+    /// One call, now: the outbox's sends and every call that is not a
+    /// message. `repeatable`: repeating it after a failure is harmless.
+    async fn call_raw_direct(
         &self,
         method: &'static str,
         mut body: Value,
         timeout: Duration,
         policy: RetryPolicy,
+        repeatable: bool,
     ) -> Result<Bytes, TelegramError> {
-        let kind = MethodKind::of(method);
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         let mut migrated = false;
         loop {
             let chat_id = body.get("chat_id").and_then(Value::as_i64);
-            if kind == MethodKind::Send
-                && let (Some(limiter), Some(chat_id)) = (&self.inner.limiter, chat_id)
-            {
-                limiter.wait_for_chat(chat_id).await;
-            }
             let unavailable = |detail: String| TelegramError::Unavailable { method, detail };
             let retry_in = |failures: u32| policy.first_backoff * 2u32.saturating_pow(failures - 1);
             let answer = self.post(method, &body, timeout).await;
@@ -361,9 +449,7 @@ impl Telegram {
                         description: api.to_string(),
                     });
                 }
-                Answer::ServerError(detail) | Answer::Unanswered(detail)
-                    if kind != MethodKind::Repeatable =>
-                {
+                Answer::ServerError(detail) | Answer::Unanswered(detail) if !repeatable => {
                     // Telegram may have acted on it: repeating could do it twice.
                     return Err(unavailable(detail));
                 }
@@ -437,6 +523,22 @@ impl Telegram {
         };
         read_answer(status, bytes)
     }
+}
+
+fn to_body<P: Serialize>(method: &'static str, payload: &P) -> Result<Value, TelegramError> {
+    serde_json::to_value(payload).map_err(|error| TelegramError::Unreadable {
+        method,
+        detail: format!("the request does not serialize: {error}"),
+    })
+}
+
+/// The chat whose outbox queue a call waits in: a message or an edit of a
+/// chat's message (one with an `inline_message_id` belongs to no chat).
+fn chat_queue(method: &str, body: &Value) -> Option<i64> {
+    let queued = MethodKind::of(method) == MethodKind::Send || method.starts_with("Edit");
+    queued
+        .then(|| body.get("chat_id").and_then(Value::as_i64))
+        .flatten()
 }
 
 /// Reads a successful answer's `result` into `T`, in one pass.

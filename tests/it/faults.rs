@@ -205,12 +205,21 @@ async fn bursts_stay_under_telegram_limits(backend: Backend) {
         app.tg.send_text(*member, group, "/id");
     }
 
-    for _ in 0..5 {
-        assert_eq!(
-            app.tg.next_message(fast).await.text,
-            format!("Your id: {fast}")
-        );
+    // Their identical replies wait in the chat's queue as one: the first
+    // goes at once, the rest are merged into the next.
+    let mut answers = 0;
+    loop {
+        let reply = app.tg.next_message(fast).await.text;
+        if reply.starts_with("Hi Fast") {
+            break;
+        }
+        assert_eq!(reply, format!("Your id: {fast}"));
+        answers += 1;
+        if answers == 1 {
+            app.tg.send_text(fast, fast, "/start");
+        }
     }
+    assert!((1..=2).contains(&answers), "{answers} answers to five /id");
     for user in &crowd {
         assert_eq!(
             app.tg.next_message(*user).await.text,

@@ -1,0 +1,18 @@
+-- castellan: the updates handled, or being handled, so that each acts once (SQLite).
+--
+-- Telegram delivers at least once: again after a restart, after a webhook
+-- post timed out, or to a second replica. A delivery of an update whose row
+-- is done changes nothing. A row not done is being handled by `owner`
+-- until `lease_until` (Unix ms): another replica leaves it alone until
+-- then, and takes it over after (its handler died with its process).
+-- Rows are pruned a day after they were claimed.
+CREATE TABLE handled_updates (
+    update_id   INTEGER NOT NULL PRIMARY KEY,
+    owner       TEXT    NOT NULL,
+    done        BOOLEAN NOT NULL,
+    lease_until INTEGER NOT NULL,
+    claimed_at  INTEGER NOT NULL
+);
+
+-- Serves the daily prune.
+CREATE INDEX handled_updates_claimed_at ON handled_updates (claimed_at);

@@ -1,0 +1,444 @@
+//! Taking updates in, from long polling and webhook posts alike.
+//!
+//! Each chat's updates run in order in a lane of their own; a lane is a
+//! queue in one map, worked by one task while it has work, so a raided
+//! group's backlog waits in its lane and never in front of another chat's
+//! updates. Handlers do not wait for sends (the outbox does), so a lane
+//! moves at the pace of the database.
+//!
+//! Each update acts once ([`Store::claim_update`]): in webhook mode, where
+//! replicas and Telegram's retries may hand one update over twice at once,
+//! an update is claimed before it runs, with a lease; in polling mode only
+//! this process polls, so only updates an earlier process may have handled
+//! (at or below the newest id recorded when it started) are looked up.
+//! Finished updates are recorded in batches, by one writer, before they
+//! count as finished: for polling's confirmed offset and a webhook's 2xx.
+//!
+//! On a stop, handlers get until a deadline; what is still running then is
+//! cut off and left unconfirmed (polling) or answered non-2xx (webhook), so
+//! Telegram delivers it again.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use teloxide::types::Update;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{AppState, HandlerResult};
+use crate::dispatch::route;
+use crate::store::UpdateClaim;
+
+/// Updates waiting in one chat's lane, at most; past it the chat's new
+/// updates are dropped (counted as `backlog`). At a few milliseconds each,
+/// this is seconds of work, far more than a chat's users could be
+/// answered in a minute.
+pub const LANE_LIMIT: usize = 1000;
+/// A handler running longer than this is abandoned (logged).
+const JOB_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a webhook claim holds off other replicas: longer than any
+/// handler runs.
+const LEASE: Duration = Duration::from_secs(120);
+/// Finished updates recorded in one statement, at most.
+const MARK_BATCH: usize = 500;
+
+/// Where updates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Long polling: this process alone takes updates.
+    Polling,
+    /// Webhook posts: replicas and Telegram's retries may overlap.
+    Webhook,
+}
+
+/// What became of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled, and recorded as such (or nothing to handle).
+    Handled,
+    /// Handled before: nothing done.
+    Duplicate,
+    /// Being handled elsewhere right now: to be delivered again later.
+    Running,
+    /// Its chat's lane was full: dropped (and counted).
+    Dropped,
+    /// The stop came first: to be delivered again.
+    Cut,
+}
+
+impl Outcome {
+    /// Whether Telegram may forget the update.
+    pub fn settled(self) -> bool {
+        matches!(
+            self,
+            Outcome::Handled | Outcome::Duplicate | Outcome::Dropped
+        )
+    }
+}
+
+/// An update handed in.
+pub enum Ticket {
+    /// Settled at once (plain chatter: nothing to do).
+    Done(Outcome),
+    /// Settles when its handler has run and been recorded.
+    Pending(oneshot::Receiver<Outcome>),
+}
+
+impl Ticket {
+    pub async fn outcome(self) -> Outcome {
+        match self {
+            Ticket::Done(outcome) => outcome,
+            Ticket::Pending(receiver) => receiver.await.unwrap_or(Outcome::Cut),
+        }
+    }
+}
+
+struct Job {
+    update_id: i64,
+    handler: BoxFuture<'static, HandlerResult>,
+    settled: oneshot::Sender<Outcome>,
+}
+
+pub struct Intake {
+    state: Arc<AppState>,
+    mode: Mode,
+    /// This process, in claims.
+    owner: String,
+    lanes: Mutex<HashMap<i64, VecDeque<Job>>>,
+    /// Updates handed in and not settled, for polling's confirmed offset.
+    unsettled: Mutex<BTreeSet<i64>>,
+    /// Jobs handed in and not settled.
+    active: AtomicUsize,
+    /// Signalled whenever an update settles.
+    progress: Notify,
+    cut: CancellationToken,
+    marks: mpsc::UnboundedSender<(i64, oneshot::Sender<Outcome>)>,
+    /// Polling: updates at or below this id may have been handled by an
+    /// earlier process, and are looked up before they run.
+    recorded_before: Option<i64>,
+}
+
+impl Intake {
+    /// An intake for `mode`. Polling first reads the newest update id on
+    /// record (one query, at start).
+    pub async fn start(state: Arc<AppState>, mode: Mode) -> Arc<Intake> {
+        let recorded_before = match mode {
+            Mode::Webhook => None,
+            Mode::Polling => match state.store.newest_recorded_update().await {
+                Ok(newest) => newest,
+                Err(error) => {
+                    // Then every early update is looked up instead.
+                    tracing::warn!(%error, "cannot read which updates were handled before");
+                    Some(i64::MAX)
+                }
+            },
+        };
+        let (marks, receiver) = mpsc::unbounded_channel();
+        let intake = Arc::new(Intake {
+            state,
+            mode,
+            owner: instance_name(),
+            lanes: Mutex::new(HashMap::new()),
+            unsettled: Mutex::new(BTreeSet::new()),
+            active: AtomicUsize::new(0),
+            progress: Notify::new(),
+            cut: CancellationToken::new(),
+            marks,
+            recorded_before,
+        });
+        tokio::spawn(record_finished(Arc::downgrade(&intake), receiver));
+        intake
+    }
+
+    /// Hands an update in: routed, and queued in its chat's lane.
+    pub fn submit(self: &Arc<Self>, update: &Update) -> Ticket {
+        let Some(handler) = route(update, Arc::clone(&self.state)) else {
+            return Ticket::Done(Outcome::Handled);
+        };
+        let update_id = i64::from(update.id.0);
+        let (settled, receiver) = oneshot::channel();
+        let job = Job {
+            update_id,
+            handler,
+            settled,
+        };
+        self.active.fetch_add(1, Ordering::AcqRel);
+        lock(&self.unsettled).insert(update_id);
+        let lane = update
+            .chat()
+            .map(|chat| chat.id.0)
+            .or_else(|| update.from().map(|user| user.id.0 as i64));
+        let Some(lane) = lane else {
+            let intake = Arc::clone(self);
+            tokio::spawn(async move { intake.run(job).await });
+            return Ticket::Pending(receiver);
+        };
+        let mut lanes = lock(&self.lanes);
+        match lanes.get_mut(&lane) {
+            Some(queue) if queue.len() >= LANE_LIMIT => {
+                drop(lanes);
+                self.state.metrics.update_dropped("backlog");
+                tracing::warn!(
+                    chat_id = lane,
+                    "a chat's backlog is full; an update was dropped"
+                );
+                self.settle(job.update_id, job.settled, Outcome::Dropped);
+            }
+            Some(queue) => queue.push_back(job),
+            None => {
+                lanes.insert(lane, VecDeque::from([job]));
+                drop(lanes);
+                let intake = Arc::clone(self);
+                tokio::spawn(async move { intake.work_lane(lane).await });
+            }
+        }
+        Ticket::Pending(receiver)
+    }
+
+    /// Works a chat's lane until it is empty.
+    async fn work_lane(self: Arc<Self>, lane: i64) {
+        loop {
+            let job = {
+                let mut lanes = lock(&self.lanes);
+                match lanes.get_mut(&lane).and_then(VecDeque::pop_front) {
+                    Some(job) => job,
+                    None => {
+                        lanes.remove(&lane);
+                        return;
+                    }
+                }
+            };
+            self.run(job).await;
+        }
+    }
+
+    async fn run(self: &Arc<Self>, job: Job) {
+        let Job {
+            update_id,
+            handler,
+            settled,
+        } = job;
+        if self.cut.is_cancelled() {
+            return self.settle(update_id, settled, Outcome::Cut);
+        }
+        let claimed = match self.may_run(update_id).await {
+            Ok(()) => self.mode == Mode::Webhook,
+            Err(outcome) => {
+                if outcome == Outcome::Duplicate {
+                    self.state.metrics.update_dropped("duplicate");
+                }
+                return self.settle(update_id, settled, outcome);
+            }
+        };
+        let finished = tokio::select! {
+            finished = tokio::time::timeout(JOB_TIMEOUT, handler) => finished,
+            _ = self.cut.cancelled() => {
+                self.state.metrics.update_dropped("cut");
+                if claimed
+                    && let Err(error) = self.state.store.release_update(update_id, &self.owner).await
+                {
+                    tracing::warn!(%error, update_id, "a cut-off update's claim could not be released");
+                }
+                return self.settle(update_id, settled, Outcome::Cut);
+            }
+        };
+        if finished.is_err() {
+            self.state.metrics.update_dropped("timed_out");
+            tracing::error!(
+                update_id,
+                "an update's handler ran too long and was abandoned"
+            );
+        }
+        // Settled once recorded (see `record_finished`).
+        if let Err(mpsc::error::SendError((update_id, settled))) =
+            self.marks.send((update_id, settled))
+        {
+            self.settle(update_id, settled, Outcome::Handled);
+        }
+    }
+
+    /// Whether an update is to run here: `Err` with its outcome when not.
+    async fn may_run(&self, update_id: i64) -> Result<(), Outcome> {
+        let store = &self.state.store;
+        let result = match self.mode {
+            Mode::Webhook => {
+                let now = unix_ms();
+                let lease_until = now + LEASE.as_millis() as i64;
+                store
+                    .claim_update(update_id, &self.owner, now, lease_until)
+                    .await
+            }
+            Mode::Polling
+                if self
+                    .recorded_before
+                    .is_some_and(|newest| update_id <= newest) =>
+            {
+                store
+                    .handled_updates_among(update_id, update_id)
+                    .await
+                    .map(|handled| {
+                        if handled.is_empty() {
+                            UpdateClaim::Claimed
+                        } else {
+                            UpdateClaim::Handled
+                        }
+                    })
+            }
+            Mode::Polling => Ok(UpdateClaim::Claimed),
+        };
+        match result {
+            Ok(UpdateClaim::Claimed) => Ok(()),
+            Ok(UpdateClaim::Handled) => Err(Outcome::Duplicate),
+            Ok(UpdateClaim::Running) => Err(Outcome::Running),
+            // Answering beats not answering: run it unrecorded.
+            Err(error) => {
+                tracing::warn!(%error, update_id, "cannot check whether an update was handled; handling it");
+                Ok(())
+            }
+        }
+    }
+
+    fn settle(&self, update_id: i64, settled: oneshot::Sender<Outcome>, outcome: Outcome) {
+        // A cut-off update stays unsettled: the offset stops before it.
+        if outcome != Outcome::Cut {
+            lock(&self.unsettled).remove(&update_id);
+        }
+        let _ = settled.send(outcome);
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.progress.notify_waiters();
+    }
+
+    /// The offset polling may confirm with updates up to `next` taken: up
+    /// to the oldest update still unsettled. With more than `reread`
+    /// updates taken after that one, its getUpdates would bring back mostly
+    /// what was taken already: then everything taken is confirmed, and only
+    /// a crash (not a stop) could lose the oldest.
+    pub fn confirmable(&self, next: i64, reread: i64) -> i64 {
+        match lock(&self.unsettled).first() {
+            Some(&oldest) if next - oldest <= reread => oldest,
+            _ => next,
+        }
+    }
+
+    /// The offset to confirm at the end: before the oldest unsettled
+    /// update, whatever the distance.
+    pub fn final_offset(&self, next: i64) -> i64 {
+        lock(&self.unsettled).first().copied().unwrap_or(next)
+    }
+
+    /// Waits until update `update_id` settles, or `wait` passes.
+    pub async fn settled(&self, update_id: i64, wait: Duration) {
+        let settled = async {
+            loop {
+                let progress = self.progress.notified();
+                if !lock(&self.unsettled).contains(&update_id) {
+                    return;
+                }
+                progress.await;
+            }
+        };
+        let _ = tokio::time::timeout(wait, settled).await;
+    }
+
+    /// Updates handed in and not settled.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Lets the handlers finish until `deadline`, then cuts off the rest.
+    /// `true` when everything finished in time.
+    pub async fn finish(&self, deadline: Instant) -> bool {
+        loop {
+            let progress = self.progress.notified();
+            if self.active() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, progress).await.is_err() {
+                break;
+            }
+        }
+        let running = self.active();
+        tracing::warn!(
+            running,
+            "the stop's grace ran out: cutting off the updates still running; Telegram delivers them again"
+        );
+        self.cut.cancel();
+        // Cut-off handlers release their claims: a moment for that.
+        let released = async {
+            loop {
+                let progress = self.progress.notified();
+                if self.active() == 0 {
+                    return;
+                }
+                progress.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(300), released).await;
+        false
+    }
+}
+
+/// Records finished updates in batches, then settles them: one statement
+/// for whatever finished while the last one ran.
+async fn record_finished(
+    intake: Weak<Intake>,
+    mut marks: mpsc::UnboundedReceiver<(i64, oneshot::Sender<Outcome>)>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = marks.recv().await {
+        batch.push(first);
+        while batch.len() < MARK_BATCH {
+            match marks.try_recv() {
+                Ok(mark) => batch.push(mark),
+                Err(_) => break,
+            }
+        }
+        let Some(intake) = intake.upgrade() else {
+            return;
+        };
+        let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        if let Err(error) = intake
+            .state
+            .store
+            .finish_updates(&ids, &intake.owner, unix_ms())
+            .await
+        {
+            // Handled all the same; a second delivery would run again.
+            tracing::warn!(%error, count = ids.len(), "handled updates could not be recorded");
+        }
+        for (update_id, settled) in batch.drain(..) {
+            intake.settle(update_id, settled, Outcome::Handled);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every change leaves the state consistent: recover from a poison.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// This process among the replicas: its id and start time.
+fn instance_name() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("{}-{nanos:x}", std::process::id())
+}
+
+/// How long ago a day was, in Unix ms: handled updates older than it are
+/// pruned.
+pub fn prune_before() -> i64 {
+    unix_ms() - 24 * 60 * 60 * 1000
+}
