@@ -19,7 +19,7 @@
 //! Telegram delivers it again.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -115,6 +115,10 @@ pub struct Intake {
     active: AtomicUsize,
     /// Signalled whenever an update settles.
     progress: Notify,
+    /// Set when the stop begins: updates handed in after it are cut off
+    /// at once (a webhook post still being read), as the outbox no longer
+    /// sends their replies.
+    stopping: AtomicBool,
     cut: CancellationToken,
     marks: mpsc::UnboundedSender<(i64, oneshot::Sender<Outcome>)>,
     /// Polling: updates at or below this id may have been handled by an
@@ -146,6 +150,7 @@ impl Intake {
             unsettled: Mutex::new(BTreeSet::new()),
             active: AtomicUsize::new(0),
             progress: Notify::new(),
+            stopping: AtomicBool::new(false),
             cut: CancellationToken::new(),
             marks,
             recorded_before,
@@ -156,6 +161,9 @@ impl Intake {
 
     /// Hands an update in: routed, and queued in its chat's lane.
     pub fn submit(self: &Arc<Self>, update: &Update) -> Ticket {
+        if self.stopping.load(Ordering::Acquire) {
+            return Ticket::Done(Outcome::Cut);
+        }
         let Some(handler) = route(update, Arc::clone(&self.state)) else {
             return Ticket::Done(Outcome::Handled);
         };
@@ -352,6 +360,7 @@ impl Intake {
     /// Lets the handlers finish until `deadline`, then cuts off the rest.
     /// `true` when everything finished in time.
     pub async fn finish(&self, deadline: Instant) -> bool {
+        self.stopping.store(true, Ordering::Release);
         loop {
             let progress = self.progress.notified();
             if self.active() == 0 {

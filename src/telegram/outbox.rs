@@ -121,6 +121,8 @@ struct Queued {
     repeatable: bool,
     timeout: Duration,
     handed_over: Instant,
+    /// When it last went out, for telling which 429s answer an old rate.
+    dispatched: Option<Instant>,
     rate_limited: u32,
     /// Sent in its place when Telegram may not have it (a 5xx, no answer):
     /// the user hears that it did not go through, rather than nothing.
@@ -193,7 +195,15 @@ impl Adaptive {
         }
     }
 
-    fn slow_down(&mut self, now: Instant) {
+    /// A 429 for a send dispatched at `sent`: the rate is halved once per
+    /// change (the sends already out when it changed say nothing of the
+    /// new rate).
+    fn slow_down(&mut self, sent: Option<Instant>, now: Instant) {
+        if let (Some(sent), Some(changed)) = (sent, self.changed)
+            && sent < changed
+        {
+            return;
+        }
         let current = self.rate.unwrap_or(self.recent.len() as f64);
         let rate = (current / 2.0).max(1.0);
         tracing::warn!("Telegram asks castellan to slow down: at most {rate:.0} messages a second");
@@ -331,6 +341,7 @@ impl Outbox {
             repeatable,
             timeout,
             handed_over: Instant::now(),
+            dispatched: None,
             rate_limited: 0,
             notice: notice.map(|notice| notice.to_string().into_boxed_str()),
             receipts: vec![tx],
@@ -419,6 +430,14 @@ impl Outbox {
         }
         self.shared.wake.notify_one();
         everything
+    }
+}
+
+impl Drop for Outbox {
+    /// The client is gone: the sender ends once its sends in flight do.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
     }
 }
 
@@ -521,9 +540,10 @@ impl Shared {
                 state.schedule(chat_id, slot);
                 continue;
             }
-            let Some(queued) = chat.pending.pop_front() else {
+            let Some(mut queued) = chat.pending.pop_front() else {
                 continue;
             };
+            queued.dispatched = Some(now);
             chat.in_flight = true;
             if let Some(limits) = self.limits {
                 chat.next_slot = Some(now + limits.per_chat_interval);
@@ -568,7 +588,7 @@ impl Shared {
             let (method, retry_after) = (*method, *retry_after);
             queued.rate_limited += 1;
             if self.limits.is_some() {
-                state.adaptive.slow_down(now);
+                state.adaptive.slow_down(queued.dispatched, now);
             }
             let closed = state.closed;
             if let Some(chat) = state.chats.get_mut(&chat_id) {
@@ -601,6 +621,7 @@ impl Shared {
                     repeatable: false,
                     timeout: queued.timeout,
                     handed_over: now,
+                    dispatched: None,
                     rate_limited: 0,
                     notice: None,
                     receipts: Vec::new(),
@@ -760,7 +781,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_group_gets_one_a_second_and_twenty_a_minute() {
-        let shared = outbox(Some(SendLimits::TELEGRAM)).shared;
+        let outbox = outbox(Some(SendLimits::TELEGRAM));
+        let shared = Arc::clone(&outbox.shared);
         let start = Instant::now();
         {
             let mut state = shared.lock();
@@ -781,6 +803,7 @@ mod tests {
                     repeatable: false,
                     timeout: Duration::from_secs(1),
                     handed_over: now,
+                    dispatched: None,
                     rate_limited: 0,
                     notice: None,
                     receipts: vec![tx],
@@ -805,6 +828,31 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_message_that_waited_a_minute_is_dropped_not_sent() {
+        let outbox = outbox(Some(SendLimits::TELEGRAM));
+        let shared = Arc::clone(&outbox.shared);
+        let start = Instant::now();
+        let _first = push(&outbox, -5, "first");
+        let late = push(&outbox, -5, "late");
+        let (ready, next) = shared.due(start);
+        assert_eq!(ready.len(), 1);
+        for (chat, queued) in ready {
+            shared.sent(chat, queued, Ok(Bytes::new()));
+        }
+        assert_eq!(next, None, "the chat waits for its slot");
+        // Its slot came, but only after a minute had gone by.
+        let (ready, _) = shared.due(start + MAX_AGE + Duration::from_secs(1));
+        assert!(ready.is_empty());
+        assert!(matches!(
+            late.answer().await,
+            Some(Err(TelegramError::Dropped {
+                reason: DropReason::Stale,
+                ..
+            }))
+        ));
+    }
+
     #[test]
     fn the_overall_rate_halves_on_429_and_recovers() {
         let start = Instant::now();
@@ -813,9 +861,12 @@ mod tests {
             adaptive.note_send(start + Duration::from_millis(n * 10));
         }
         let now = start + Duration::from_millis(400);
-        adaptive.slow_down(now);
+        adaptive.slow_down(Some(start), now);
         assert_eq!(adaptive.rate, Some(20.0));
-        adaptive.slow_down(now);
+        // Another answer to a send of the old rate changes nothing.
+        adaptive.slow_down(Some(start), now + Duration::from_millis(1));
+        assert_eq!(adaptive.rate, Some(20.0));
+        adaptive.slow_down(Some(now), now + Duration::from_millis(2));
         assert_eq!(adaptive.rate, Some(10.0));
         let mut later = now;
         while adaptive.rate.is_some() {

@@ -11,6 +11,7 @@ mod connections;
 mod costs;
 mod db;
 mod faults;
+mod flow;
 mod long_text;
 mod notes;
 mod ops;
