@@ -732,7 +732,24 @@ mod tests {
     use super::*;
 
     fn outbox(limits: Option<SendLimits>) -> Outbox {
-        Outbox::new(limits, None, Weak::new())
+        let metrics = Metrics::new().map(Arc::new).ok();
+        Outbox::new(limits, metrics, Weak::new())
+    }
+
+    fn dropped_count(outbox: &Outbox, reason: DropReason) -> String {
+        let text = outbox
+            .shared
+            .metrics
+            .as_ref()
+            .and_then(|metrics| metrics.render().ok())
+            .unwrap_or_default();
+        let series = format!(
+            "castellan_replies_dropped_total{{reason=\"{}\"}} ",
+            reason.label()
+        );
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series).map(str::to_owned))
+            .unwrap_or_default()
     }
 
     fn body(text: &str) -> Value {
@@ -758,6 +775,7 @@ mod tests {
         let _second = push(&outbox, -5, "rules");
         let _other = push(&outbox, -5, "other");
         assert_eq!(outbox.shared.lock().pending(), 2);
+        assert_eq!(dropped_count(&outbox, DropReason::Merged), "1");
     }
 
     #[tokio::test(start_paused = true)]
@@ -851,6 +869,7 @@ mod tests {
                 ..
             }))
         ));
+        assert_eq!(dropped_count(&outbox, DropReason::Stale), "1");
     }
 
     #[test]

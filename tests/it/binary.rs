@@ -201,6 +201,7 @@ async fn binary_answers_in_pm_and_groups_and_stops_on_sigterm(backend: Backend) 
         .env("BOT_TOKEN", BOT_TOKEN)
         .env("TELEGRAM_API_URL", tg.api_url())
         .env("RUST_LOG", "info")
+        .env("SHUTDOWN_GRACE", "3s")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(db) = &db {
@@ -244,7 +245,23 @@ async fn binary_answers_in_pm_and_groups_and_stops_on_sigterm(backend: Backend) 
         );
     }
 
-    // SIGTERM: stops polling, confirms the offset, exits 0 within seconds.
+    // A raid leaves the group a backlog of replies, 20 a minute: the stop
+    // does not wait for it.
+    tg.enforce_flood_limits(true);
+    let raided = tg.add_supergroup("Raided", None);
+    for i in 0..30 {
+        let member = tg.add_user(&format!("Raider {i}"));
+        tg.set_member(raided, member, MemberStatus::Member);
+        tg.send_text(member, raided, "/id");
+    }
+    tg.next_message(raided).await;
+    // Every update taken, handled and confirmed: the backlog is of replies.
+    assert!(
+        tg.wait_updates_confirmed(Duration::from_secs(10)).await,
+        "the raid was not taken in"
+    );
+
+    // SIGTERM: stops polling, confirms the offset, exits 0 within the grace.
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -287,6 +304,11 @@ async fn binary_answers_in_pm_and_groups_and_stops_on_sigterm(backend: Backend) 
     assert!(
         tg.wait_updates_confirmed(Duration::from_secs(1)).await,
         "every update was confirmed"
+    );
+    assert!(tg.flood_violations().is_empty());
+    assert!(
+        tg.messages(raided).len() < 30,
+        "the backlog was dropped, not sent in a rush"
     );
 }
 

@@ -17,6 +17,7 @@ crate::backend_tests!(
     a_stop_cuts_off_what_runs_and_the_restart_handles_it_once,
     a_webhook_update_delivered_again_acts_once,
     a_webhook_post_is_answered_while_its_chat_is_backlogged,
+    a_webhook_post_cut_off_by_the_stop_is_answered_503,
 );
 
 const SECRET: &str = "flow-s3cret";
@@ -386,4 +387,51 @@ async fn a_webhook_post_is_answered_while_its_chat_is_backlogged(backend: Backen
     let update = message_update(920_001, raided, member, "/id");
     assert_eq!(post(&url, &update).await.as_u16(), 200);
     assert!(app.tg.flood_violations().is_empty());
+}
+
+async fn a_webhook_post_cut_off_by_the_stop_is_answered_503(backend: Backend) {
+    let addr = free_local_addr();
+    let url = format!("http://{addr}/hook");
+    let mut settings = webhook_settings(addr, &url);
+    settings.push(("SHUTDOWN_GRACE".to_owned(), "2s".to_owned()));
+    let Some(mut app) = TestApp::spawn_with(backend, &borrowed(&settings)).await else {
+        return;
+    };
+    let (group, owner) = app.group_with_owner("Team");
+    // The owner has written to the bot: it may answer them.
+    assert!(app.pm(owner, "/id").await.text.starts_with("Your id"));
+    app.tg.wait_webhook_idle(Duration::from_secs(5)).await;
+    // A /connect whose check Telegram never answers, posted as Telegram
+    // would; the stop comes while it runs.
+    app.tg.fail_next("getChat", Fault::Hang, 1);
+    let update = message_update(930_001, owner, owner, &format!("/connect {group}"));
+    let posted = {
+        let (url, update) = (url.clone(), update.clone());
+        tokio::spawn(async move { post(&url, &update).await })
+    };
+    let hung = app
+        .tg
+        .wait_for_request("getChat", |_| true, Duration::from_secs(10))
+        .await;
+    assert!(hung.is_some(), "the /connect never asked about the group");
+    app.stop().await;
+    let status = posted.await.unwrap_or_else(|e| panic!("post: {e}"));
+    assert_eq!(status.as_u16(), 503, "Telegram must send it again");
+
+    // Sent again to the next castellan: handled, once.
+    app.restart().await;
+    assert_eq!(post(&url, &update).await.as_u16(), 200);
+    let reply = app.tg.next_message(owner).await;
+    assert!(
+        reply.text.starts_with("You are now connected"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(post(&url, &update).await.as_u16(), 200);
+    let again = app.pm(owner, "/connection").await;
+    assert!(
+        again.text.starts_with("You are connected"),
+        "{}",
+        again.text
+    );
 }
