@@ -14,29 +14,47 @@
 //! castellan a long stream of plain group messages and reads its memory
 //! along the way.
 //!
+//! Two more workloads test castellan's flow control alone (no floor), with
+//! Telegram's per-chat limits kept (`SEND_LIMITS=on`) and enforced by the
+//! fake: a *command raid* (300 members of one group send `/id` within two
+//! seconds while other users write in PM and in another group: their reply
+//! latency, the raided group's sends, what was dropped, memory) and a
+//! *backlog* (10,000 groups each with a full outgoing queue: memory per
+//! queued message).
+//!
 //! Environment:
 //! * `BENCH_UPDATES`: updates per workload (default 10,000).
 //! * `BENCH_RUNS`: runs of each bot and workload (default 3); every figure
-//!   printed is the median of its runs.
+//!   printed is the median of its runs. The raid and the backlog run once
+//!   per backend in a small run (`BENCH_UPDATES` under 1,000) unless
+//!   `BENCH_RUNS` is set.
 //! * `BENCH_DATABASE_URL`: the PostgreSQL server to create throw-away
 //!   databases on (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //!   the PostgreSQL half is skipped when it cannot be reached.
 //! * `BENCH_SOAK`: plain updates in the memory-over-time run (default 500 ×
 //!   `BENCH_UPDATES`, at most 1,000,000), RSS read after 1%, 10% and all of
 //!   them; `off` skips it. The fake keeps every message: about 3 GB of the
-//!   bench's own memory for 1,000,000.
+//!   bench's own memory for 1,000,000. Not run when `BENCH_WORKLOADS` is
+//!   set, unless `BENCH_SOAK` is too.
 //! * `BENCH_WORKLOADS`: only these workloads, by key, comma-separated
-//!   (`chatter`, `id`, `connection`, `connect`, `get`, `busy`, `mix`;
-//!   default all), for profiling one of them.
+//!   (`chatter`, `id`, `connection`, `connect`, `get`, `busy`, `mix`, and
+//!   castellan's flow control: `raid`, `backlog`; default all), for
+//!   profiling one of them. The raid takes about 17 s a run; the backlog
+//!   sends 22 commands to each of 10,000 groups (500 when `BENCH_UPDATES`
+//!   is under 1,000).
 //! * `BENCH_INSTRUCTIONS`: `off` skips counting instructions under
 //!   callgrind (done by default when valgrind is installed) for the
 //!   workloads held to a CPU ratio to the floor and the realistic mix, on
 //!   at most 2,000 updates each.
 //! * `BENCH_CALLGRIND_DIR`: keep callgrind's counts there (one file per
 //!   bot and workload), to read with `callgrind_annotate`.
-//! * `BENCH_MARKDOWN`: a file to write the figures to as Markdown; when it
+//! * `BENCH_MARKDOWN`: a file to write the figures to as Markdown (at its
+//!   end, between markers, when it has none); when it
 //!   already holds the `<!-- bench:begin -->` / `<!-- bench:end -->`
-//!   markers (as `BENCHMARKS.md` does), only what is between them changes.
+//!   markers (as `BENCHMARKS.md` does), only what is between them changes;
+//!   the flow-control figures go between `<!-- bench:flow:begin -->` and
+//!   `<!-- bench:flow:end -->`. Each part is written only when its
+//!   workloads ran.
 //!
 //! Linux only: everything is read from /proc.
 
@@ -55,14 +73,19 @@ const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
 /// Set in the environment of the re-executed bench to make it the floor bot.
 const ROLE_VARIABLE: &str = "CASTELLAN_BENCH_ROLE";
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// A run that makes no progress (no request, no update confirmed) for this
-/// long is stuck: the bench stops rather than hang CI.
+/// A run that makes no progress (no request but getUpdates, no update
+/// confirmed) for this long is stuck: the bench stops rather than hang CI.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The long soak's batches: queued at once, then waited for, so that the
 /// fake's queue and request log stay small.
 const SOAK_BATCH: usize = 10_000;
 const MARKDOWN_BEGIN: &str = "<!-- bench:begin -->";
 const MARKDOWN_END: &str = "<!-- bench:end -->";
+const FLOW_MARKDOWN_BEGIN: &str = "<!-- bench:flow:begin -->";
+const FLOW_MARKDOWN_END: &str = "<!-- bench:flow:end -->";
+/// Under this many `BENCH_UPDATES` the run is a small one (CI's): the
+/// backlog is smaller and the flow-control workloads run once.
+const SMALL_RUN: usize = 1000;
 
 fn main() {
     if std::env::var(ROLE_VARIABLE).as_deref() == Ok("floor") {
@@ -85,6 +108,10 @@ struct Settings {
     markdown: Option<PathBuf>,
     postgres_url: String,
     workloads: Vec<Workload>,
+    /// castellan's flow-control workloads (no floor, no table).
+    flows: Vec<Flow>,
+    /// Runs of each flow-control workload per backend.
+    flow_runs: usize,
     /// Count instructions under callgrind too.
     instructions: bool,
 }
@@ -101,6 +128,8 @@ impl Settings {
             Ok(count) => count.parse().unwrap_or_else(|_| {
                 panic!("BENCH_SOAK must be a number of updates or off, got {count:?}")
             }),
+            // Only the workloads asked for.
+            Err(_) if std::env::var_os("BENCH_WORKLOADS").is_some() => 0,
             Err(_) => (500 * updates).min(1_000_000),
         };
         // Memory that grows with traffic shows between the checkpoints.
@@ -109,31 +138,40 @@ impl Settings {
             .filter(|&n| n > 0)
             .collect();
         soak_checkpoints.dedup();
+        let runs: Option<usize> = std::env::var("BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &usize| n > 0);
+        let (workloads, flows) = match std::env::var("BENCH_WORKLOADS") {
+            Ok(keys) if !keys.trim().is_empty() => {
+                let (mut workloads, mut flows) = (Vec::new(), Vec::new());
+                for key in keys.split(',').map(str::trim) {
+                    if let Some(workload) = Workload::ALL.into_iter().find(|w| w.key() == key) {
+                        workloads.push(workload);
+                    } else if let Some(flow) = Flow::ALL.into_iter().find(|f| f.key() == key) {
+                        flows.push(flow);
+                    } else {
+                        panic!("BENCH_WORKLOADS: no workload {key:?}");
+                    }
+                }
+                (workloads, flows)
+            }
+            _ => (Workload::ALL.to_vec(), Flow::ALL.to_vec()),
+        };
         Settings {
             updates,
-            runs: std::env::var("BENCH_RUNS")
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .unwrap_or(3),
+            runs: runs.unwrap_or(3),
+            // The raid takes its 17 s whatever the size: a small run (CI's)
+            // runs it, and the backlog, once.
+            flow_runs: runs.unwrap_or(if updates < SMALL_RUN { 1 } else { 3 }),
             soak_checkpoints,
             markdown: std::env::var_os("BENCH_MARKDOWN").map(PathBuf::from),
             postgres_url: std::env::var("BENCH_DATABASE_URL")
                 .ok()
                 .filter(|url| !url.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_POSTGRES.to_owned()),
-            workloads: match std::env::var("BENCH_WORKLOADS") {
-                Ok(keys) if !keys.trim().is_empty() => keys
-                    .split(',')
-                    .map(|key| {
-                        Workload::ALL
-                            .into_iter()
-                            .find(|workload| workload.key() == key.trim())
-                            .unwrap_or_else(|| panic!("BENCH_WORKLOADS: no workload {key:?}"))
-                    })
-                    .collect(),
-                _ => Workload::ALL.to_vec(),
-            },
+            workloads,
+            flows,
             instructions: match std::env::var("BENCH_INSTRUCTIONS").as_deref() {
                 Ok("off") => false,
                 _ => Command::new("valgrind")
@@ -146,10 +184,14 @@ impl Settings {
     }
 
     fn runs_phrase(&self) -> String {
-        match self.runs {
-            1 => "one run each".to_owned(),
-            n => format!("each figure the median of {n} runs"),
-        }
+        runs_phrase(self.runs)
+    }
+}
+
+fn runs_phrase(runs: usize) -> String {
+    match runs {
+        1 => "one run each".to_owned(),
+        n => format!("each figure the median of {n} runs"),
     }
 }
 
@@ -195,25 +237,29 @@ async fn bench(settings: Settings) {
             postgres: medians.next(),
         });
     }
-    println!();
     let mut tables = Vec::new();
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        if backend == Backend::Postgres && postgres.is_none() {
-            continue;
+    if !rows.is_empty() {
+        println!();
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            if backend == Backend::Postgres && postgres.is_none() {
+                continue;
+            }
+            let table = Table::new(backend, &rows);
+            println!("{}", table.text());
+            tables.push(table);
         }
-        let table = Table::new(backend, &rows);
-        println!("{}", table.text());
-        tables.push(table);
+        println!("{LEGEND}\n");
+        println!("{}", calls_by_method_text(&rows));
     }
-    println!("{LEGEND}\n");
-    println!("{}", calls_by_method_text(&rows));
     let counts = if settings.instructions {
-        let counts = count_instructions(&settings).await;
-        println!("{}", counts_text(&counts));
-        counts
+        count_instructions(&settings).await
     } else {
         Vec::new()
     };
+    if !counts.is_empty() {
+        println!("{}", counts_text(&counts));
+    }
+    let flows = flow_control(&settings, postgres.as_ref()).await;
     let soak = if settings.soak_checkpoints.is_empty() {
         None
     } else {
@@ -222,8 +268,14 @@ async fn bench(settings: Settings) {
         Some(soak)
     };
     if let Some(path) = &settings.markdown {
-        let fragment = markdown(&machine, &settings, &tables, &rows, &counts, soak.as_ref());
-        write_markdown(path, &fragment);
+        if !rows.is_empty() {
+            let fragment = markdown(&machine, &settings, &tables, &rows, &counts, soak.as_ref());
+            write_markdown(path, (MARKDOWN_BEGIN, MARKDOWN_END), &fragment);
+        }
+        if !flows.is_empty() {
+            let fragment = flow_markdown(&machine, &settings, &flows);
+            write_markdown(path, (FLOW_MARKDOWN_BEGIN, FLOW_MARKDOWN_END), &fragment);
+        }
         println!("figures written to {}", path.display());
     }
 }
@@ -237,21 +289,13 @@ async fn run(
     postgres: Option<&PostgresServer>,
     label: &str,
 ) -> Figures {
-    let postgres = match bot {
-        Bot::Castellan(Backend::Postgres) => postgres,
-        _ => None,
-    };
-    let database = match postgres {
-        Some(server) => Some(server.create().await),
-        None => None,
-    };
-    let database_url = database.as_ref().map(|d| d.url.as_str());
-    let ready = Ready::set_up(bot, workload, updates, database_url, Meter::Proc).await;
-    let figures = measure(&ready.tg, &ready.process, &ready.traffic, workload.name()).await;
-    ready.finish(bot);
-    if let (Some(server), Some(database)) = (postgres, database) {
-        server.drop_database(database).await;
-    }
+    let figures = with_database(bot, postgres, async |database_url| {
+        let ready = Ready::set_up(bot, workload, updates, database_url, Meter::Proc).await;
+        let figures = measure(&ready.tg, &ready.process, &ready.traffic, workload.name()).await;
+        ready.finish(bot);
+        figures
+    })
+    .await;
     println!(
         "  {:<26} {label:<30} {:>7.0} updates/s  {:>8.1} µs CPU/update",
         workload.name(),
@@ -259,6 +303,29 @@ async fn run(
         figures.cpu_per_update_us(),
     );
     figures
+}
+
+/// Runs `work` with the bot's database: for castellan on PostgreSQL a
+/// fresh database, dropped afterwards; None for the others (castellan on
+/// SQLite makes a file of its own).
+async fn with_database<T>(
+    bot: Bot,
+    postgres: Option<&PostgresServer>,
+    work: impl AsyncFnOnce(Option<&str>) -> T,
+) -> T {
+    let server = match bot {
+        Bot::Castellan(Backend::Postgres) => postgres,
+        _ => None,
+    };
+    let database = match server {
+        Some(server) => Some(server.create().await),
+        None => None,
+    };
+    let out = work(database.as_ref().map(|d| d.url.as_str())).await;
+    if let (Some(server), Some(database)) = (server, database) {
+        server.drop_database(database).await;
+    }
+    out
 }
 
 /// A bot started on a fresh fake with a workload's world, its setup
@@ -278,11 +345,27 @@ impl Ready {
         meter: Meter,
     ) -> Ready {
         let tg = FakeTelegram::start().await;
+        let plan = workload.plan(&tg, updates);
+        let launch = Launch {
+            meter,
+            ..Launch::UNLIMITED
+        };
+        Ready::start(bot, tg, plan, database_url, launch).await
+    }
+
+    /// Starts the bot on `tg`, whose world is built, and has it answer the
+    /// plan's setup.
+    async fn start(
+        bot: Bot,
+        tg: FakeTelegram,
+        plan: Plan,
+        database_url: Option<&str>,
+        launch: Launch,
+    ) -> Ready {
         // The bot sees every group message, as castellan's `#name` shortcuts
         // need: ignoring chatter is part of the cost being measured.
         tg.set_privacy_mode(false);
-        let plan = workload.plan(&tg, updates);
-        let process = BotProcess::start(bot, &tg, database_url, meter);
+        let process = BotProcess::start(bot, &tg, database_url, launch);
         // Start-up and setup are not measured. A first command, answered,
         // tells that the bot is up and polling even when the workload needs
         // no setup.
@@ -590,6 +673,31 @@ enum Meter {
     Callgrind,
 }
 
+/// How a bot process is started.
+#[derive(Debug, Clone, Copy)]
+struct Launch {
+    meter: Meter,
+    /// castellan keeps Telegram's per-chat send limits (`SEND_LIMITS=on`);
+    /// off, it sends as fast as it can (the fake has no limits then).
+    send_limits: bool,
+    /// castellan's `RUST_LOG`.
+    log: &'static str,
+}
+
+impl Launch {
+    /// castellan's own cost, without Telegram's pacing.
+    const UNLIMITED: Launch = Launch {
+        meter: Meter::Proc,
+        send_limits: false,
+        log: "warn",
+    };
+    /// Telegram's per-chat limits kept, as in production.
+    const LIMITED: Launch = Launch {
+        send_limits: true,
+        ..Launch::UNLIMITED
+    };
+}
+
 /// A bot running as its own process (so that /proc tells its cost apart
 /// from the fake's), killed when dropped.
 struct BotProcess {
@@ -604,13 +712,19 @@ struct BotProcess {
 }
 
 impl BotProcess {
-    fn start(bot: Bot, tg: &FakeTelegram, postgres_url: Option<&str>, meter: Meter) -> BotProcess {
+    fn start(
+        bot: Bot,
+        tg: &FakeTelegram,
+        postgres_url: Option<&str>,
+        launch: Launch,
+    ) -> BotProcess {
         let dir = tempfile::tempdir().expect("temporary directory");
         let program = match bot {
             Bot::Floor => std::env::current_exe().expect("the bench's own path"),
             Bot::Castellan(_) => PathBuf::from(CASTELLAN),
         };
-        let callgrind_out = (meter == Meter::Callgrind).then(|| dir.path().join("callgrind.out"));
+        let callgrind_out =
+            (launch.meter == Meter::Callgrind).then(|| dir.path().join("callgrind.out"));
         let mut command = match &callgrind_out {
             Some(out) => {
                 let mut command = Command::new("valgrind");
@@ -629,7 +743,7 @@ impl BotProcess {
             .current_dir(dir.path())
             .env("BOT_TOKEN", BOT_TOKEN)
             .env("TELEGRAM_API_URL", tg.api_url())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", launch.log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -648,10 +762,10 @@ impl BotProcess {
             command
                 .env("DATABASE_URL", database_url)
                 .env("HTTP_ADDR", addr.to_string())
-                // The fake has no flood limits and scripted users type
-                // faster than people: measure castellan's own cost, not
-                // Telegram's pacing.
-                .env("SEND_LIMITS", "off")
+                // Unless the workload is about Telegram's pacing, the fake
+                // has no flood limits: measure castellan's own cost. And
+                // scripted users type faster than people.
+                .env("SEND_LIMITS", if launch.send_limits { "on" } else { "off" })
                 .env("USER_PACE", "off")
                 .env_remove("WEBHOOK_URL")
                 .env_remove("METRICS_TOKEN");
@@ -727,17 +841,22 @@ impl BotProcess {
     /// The sum of `castellan_database_queries_total` over all its series;
     /// None when the process has no such metric.
     async fn database_queries(&self) -> Option<u64> {
+        sum_counter(&self.metrics().await?, "castellan_database_queries_total")
+    }
+
+    /// castellan's `/metrics`, in Prometheus' text format; None for the
+    /// floor, or when it does not answer.
+    async fn metrics(&self) -> Option<String> {
         let addr = self.http?;
         let client = reqwest::Client::builder().no_proxy().build().ok()?;
-        let text = client
+        client
             .get(format!("http://{addr}/metrics"))
             .send()
             .await
             .ok()?
             .text()
             .await
-            .ok()?;
-        sum_counter(&text, "castellan_database_queries_total")
+            .ok()
     }
 }
 
@@ -784,6 +903,12 @@ fn dump_summary(dump: &str) -> Option<u64> {
 /// no series yet shows only its `# HELP`/`# TYPE` lines: that is 0, while no
 /// mention at all is None.
 fn sum_counter(text: &str, name: &str) -> Option<u64> {
+    sum_counter_where(text, name, "")
+}
+
+/// [`sum_counter`] over the series whose labels contain `label` (such as
+/// `reason="stale"`; "" for all).
+fn sum_counter_where(text: &str, name: &str, label: &str) -> Option<u64> {
     let mut known = false;
     let mut sum = 0.0;
     for line in text.lines() {
@@ -794,7 +919,10 @@ fn sum_counter(text: &str, name: &str) -> Option<u64> {
         let Some(rest) = line.strip_prefix(name) else {
             continue;
         };
-        if rest.starts_with('{') || rest.starts_with(' ') {
+        let labels = rest.strip_prefix('{').and_then(|r| r.split_once('}'));
+        if labels.is_some_and(|(labels, _)| labels.contains(label))
+            || (rest.starts_with(' ') && label.is_empty())
+        {
             known = true;
             sum += rest
                 .rsplit(' ')
@@ -953,6 +1081,7 @@ fn answers_expected(messages: &[Msg]) -> usize {
 
 /// What a workload sends: first the setup, answered before measuring, then
 /// the measured traffic.
+#[derive(Default)]
 struct Plan {
     setup: Vec<Msg>,
     traffic: Vec<Msg>,
@@ -1245,8 +1374,13 @@ impl Progress {
             }
             // Threads may end before the final reading: keep their time.
             self.cpu.sample();
-            if (self.requests.cursor, pending) != last_state {
-                last_state = (self.requests.cursor, pending);
+            // An idle bot long-polls: getUpdates calls are no progress.
+            let state = (
+                self.requests.cursor - self.requests.count("getUpdates"),
+                pending,
+            );
+            if state != last_state {
+                last_state = state;
                 last_change = Instant::now();
             }
             assert!(
@@ -1392,7 +1526,12 @@ async fn soak(checkpoints: &[usize]) -> Soak {
     let tg = FakeTelegram::start().await;
     tg.set_privacy_mode(false);
     let group = Group::new(&tg, 0, 100);
-    let process = BotProcess::start(Bot::Castellan(Backend::Sqlite), &tg, None, Meter::Proc);
+    let process = BotProcess::start(
+        Bot::Castellan(Backend::Sqlite),
+        &tg,
+        None,
+        Launch::UNLIMITED,
+    );
     // One command answered: castellan is up.
     let hello = [Msg::pm(group.member(0), "/id")];
     let mut progress = Progress::new(&tg, process.pid());
@@ -1458,6 +1597,554 @@ impl Soak {
         }
         out
     }
+}
+
+// ------------------------------------------------------------ flow control
+
+/// castellan's flow-control workloads: castellan alone (the floor has no
+/// flow control to compare with), keeping Telegram's per-chat limits
+/// (`SEND_LIMITS=on`), which the fake enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// One group raided with commands while other chats write.
+    Raid,
+    /// Thousands of groups, each with a full outgoing queue.
+    Backlog,
+}
+
+impl Flow {
+    const ALL: [Flow; 2] = [Flow::Raid, Flow::Backlog];
+
+    /// What `BENCH_WORKLOADS` calls it.
+    fn key(self) -> &'static str {
+        match self {
+            Flow::Raid => "raid",
+            Flow::Backlog => "backlog",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Raid => "command raid",
+            Flow::Backlog => "backlog memory",
+        }
+    }
+
+    /// What is sent, for the reader of the figures.
+    fn description(self, backlog_chats: usize) -> String {
+        match self {
+            Flow::Raid => format!(
+                "{RAIDERS} members of one supergroup each send `/id` within {} s (the raid). \
+                 From {} ms after it began, {RAID_PMS} other users send `/id` in PM, one \
+                 every {} ms, each a different user; from {} s on, another group gets \
+                 {OTHER_COMMANDS} `/id`s, one every {} s, each from another member. castellan \
+                 is stopped {} s after the raid began, its backlog for the raided group \
+                 still draining. Before the raid, {CALM_PMS} PM `/id`s at the same pace give \
+                 the latency without it. Latency: from the update queued at the fake to the \
+                 fake receiving the reply.",
+                RAID_SPREAD.as_secs(),
+                PM_START.as_millis(),
+                PM_INTERVAL.as_millis(),
+                OTHER_START.as_secs(),
+                OTHER_INTERVAL.as_secs(),
+                RAID_STOP.as_secs(),
+            ),
+            Flow::Backlog => format!(
+                "{} supergroups each get {BACKLOG_COMMANDS} `/id`s, from {BACKLOG_COMMANDS} \
+                 different members (distinct replies: none merged), each group's together. \
+                 castellan's queue for a chat holds 20: each group's fills, and the commands \
+                 past it find it full. The fake refuses sends beyond {BACKLOG_OVERALL} a \
+                 second overall (429), as Telegram may when a bot sends that much; castellan \
+                 then slows down overall, so the queues stay full while the {} updates are \
+                 read. (Without that, each group's replies would go out once a second from \
+                 its first command on: the first groups' queues would be empty before the \
+                 last groups' commands were read, castellan sending thousands of messages a \
+                 second meanwhile.) Memory is read before the traffic and once every update \
+                 is handled, the queues full; the peak is VmHWM. Per queued reply: the \
+                 growth over the RSS before, divided by the replies queued.",
+                thousands(backlog_chats),
+                thousands(backlog_chats * BACKLOG_COMMANDS),
+            ),
+        }
+    }
+}
+
+/// Members of the raided group, each sending one `/id`.
+const RAIDERS: usize = 300;
+/// The raid's commands are sent evenly over this long.
+const RAID_SPREAD: Duration = Duration::from_secs(2);
+/// PM `/id`s before the raid, for the latency without it.
+const CALM_PMS: usize = 10;
+/// PM `/id`s during the raid, the first this long after it began.
+const RAID_PMS: usize = 50;
+const PM_START: Duration = Duration::from_millis(500);
+/// Between two PM `/id`s (each from another user).
+const PM_INTERVAL: Duration = Duration::from_millis(200);
+/// `/id`s in the other group, the first this long after the raid began.
+const OTHER_COMMANDS: usize = 5;
+const OTHER_START: Duration = Duration::from_secs(1);
+const OTHER_INTERVAL: Duration = Duration::from_secs(2);
+/// castellan is stopped this long after the raid began.
+const RAID_STOP: Duration = Duration::from_secs(15);
+/// A reply not come this long after its command counts as unanswered.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Groups with a full queue in the backlog run (a small run: fewer).
+const BACKLOG_CHATS: usize = 10_000;
+const SMALL_BACKLOG_CHATS: usize = 500;
+/// Commands per group: one whose reply goes out first, 20 queued (a
+/// chat's queue) and one that finds the queue full.
+const BACKLOG_COMMANDS: usize = 22;
+/// The fake's overall limit in the backlog run, sends a second.
+const BACKLOG_OVERALL: u32 = 30;
+
+/// One figure of a flow-control run.
+struct Reading {
+    label: String,
+    value: f64,
+    decimals: usize,
+}
+
+impl Reading {
+    fn new(label: impl Into<String>, value: f64, decimals: usize) -> Reading {
+        Reading {
+            label: label.into(),
+            value,
+            decimals,
+        }
+    }
+
+    fn count(label: impl Into<String>, value: usize) -> Reading {
+        Reading::new(label, value as f64, 0)
+    }
+
+    fn ms(label: impl Into<String>, value: Option<Duration>) -> Reading {
+        let ms = value.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        Reading::new(label, ms, 1)
+    }
+
+    fn mib(label: impl Into<String>, kib: u64) -> Reading {
+        Reading::new(label, kib as f64 / 1024.0, 1)
+    }
+}
+
+/// A flow-control workload's runs, per backend.
+struct FlowReport {
+    flow: Flow,
+    description: String,
+    /// Each backend's runs, each run its readings (the same labels in the
+    /// same order).
+    backends: Vec<(Backend, Vec<Vec<Reading>>)>,
+}
+
+impl FlowReport {
+    fn title(&self) -> String {
+        let name = self.flow.name();
+        let (first, rest) = name.split_at(1);
+        format!("{}{rest} (castellan, SEND_LIMITS=on)", first.to_uppercase())
+    }
+
+    /// Per reading: its label and, per backend, the median of the runs
+    /// with their range.
+    fn lines(&self) -> Vec<(String, Vec<String>)> {
+        let Some((_, first)) = self.backends.first() else {
+            return Vec::new();
+        };
+        let labels = first.first().map_or(&[][..], Vec::as_slice);
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, reading)| {
+                let cells = self
+                    .backends
+                    .iter()
+                    .map(|(_, runs)| {
+                        let values: Vec<f64> = runs.iter().map(|run| run[i].value).collect();
+                        spread(&values, reading.decimals)
+                    })
+                    .collect();
+                (reading.label.clone(), cells)
+            })
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        let lines = self.lines();
+        let width = lines
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut out = format!("{}\n{:<width$}", self.title(), "");
+        for (backend, _) in &self.backends {
+            let _ = write!(out, "  {:>22}", backend.name());
+        }
+        out.push('\n');
+        for (label, cells) in &lines {
+            let _ = write!(out, "{label:<width$}");
+            for cell in cells {
+                let _ = write!(out, "  {cell:>22}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!("### {}\n\n{}\n\n| figure |", self.title(), self.description);
+        for (backend, _) in &self.backends {
+            let _ = write!(out, " {} |", backend.name());
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(self.backends.len()));
+        out.push('\n');
+        for (label, cells) in self.lines() {
+            let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
+        }
+        out
+    }
+}
+
+/// "3.1 (2.8–4.0)": the median and, when the runs differ, their range.
+fn spread(values: &[f64], decimals: usize) -> String {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return "n/a".to_owned();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[(sorted.len() - 1) / 2];
+    let (low, high) = (sorted[0], sorted[sorted.len() - 1]);
+    let median_text = format!("{median:.decimals$}");
+    let (low_text, high_text) = (format!("{low:.decimals$}"), format!("{high:.decimals$}"));
+    if low_text == high_text {
+        median_text
+    } else {
+        format!("{median_text} ({low_text}–{high_text})")
+    }
+}
+
+/// The flow-control workloads asked for, on each backend; the backends
+/// take turns run by run.
+async fn flow_control(settings: &Settings, postgres: Option<&PostgresServer>) -> Vec<FlowReport> {
+    let mut backends = vec![Backend::Sqlite];
+    if postgres.is_some() {
+        backends.push(Backend::Postgres);
+    }
+    let backlog_chats = if settings.updates < SMALL_RUN {
+        SMALL_BACKLOG_CHATS
+    } else {
+        BACKLOG_CHATS
+    };
+    let mut reports = Vec::new();
+    for &flow in &settings.flows {
+        println!(
+            "\n{}: castellan alone, {}",
+            flow.name(),
+            runs_phrase(settings.flow_runs)
+        );
+        let mut runs: Vec<Vec<Vec<Reading>>> = backends.iter().map(|_| Vec::new()).collect();
+        for round in 1..=settings.flow_runs {
+            for (&backend, runs) in backends.iter().zip(&mut runs) {
+                let bot = Bot::Castellan(backend);
+                let started = Instant::now();
+                let readings = match flow {
+                    Flow::Raid => raid(bot, postgres).await,
+                    Flow::Backlog => backlog(bot, backlog_chats, postgres).await,
+                };
+                println!(
+                    "  {:<26} {:<30} done in {:.1} s",
+                    flow.name(),
+                    format!("{} run {round}/{}", bot.name(), settings.flow_runs),
+                    started.elapsed().as_secs_f64()
+                );
+                runs.push(readings);
+            }
+        }
+        let report = FlowReport {
+            flow,
+            description: flow.description(backlog_chats),
+            backends: backends.iter().copied().zip(runs).collect(),
+        };
+        println!("\n{}", report.text());
+        reports.push(report);
+    }
+    reports
+}
+
+/// The command raid (see [`Flow::description`]), once.
+async fn raid(bot: Bot, postgres: Option<&PostgresServer>) -> Vec<Reading> {
+    with_database(bot, postgres, async |database_url| {
+        let tg = FakeTelegram::start().await;
+        tg.enforce_flood_limits(true);
+        let raided = Group::new(&tg, 0, RAIDERS);
+        let other = Group::new(&tg, 1, OTHER_COMMANDS);
+        let bystanders: Vec<i64> = (0..CALM_PMS + RAID_PMS)
+            .map(|i| tg.add_user(&format!("Bystander {i}")))
+            .collect();
+        let (calm_users, raid_users) = bystanders.split_at(CALM_PMS);
+        let ready = Ready::start(bot, tg, Plan::default(), database_url, Launch::LIMITED).await;
+        let (tg, process) = (&ready.tg, &ready.process);
+
+        let calm = pm_latencies(tg, calm_users, Instant::now()).await;
+        let rss_before = process.status_kib("VmRSS");
+        let start = Instant::now();
+        let raid = async {
+            for (i, &member) in raided.members.iter().enumerate() {
+                sleep_until(start + RAID_SPREAD.mul_f64(i as f64 / RAIDERS as f64)).await;
+                tg.send_text(member, raided.id, "/id");
+            }
+        };
+        let other_group = async {
+            let mut latencies = Vec::new();
+            for i in 0..OTHER_COMMANDS {
+                sleep_until(start + OTHER_START + OTHER_INTERVAL * i as u32).await;
+                latencies.push(reply_latency(tg, other.member(i), other.id).await);
+            }
+            latencies
+        };
+        // Each message sent to the raided group, when the fake took it.
+        let raided_sends = async {
+            let stop = start + RAID_STOP;
+            let mut times = Vec::new();
+            while let Some(_message) = tg
+                .try_next_message(raided.id, stop.saturating_duration_since(Instant::now()))
+                .await
+            {
+                times.push(start.elapsed());
+            }
+            times
+        };
+        let ((), pms, others, sends) = tokio::join!(
+            raid,
+            pm_latencies(tg, raid_users, start + PM_START),
+            other_group,
+            raided_sends,
+        );
+        sleep_until(start + RAID_STOP).await;
+
+        let metrics = process.metrics().await.unwrap_or_default();
+        let dropped = |reason| replies_dropped(&metrics, reason);
+        let (queue_full, merged, stale) =
+            (dropped("queue_full"), dropped("merged"), dropped("stale"));
+        let peak = process.status_kib("VmHWM");
+        let violations = flood_violations(tg, bot, "raid");
+        let unanswered = pms.iter().filter(|l| l.is_none()).count();
+        if unanswered > 0 {
+            println!(
+                "  warning: {unanswered} PM /id unanswered within {REPLY_TIMEOUT:?} during the raid"
+            );
+        }
+        let shortest_gap = sends.windows(2).map(|pair| pair[1] - pair[0]).min();
+        // The PMs sent while the raid's commands still came, and the rest,
+        // sent while the raided group's replies wait for their turn.
+        let arriving = (RAID_SPREAD - PM_START).as_secs_f64() / PM_INTERVAL.as_secs_f64();
+        let (arriving, draining) = pms.split_at((arriving.ceil() as usize).min(pms.len()));
+        // (what, latencies, percentile)
+        let latencies: [(String, &[Option<Duration>], usize); 7] = [
+            ("PM /id latency before the raid, p50 (ms)".into(), &calm, 50),
+            ("PM /id latency during the raid, p50 (ms)".into(), &pms, 50),
+            (
+                format!("PM /id latency during the raid, p99 (ms; the max of {RAID_PMS})"),
+                &pms,
+                99,
+            ),
+            (
+                format!(
+                    "PM /id latency, max of the {} sent while the raid's commands came (ms)",
+                    arriving.len()
+                ),
+                arriving,
+                100,
+            ),
+            (
+                format!(
+                    "PM /id latency, max of the {} sent while its backlog drained (ms)",
+                    draining.len()
+                ),
+                draining,
+                100,
+            ),
+            ("other group /id latency, median (ms)".into(), &others, 50),
+            ("other group /id latency, max (ms)".into(), &others, 100),
+        ];
+        let mut readings: Vec<Reading> = latencies
+            .into_iter()
+            .map(|(label, of, p)| Reading::ms(label, percentile(of, p)))
+            .collect();
+        readings.extend([
+            Reading::count(
+                format!("PM /id unanswered within {} s", REPLY_TIMEOUT.as_secs()),
+                unanswered,
+            ),
+            Reading::count(
+                format!("raided group: replies sent in {} s", RAID_STOP.as_secs()),
+                sends.len(),
+            ),
+            Reading::new(
+                "raided group: shortest time between two sends (s)",
+                shortest_gap.map_or(f64::NAN, |gap| gap.as_secs_f64()),
+                2,
+            ),
+            Reading::count("raid replies dropped: queue full", queue_full),
+            Reading::count("raid replies dropped: merged or stale", merged + stale),
+            Reading::count(
+                "raid replies still queued at the stop",
+                RAIDERS.saturating_sub(sends.len() + queue_full + merged + stale),
+            ),
+            Reading::count("flood violations (fake's 429s)", violations),
+            Reading::mib("RSS before the raid (MiB)", rss_before),
+            Reading::mib("peak RSS, VmHWM (MiB)", peak),
+        ]);
+        ready.finish(bot);
+        readings
+    })
+    .await
+}
+
+/// `/id` in PM from each of `users` in turn, one every [`PM_INTERVAL`] from
+/// `first` on; each one's latency.
+async fn pm_latencies(tg: &FakeTelegram, users: &[i64], first: Instant) -> Vec<Option<Duration>> {
+    let each = users.iter().enumerate().map(|(i, &user)| async move {
+        sleep_until(first + PM_INTERVAL * i as u32).await;
+        reply_latency(tg, user, user).await
+    });
+    futures::future::join_all(each).await
+}
+
+/// `/id` from `user` in `chat`: the time from the update queued at the fake
+/// to the fake receiving the bot's reply there; None when none came within
+/// [`REPLY_TIMEOUT`].
+async fn reply_latency(tg: &FakeTelegram, user: i64, chat: i64) -> Option<Duration> {
+    let sent = Instant::now();
+    tg.send_text(user, chat, "/id");
+    let reply = tg.try_next_message(chat, REPLY_TIMEOUT).await;
+    reply.map(|_| sent.elapsed())
+}
+
+/// The nearest-rank percentile of the latencies that came (None when none
+/// did).
+fn percentile(latencies: &[Option<Duration>], p: usize) -> Option<Duration> {
+    let mut came: Vec<Duration> = latencies.iter().flatten().copied().collect();
+    came.sort_unstable();
+    let rank = (came.len() * p).div_ceil(100).max(1);
+    came.get(rank - 1).copied()
+}
+
+/// The sends the fake refused for going over Telegram's per-chat or
+/// per-group limits: none, or the bench stops.
+fn flood_violations(tg: &FakeTelegram, bot: Bot, workload: &str) -> usize {
+    let violations = tg.flood_violations();
+    assert!(
+        violations.is_empty(),
+        "{}: sends over Telegram's flood limits in the {workload}: {violations:#?}",
+        bot.name()
+    );
+    violations.len()
+}
+
+/// castellan's `castellan_replies_dropped_total{reason}` ("" for all
+/// reasons together).
+fn replies_dropped(metrics: &str, reason: &str) -> usize {
+    let label = if reason.is_empty() {
+        String::new()
+    } else {
+        format!("reason=\"{reason}\"")
+    };
+    sum_counter_where(metrics, "castellan_replies_dropped_total", &label).unwrap_or(0) as usize
+}
+
+async fn sleep_until(at: Instant) {
+    tokio::time::sleep_until(at.into()).await;
+}
+
+/// The backlog (see [`Flow::description`]), once.
+async fn backlog(bot: Bot, chats: usize, postgres: Option<&PostgresServer>) -> Vec<Reading> {
+    with_database(bot, postgres, async |database_url| {
+        let tg = FakeTelegram::start().await;
+        tg.enforce_flood_limits(true);
+        tg.enforce_overall_limit(Some(BACKLOG_OVERALL));
+        let members: Vec<i64> = (0..BACKLOG_COMMANDS)
+            .map(|i| tg.add_user(&format!("Member {i}")))
+            .collect();
+        // Each group's commands together, so that its queue fills at once.
+        let traffic: Vec<Msg> = (0..chats)
+            .flat_map(|g| {
+                let group = tg.add_supergroup(&format!("Backlog {g}"), None);
+                members
+                    .iter()
+                    .map(move |&user| Msg::new(user, group, "/id"))
+            })
+            .collect();
+        // castellan logs each chat's first drop: 10,000 lines.
+        let launch = Launch {
+            log: "error",
+            ..Launch::LIMITED
+        };
+        let ready = Ready::start(bot, tg, Plan::default(), database_url, launch).await;
+        let (tg, process) = (&ready.tg, &ready.process);
+        CpuMeter::new(process.pid()).settle().await;
+        let rss_before = process.status_kib("VmRSS");
+
+        let mut progress = Progress::new(tg, process.pid());
+        let started = Instant::now();
+        queue(tg, &traffic);
+        // Every update handled: each reply is sent, queued or dropped.
+        progress.wait(tg, 0, Flow::Backlog.name()).await;
+        let intake = started.elapsed();
+        let rss_full = process.status_kib("VmRSS");
+        let metrics = process.metrics().await.unwrap_or_default();
+        progress.requests.read(tg);
+        let sent = progress.requests.count("sendMessage") - progress.requests.failed_sends;
+        let dropped = |reason| replies_dropped(&metrics, reason);
+        let queued = traffic.len().saturating_sub(sent + dropped(""));
+        let peak = process.status_kib("VmHWM");
+        let violations = flood_violations(tg, bot, "backlog");
+        let per_queued = peak.saturating_sub(rss_before) as f64 * 1024.0 / queued.max(1) as f64;
+        let readings = vec![
+            Reading::count("groups", chats),
+            Reading::new("time to handle every update (s)", intake.as_secs_f64(), 1),
+            Reading::count("replies queued once every update is handled", queued),
+            Reading::count("replies sent by then", sent),
+            Reading::count("replies dropped: queue full", dropped("queue_full")),
+            Reading::count(
+                "replies dropped: merged, stale or rate-limited",
+                dropped("merged") + dropped("stale") + dropped("rate_limited"),
+            ),
+            Reading::count(
+                "sends refused by the overall limit (429)",
+                tg.overall_limit_refusals().len(),
+            ),
+            Reading::count("flood violations", violations),
+            Reading::mib("RSS before the traffic (MiB)", rss_before),
+            Reading::mib("RSS with the queues full (MiB)", rss_full),
+            Reading::mib("peak RSS, VmHWM (MiB)", peak),
+            Reading::new("peak RSS growth per queued reply (bytes)", per_queued, 0),
+        ];
+        ready.finish(bot);
+        readings
+    })
+    .await
+}
+
+fn flow_markdown(machine: &Machine, settings: &Settings, reports: &[FlowReport]) -> String {
+    let runs = match settings.flow_runs {
+        1 => "One run on each backend".to_owned(),
+        n => format!("Each figure the median of {n} runs, their range in brackets"),
+    };
+    let mut out = format!(
+        "{}\n- Command: `{}`\n- {runs}.\n\n",
+        machine.markdown(),
+        command_line(),
+    );
+    if !reports
+        .iter()
+        .any(|r| r.backends.iter().any(|(b, _)| *b == Backend::Postgres))
+    {
+        out.push_str("PostgreSQL was unreachable: no PostgreSQL figures.\n\n");
+    }
+    let tables: Vec<String> = reports.iter().map(FlowReport::markdown).collect();
+    out.push_str(&tables.join("\n"));
+    out
 }
 
 // ------------------------------------------------------------------ output
@@ -1706,16 +2393,21 @@ fn command_line() -> String {
 }
 
 /// Replaces what is between the markers when the file has them (keeping the
-/// prose around), else writes the figures alone.
-fn write_markdown(path: &std::path::Path, fragment: &str) {
+/// prose around), else adds the figures at its end, between the markers.
+fn write_markdown(
+    path: &std::path::Path,
+    (begin_marker, end_marker): (&str, &str),
+    fragment: &str,
+) {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let text = match (existing.find(MARKDOWN_BEGIN), existing.find(MARKDOWN_END)) {
+    let text = match (existing.find(begin_marker), existing.find(end_marker)) {
         (Some(begin), Some(end)) if begin < end => format!(
-            "{}{MARKDOWN_BEGIN}\n\n{fragment}\n{}",
+            "{}{begin_marker}\n\n{fragment}\n{}",
             &existing[..begin],
             &existing[end..]
         ),
-        _ => fragment.to_owned(),
+        _ if existing.trim().is_empty() => format!("{begin_marker}\n\n{fragment}\n{end_marker}\n"),
+        _ => format!("{existing}\n{begin_marker}\n\n{fragment}\n{end_marker}\n"),
     };
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::payloads::{
-    DeleteWebhook, GetMe, SetMyCommands, SetMyCommandsSetters, SetWebhook, SetWebhookSetters,
+    DeleteWebhook, GetMe, GetWebhookInfo, SetMyCommands, SetMyCommandsSetters, SetWebhook,
+    SetWebhookSetters,
 };
 use teloxide::types::{BotCommand, BotCommandScope};
 use tokio::sync::watch;
@@ -19,7 +20,7 @@ use crate::commands::{COMMANDS, CommandSpec};
 use crate::config::{Config, Webhook};
 use crate::context::AppState;
 use crate::dispatch::ALLOWED_UPDATES;
-use crate::http::{HttpState, WebhookRoute, router};
+use crate::http::{HttpState, Limits, WebhookRoute};
 use crate::i18n::Lang;
 use crate::intake::{Intake, Mode};
 use crate::metrics::Metrics;
@@ -45,8 +46,26 @@ pub enum AppError {
         "DATABASE_URL was refused by PostgreSQL ({0}): check the user, password and database name"
     )]
     DatabaseRefused(StoreError),
+    /// The database driver refused the connection options at open (the
+    /// URL itself was checked when the configuration was read).
+    #[error("DATABASE_URL cannot be used ({0})")]
+    DatabaseUrl(StoreError),
     #[error("BOT_TOKEN was refused by Telegram ({0}): get a valid token from @BotFather")]
     TokenRejected(TelegramError),
+    /// Polling was asked for, but Telegram posts the bot's updates to a
+    /// webhook: another deployment (or replica) serves them.
+    #[error(
+        "Telegram has a webhook set for this bot (to {host}) but WEBHOOK_URL is unset: set WEBHOOK_URL (with WEBHOOK_SECRET and HTTP_ADDR) to serve it, or TAKE_OVER_WEBHOOK=1 to delete it and poll instead"
+    )]
+    WebhookSet {
+        /// The webhook's host only: its path may hold a secret.
+        host: String,
+    },
+    /// Telegram refused the webhook for good (a 4xx other than 429).
+    #[error(
+        "WEBHOOK_URL was refused by Telegram ({0}): it must be a public https URL on port 443, 80, 88 or 8443 (http only for a local Bot API server)"
+    )]
+    WebhookRefused(TelegramError),
     #[error("the metrics could not be set up: {0}")]
     Metrics(prometheus::Error),
     #[error("HTTP_ADDR {0} cannot be listened on: {1}")]
@@ -54,12 +73,24 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// A configuration the operator must fix: retrying will not help.
+    /// A configuration the operator must fix: retrying will not help. The
+    /// binary exits with code 2 on these, as on a configuration error found
+    /// before start-up.
     pub fn is_configuration(&self) -> bool {
-        matches!(
-            self,
-            AppError::DatabaseRefused(_) | AppError::TokenRejected(_)
-        )
+        match self {
+            AppError::DatabaseRefused(_)
+            | AppError::DatabaseUrl(_)
+            | AppError::TokenRejected(_)
+            | AppError::WebhookSet { .. }
+            | AppError::WebhookRefused(_) => true,
+            // An address of another machine, or a port this user may not
+            // bind; one in use may be freed by a restart.
+            AppError::Http(_, error) => matches!(
+                error.kind(),
+                std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::PermissionDenied
+            ),
+            AppError::Store(_) | AppError::Metrics(_) => false,
+        }
     }
 }
 
@@ -136,7 +167,11 @@ pub async fn run_until(
         .metrics(Arc::clone(&metrics))
         .on_migrate(on_migrate)
         .build();
-    let get_me = retry("getMe", || tg.call_with(GetMe::new(), RetryPolicy::ONCE));
+    let get_me = retry(
+        "getMe",
+        || tg.call_with(GetMe::new(), RetryPolicy::ONCE),
+        None,
+    );
     let Some(me) = until_stopped(&mut stop_rx, get_me).await else {
         return Ok(());
     };
@@ -153,18 +188,15 @@ pub async fn run_until(
     // Polling needs no webhook; in webhook mode every replica sets the same
     // one, and none removes it when it stops: the others keep serving.
     let setup = match &config.webhook {
-        None => until_stopped(
-            &mut stop_rx,
-            retry("deleteWebhook", || {
-                tg.call_with(DeleteWebhook::new(), RetryPolicy::ONCE)
-            }),
-        )
-        .await
-        .map(|done| done.map(drop)),
+        None => until_stopped(&mut stop_rx, stop_webhook(&tg, config.take_over_webhook)).await,
         Some(webhook) => {
             until_stopped(
                 &mut stop_rx,
-                retry("setWebhook", || set_webhook(&tg, webhook)),
+                retry(
+                    "setWebhook",
+                    || set_webhook(&tg, webhook),
+                    Some(AppError::WebhookRefused),
+                ),
             )
             .await
         }
@@ -190,6 +222,11 @@ pub async fn run_until(
         business: BusinessConnections::new(tg.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
         pace: UserPace::new(config.user_pace),
+        business_pace: UserPace::with_budget(
+            config.user_pace,
+            crate::pace::BUSINESS_BURST,
+            crate::pace::BUSINESS_REFILL,
+        ),
         metrics: Arc::clone(&metrics),
     });
     // Subscribed before any update is handled, so no announcement is missed.
@@ -293,6 +330,38 @@ async fn prune_handled_updates(store: Arc<dyn Store>) {
     }
 }
 
+/// Polling: makes sure Telegram keeps the updates for getUpdates. A webhook
+/// set means a webhook deployment serves this bot: deleting it would take
+/// the updates from every replica of it, so that is done only when asked
+/// (`take_over`).
+async fn stop_webhook(tg: &Telegram, take_over: bool) -> Result<(), AppError> {
+    let info = retry(
+        "getWebhookInfo",
+        || tg.call_with(GetWebhookInfo::new(), RetryPolicy::ONCE),
+        None,
+    )
+    .await?;
+    if let Some(url) = info.url {
+        let host = url.host_str().unwrap_or("no host").to_owned();
+        if !take_over {
+            return Err(AppError::WebhookSet { host });
+        }
+        tracing::warn!(
+            %host,
+            pending = info.pending_update_count,
+            "TAKE_OVER_WEBHOOK: deleting the webhook Telegram posts to; this castellan polls \
+             from now on, and whatever served the webhook gets no more updates"
+        );
+    }
+    retry(
+        "deleteWebhook",
+        || tg.call_with(DeleteWebhook::new(), RetryPolicy::ONCE),
+        None,
+    )
+    .await
+    .map(drop)
+}
+
 /// Tells Telegram where to post, with the secret and the update kinds the
 /// handlers use (an omitted list would keep whatever was set before).
 async fn set_webhook(tg: &Telegram, webhook: &Webhook) -> Result<(), TelegramError> {
@@ -303,7 +372,8 @@ async fn set_webhook(tg: &Telegram, webhook: &Webhook) -> Result<(), TelegramErr
     tg.call_with(request, RetryPolicy::ONCE).await.map(drop)
 }
 
-/// Serves HTTP until a stop is asked; requests in flight are finished.
+/// Serves HTTP within the server's limits until a stop is asked; requests
+/// in flight are finished, idle and half-open connections closed at once.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState>,
@@ -314,12 +384,7 @@ async fn serve_http(
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    if let Err(error) = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(%error, "the HTTP server stopped");
-    }
+    crate::http::serve(listener, state, Limits::default(), shutdown).await;
 }
 
 /// Keeps this process's admin cache in step with what the other castellans
@@ -362,14 +427,20 @@ async fn follow_admin_changes(state: Arc<AppState>, first: Option<AdminChanges>)
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
     let mut attempt = 0;
     loop {
-        match store::open(&config.database_url).await {
+        match store::open_with(&config.database_url, config.store_options()).await {
             Ok(store) => return Ok(store),
             // Wrong credentials or a missing database will not heal.
             Err(error) if error.is_refusal() => return Err(AppError::DatabaseRefused(error)),
+            // Options the driver cannot use will not heal either.
+            Err(error @ StoreError::Database(sqlx::Error::Configuration(_))) => {
+                return Err(AppError::DatabaseUrl(error));
+            }
             // A PostgreSQL server may come up after the bot (compose, reboots):
-            // keep trying. A SQLite file that cannot be opened will not heal.
-            Err(StoreError::Database(error))
-                if config.database_url.backend() == Backend::Postgres =>
+            // keep trying while it cannot be reached or is starting. Anything
+            // else is reported, not retried; a SQLite file that cannot be
+            // opened will not heal.
+            Err(error)
+                if error.is_unavailable() && config.database_url.backend() == Backend::Postgres =>
             {
                 let delay = backoff(attempt);
                 tracing::warn!(%error, "PostgreSQL is unreachable; retrying in {delay:?}");
@@ -382,8 +453,14 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
 }
 
 /// Retries a start-up call while Telegram is unreachable or failing. A
-/// token Telegram refuses will not heal: that ends the start.
-async fn retry<T, Fut>(what: &str, make: impl Fn() -> Fut) -> Result<T, AppError>
+/// token Telegram refuses will not heal: that ends the start. So does any
+/// other refusal (a 4xx other than 429) of a call that passes `refused`,
+/// which makes the error to end with.
+async fn retry<T, Fut>(
+    what: &str,
+    make: impl Fn() -> Fut,
+    refused: Option<fn(TelegramError) -> AppError>,
+) -> Result<T, AppError>
 where
     Fut: Future<Output = Result<T, TelegramError>>,
 {
@@ -395,6 +472,11 @@ where
                 return Err(AppError::TokenRejected(error));
             }
             Err(error) => {
+                // 429 comes as RateLimited, 5xx and lost connections as
+                // Unavailable: only a definite refusal ends here.
+                if let (Some(end), TelegramError::Refused { .. }) = (refused, &error) {
+                    return Err(end(error));
+                }
                 let delay = error.retry_after().unwrap_or_else(|| backoff(attempt));
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;

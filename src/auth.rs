@@ -163,10 +163,53 @@ struct CachedAdmins {
     user_ids: HashSet<u64>,
 }
 
+/// The admin cache, with what keeps a list fetched before an invalidation
+/// from being stored after it.
+#[derive(Default)]
+struct AdminCache {
+    chats: HashMap<i64, CachedAdmins>,
+    /// Counts invalidations: a fetch notes it before asking Telegram.
+    epoch: u64,
+    /// The epoch of each chat's latest invalidation (recent ones).
+    invalidated: HashMap<i64, u64>,
+    /// The epoch of the latest invalidation of every chat at once.
+    all_invalidated: u64,
+}
+
+impl AdminCache {
+    /// Whether a list fetched from `started` on is still news for `chat_id`.
+    fn current(&self, chat_id: i64, started: u64) -> bool {
+        self.all_invalidated <= started
+            && self
+                .invalidated
+                .get(&chat_id)
+                .is_none_or(|epoch| *epoch <= started)
+    }
+
+    fn invalidate(&mut self, chat_id: i64) {
+        self.epoch += 1;
+        self.chats.remove(&chat_id);
+        if self.invalidated.len() >= ADMIN_CACHE_SWEEP_AT {
+            // Forgetting which chats: every fetch under way is stale now.
+            self.invalidated.clear();
+            self.all_invalidated = self.epoch;
+        } else {
+            self.invalidated.insert(chat_id, self.epoch);
+        }
+    }
+
+    fn invalidate_all(&mut self) {
+        self.epoch += 1;
+        self.chats.clear();
+        self.invalidated.clear();
+        self.all_invalidated = self.epoch;
+    }
+}
+
 pub struct Auth {
     tg: Telegram,
     bot_id: UserId,
-    admin_cache: Mutex<HashMap<i64, CachedAdmins>>,
+    admin_cache: Mutex<AdminCache>,
     /// Groups the bot was seen in, and when. Telegram sends my_chat_member
     /// on every change of the bot's own membership, wherever it is, and that
     /// drops the entry ([`invalidate`](Self::invalidate)); a stale entry is
@@ -180,7 +223,7 @@ impl Auth {
         Self {
             tg,
             bot_id,
-            admin_cache: Mutex::new(HashMap::new()),
+            admin_cache: Mutex::new(AdminCache::default()),
             bot_present: Mutex::new(HashMap::new()),
         }
     }
@@ -298,6 +341,9 @@ impl Auth {
         if let Some(known) = self.cached(chat_id, user_id) {
             return Ok(known);
         }
+        // An invalidation that comes while Telegram answers makes this
+        // answer stale: it is used once, not stored.
+        let started = self.lock_cache().epoch;
         let admins = self
             .tg
             .call(GetChatAdministrators::new(ChatId(chat_id)))
@@ -308,10 +354,15 @@ impl Auth {
             return Ok(is_admin);
         }
         let mut cache = self.lock_cache();
-        if cache.len() >= ADMIN_CACHE_SWEEP_AT {
-            cache.retain(|_, entry| entry.fetched_at.elapsed() < ADMIN_CACHE_TTL);
+        if !cache.current(chat_id, started) {
+            return Ok(is_admin);
         }
-        cache.insert(
+        if cache.chats.len() >= ADMIN_CACHE_SWEEP_AT {
+            cache
+                .chats
+                .retain(|_, entry| entry.fetched_at.elapsed() < ADMIN_CACHE_TTL);
+        }
+        cache.chats.insert(
             chat_id,
             CachedAdmins {
                 fetched_at: Instant::now(),
@@ -323,20 +374,20 @@ impl Auth {
 
     fn cached(&self, chat_id: i64, user_id: UserId) -> Option<bool> {
         let cache = self.lock_cache();
-        let entry = cache.get(&chat_id)?;
+        let entry = cache.chats.get(&chat_id)?;
         (entry.fetched_at.elapsed() < ADMIN_CACHE_TTL).then(|| entry.user_ids.contains(&user_id.0))
     }
 
     /// Forgets what the caches know of a chat's admins and of the bot's
     /// own membership there.
     pub fn invalidate(&self, chat_id: i64) {
-        self.lock_cache().remove(&chat_id);
+        self.lock_cache().invalidate(chat_id);
         self.lock_presence().remove(&chat_id);
     }
 
     /// Forgets everything cached (changes may have been missed).
     pub fn invalidate_all(&self) {
-        self.lock_cache().clear();
+        self.lock_cache().invalidate_all();
         self.lock_presence().clear();
     }
 
@@ -361,10 +412,72 @@ impl Auth {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CachedAdmins>> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, AdminCache> {
         // The map stays consistent even if a holder panicked: recover it.
         self.admin_cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fake_bot_api::{BOT_ID, BOT_TOKEN, FakeTelegram, Fault, MemberStatus};
+    use url::Url;
+
+    use super::*;
+
+    #[test]
+    fn an_invalidation_outdates_the_fetches_begun_before_it() {
+        let mut cache = AdminCache::default();
+        let started = cache.epoch;
+        cache.invalidate(-1);
+        assert!(!cache.current(-1, started));
+        assert!(cache.current(-2, started), "another chat's fetch stands");
+        assert!(cache.current(-1, cache.epoch), "a fetch begun after it");
+        let started = cache.epoch;
+        cache.invalidate_all();
+        assert!(!cache.current(-2, started));
+    }
+
+    /// A list Telegram sent before an invalidation came is not kept: the
+    /// next check asks again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_list_fetched_across_an_invalidation_is_not_stored() {
+        let fake = FakeTelegram::start().await;
+        let api_url = Url::parse(&fake.api_url()).unwrap();
+        let tg = Telegram::builder(&api_url, BOT_TOKEN)
+            .send_limits(None)
+            .build();
+        let auth = std::sync::Arc::new(Auth::new(tg, UserId(BOT_ID as u64)));
+        let chat = fake.add_supergroup("Team", None);
+        fake.set_bot_status(chat, MemberStatus::Administrator);
+        let ada = fake.add_user("Ada");
+        fake.set_member(chat, ada, MemberStatus::Administrator);
+
+        fake.fail_next(
+            "getChatAdministrators",
+            Fault::Stall(Duration::from_secs(2)),
+            1,
+        );
+        let asking = {
+            let auth = std::sync::Arc::clone(&auth);
+            tokio::spawn(async move { auth.is_admin_cached(chat, UserId(ada as u64)).await })
+        };
+        // While Telegram takes its time, Ada is demoted.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        auth.invalidate(chat);
+        assert!(asking.await.unwrap().unwrap(), "the answer of its time");
+        assert_eq!(auth.cached(chat, UserId(ada as u64)), None);
+
+        // Without an invalidation, the list is kept.
+        assert!(
+            auth.is_admin_cached(chat, UserId(ada as u64))
+                .await
+                .unwrap()
+        );
+        assert_eq!(auth.cached(chat, UserId(ada as u64)), Some(true));
     }
 }

@@ -1,9 +1,9 @@
 //! Telegram Business connections, kept as Telegram's documentation asks:
 //! every `business_connection` update is stored; an id castellan has never
 //! seen is fetched with getBusinessConnection once (concurrent updates on it
-//! share the call, in this process and, on PostgreSQL, across every
-//! castellan on the database), and never again once known (changes arrive
-//! as updates);
+//! share the call, in this process and across every castellan on the
+//! database, through a claim that holds no connection while Telegram
+//! answers), and never again once known (changes arrive as updates);
 //! an id Telegram refuses is remembered as unknown for [`UNKNOWN_ID_TTL`].
 //!
 //! What may be done through a connection is decided here too: castellan
@@ -26,6 +26,11 @@ use crate::telegram::{Telegram, TelegramError};
 
 /// How long an id Telegram refused stays unknown before it is asked again.
 pub const UNKNOWN_ID_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long a claim to fetch an unknown id holds off the other castellans:
+/// longer than a getBusinessConnection call takes with its retries.
+const FETCH_CLAIM: Duration = Duration::from_secs(60);
+/// How often a castellan waiting for another's fetch looks for its answer.
+const FETCH_POLL: Duration = Duration::from_millis(100);
 
 /// A connection as the bot may use it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +100,12 @@ pub fn record_of(connection: &BusinessConnection) -> BusinessConnectionRecord {
     }
 }
 
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,14 +152,30 @@ impl BusinessConnections {
         }
         let lock = self.lock_for(&id.0);
         let result = async {
+            // One lookup at a time in this process...
             let _fetching = lock.lock().await;
-            // Other castellans on this database wait here too.
-            let _everywhere = self.store.lock_business_fetch(&id.0).await?;
-            // Whoever held the lock before may have stored the answer.
-            if let Some(stored) = self.store.business_connection(&id.0).await? {
-                return Ok(live(stored));
+            // ...and one fetch across every castellan on the database,
+            // claimed without holding a connection while Telegram answers.
+            loop {
+                // Whoever fetched before may have stored the answer.
+                if let Some(stored) = self.store.business_connection(&id.0).await? {
+                    return Ok(live(stored));
+                }
+                let now = unix_now_ms();
+                let until = now + FETCH_CLAIM.as_millis() as i64;
+                if self.store.claim_business_fetch(&id.0, now, until).await? {
+                    break;
+                }
+                // Another castellan fetches it: wait for its answer (or for
+                // its claim to run out, should it have died).
+                tokio::time::sleep(FETCH_POLL).await;
             }
-            self.fetch(id).await
+            let fetched = self.fetch(id).await;
+            if let Err(error) = self.store.release_business_fetch(&id.0).await {
+                // The claim runs out by itself.
+                tracing::warn!(%error, "could not release a business connection fetch");
+            }
+            fetched
         }
         .await;
         self.release(&id.0, lock);

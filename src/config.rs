@@ -2,11 +2,15 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
-use crate::store::{DEFAULT_DATABASE_URL, DatabaseUrl};
+use crate::store::{
+    DEFAULT_DATABASE_URL, DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, MAX_POSTGRES_POOL_SIZE,
+    MIN_POSTGRES_POOL_SIZE, OpenOptions,
+};
 use crate::telegram::SendLimits;
 
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
@@ -16,6 +20,9 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 pub struct Config {
     pub bot_token: BotToken,
     pub database_url: DatabaseUrl,
+    /// PostgreSQL: the most connections castellan opens
+    /// (`DATABASE_POOL_SIZE`, 2-100, default 8). SQLite keeps its own.
+    pub database_pool_size: u32,
     pub telegram_api_url: Url,
     pub log_filter: String,
     /// Telegram's send limits, kept unless `SEND_LIMITS=off` (a test server
@@ -31,6 +38,10 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Webhook mode instead of long polling.
     pub webhook: Option<Webhook>,
+    /// Polling: delete a webhook Telegram has set for the bot instead of
+    /// refusing to start (`TAKE_OVER_WEBHOOK=1`, switching a webhook
+    /// deployment to polling on purpose).
+    pub take_over_webhook: bool,
     /// How long a stop lets handlers and queued replies finish
     /// (`SHUTDOWN_GRACE`, 8 s: under Docker's 10 s before it kills).
     pub shutdown_grace: Duration,
@@ -104,6 +115,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bot_token", &self.bot_token)
             .field("database_url", &self.database_url)
+            .field("database_pool_size", &self.database_pool_size)
             .field("telegram_api_url", &self.telegram_api_url.as_str())
             .field("log_filter", &self.log_filter)
             .field("send_limits", &self.send_limits)
@@ -114,6 +126,7 @@ impl fmt::Debug for Config {
                 "webhook_url",
                 &self.webhook.as_ref().map(|w| w.url.as_str()),
             )
+            .field("take_over_webhook", &self.take_over_webhook)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
@@ -126,9 +139,24 @@ pub enum ConfigError {
     #[error("BOT_TOKEN is malformed: expected <bot id>:<secret> as given by @BotFather")]
     MalformedToken,
     #[error(transparent)]
-    DatabaseUrl(#[from] crate::store::UnsupportedDatabaseUrl),
+    DatabaseUrl(#[from] crate::store::InvalidDatabaseUrl),
+    #[error("DATABASE_POOL_SIZE must be a number from 2 to 100, got {0:?}")]
+    DatabasePoolSize(String),
+    /// `.env` could not be read (never a value from it: only the system's
+    /// reason).
     #[error(".env cannot be read: {0}")]
     DotEnv(String),
+    /// A line of `.env` does not parse. Names the line and the variable,
+    /// never the value (it may be a token or a password).
+    #[error("{}", dotenv_line_message(.path, *.line, .name.as_deref(), *.problem))]
+    DotEnvLine {
+        path: String,
+        /// 1-based; 0 when it could not be told.
+        line: usize,
+        /// The variable the line sets, when it has a `NAME=` at all.
+        name: Option<String>,
+        problem: DotEnvProblem,
+    },
     #[error("TELEGRAM_API_URL is not a valid http(s) URL: {0}")]
     TelegramApiUrl(String),
     #[error("{0} must be on or off, got {1:?}")]
@@ -147,6 +175,47 @@ pub enum ConfigError {
     WebhookMaxConnections(String),
     #[error("SHUTDOWN_GRACE must be a duration from 1s to 10m, like 8s, got {0:?}")]
     ShutdownGrace(String),
+    #[error("{0} must be 1 or 0 (on or off), got {1:?}")]
+    Flag(&'static str, String),
+}
+
+/// What is wrong with a line of `.env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DotEnvProblem {
+    /// A quote opened on the line is never closed.
+    UnclosedQuote,
+    /// The file ends on a backslash or a space inside the value.
+    UnfinishedEnd,
+    /// Not `NAME=value` (nor a comment or a blank line).
+    NotAnAssignment,
+    /// The value does not parse: a space outside quotes, an unknown escape,
+    /// an unclosed `${`.
+    BadValue,
+}
+
+fn dotenv_line_message(
+    path: &str,
+    line: usize,
+    name: Option<&str>,
+    problem: DotEnvProblem,
+) -> String {
+    let at = match (line, name) {
+        (0, Some(name)) => format!("the line setting {name}"),
+        (0, None) => "a line".to_owned(),
+        (line, Some(name)) => format!("line {line} ({name})"),
+        (line, None) => format!("line {line}"),
+    };
+    let what = match problem {
+        DotEnvProblem::UnclosedQuote => "a quote is never closed",
+        DotEnvProblem::UnfinishedEnd => {
+            "the file ends inside the value (after a backslash or a space): end the file with a newline"
+        }
+        DotEnvProblem::NotAnAssignment => "not NAME=value, a comment or a blank line",
+        DotEnvProblem::BadValue => {
+            "the value does not parse: quote a value with spaces, escape only \\\\ \\' \\\" \\$ and \\n, close every ${"
+        }
+    };
+    format!("{path} cannot be read: {at}: {what} (the value is not shown)")
 }
 
 impl Config {
@@ -154,10 +223,13 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a present one fills unset variables only,
         // and one that does not parse is an error rather than half-read.
-        if let Err(error) = dotenvy::dotenv()
-            && !error.not_found()
-        {
-            return Err(ConfigError::DotEnv(error.to_string()));
+        // dotenvy's own message quotes the line, value and all: it is never
+        // shown, only where the line is and what it sets.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(error) if error.not_found() => {}
+            Err(dotenvy::Error::Io(error)) => return Err(ConfigError::DotEnv(error.to_string())),
+            Err(_) => return Err(dotenv_line_error()),
         }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -176,6 +248,15 @@ impl Config {
                 .unwrap_or(DEFAULT_DATABASE_URL)
                 .trim(),
         )?;
+        let database_pool_size = match non_empty("DATABASE_POOL_SIZE") {
+            None => DEFAULT_POSTGRES_POOL_SIZE,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (MIN_POSTGRES_POOL_SIZE..=MAX_POSTGRES_POOL_SIZE).contains(n))
+                .ok_or(ConfigError::DatabasePoolSize(raw))?,
+        };
         let api = non_empty("TELEGRAM_API_URL").unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.into());
         let telegram_api_url =
             http_url(&api).ok_or_else(|| ConfigError::TelegramApiUrl(api.clone()))?;
@@ -225,6 +306,12 @@ impl Config {
             }
         };
 
+        let take_over_webhook = match non_empty("TAKE_OVER_WEBHOOK").as_deref().map(str::trim) {
+            None | Some("0" | "off" | "false" | "no") => false,
+            Some("1" | "on" | "true" | "yes") => true,
+            Some(other) => return Err(ConfigError::Flag("TAKE_OVER_WEBHOOK", other.to_owned())),
+        };
+
         let shutdown_grace = match non_empty("SHUTDOWN_GRACE") {
             None => DEFAULT_SHUTDOWN_GRACE,
             Some(raw) => humantime::parse_duration(raw.trim())
@@ -236,6 +323,7 @@ impl Config {
         Ok(Self {
             bot_token,
             database_url,
+            database_pool_size,
             telegram_api_url,
             log_filter,
             send_limits,
@@ -243,9 +331,236 @@ impl Config {
             http_addr,
             metrics_token,
             webhook,
+            take_over_webhook,
             shutdown_grace,
         })
     }
+
+    /// How the store is opened (beyond its URL).
+    pub fn store_options(&self) -> OpenOptions {
+        OpenOptions {
+            postgres_pool_size: self.database_pool_size,
+        }
+    }
+}
+
+/// The `.env` dotenvy reads: in the working directory or the nearest
+/// parent that has one.
+fn find_dotenv() -> Option<PathBuf> {
+    let dir = std::env::current_dir().ok()?;
+    dir.ancestors()
+        .map(|dir| dir.join(".env"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The error for a `.env` dotenvy could not parse: which line, setting what
+/// (read again here, since dotenvy's error quotes the line instead).
+fn dotenv_line_error() -> ConfigError {
+    let path = find_dotenv();
+    let shown = path
+        .as_deref()
+        .map_or_else(|| ".env".to_owned(), |path| path.display().to_string());
+    let located = path
+        .as_deref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|contents| locate_dotenv_error(&contents));
+    match located {
+        Some((line, name, problem)) => ConfigError::DotEnvLine {
+            path: shown,
+            line,
+            name,
+            problem,
+        },
+        None => ConfigError::DotEnvLine {
+            path: shown,
+            line: 0,
+            name: None,
+            problem: DotEnvProblem::BadValue,
+        },
+    }
+}
+
+/// Where dotenvy stops reading `contents`: the line (1-based) the failing
+/// entry starts on, the variable it sets if it has a `NAME=`, and what is
+/// wrong. None when dotenvy reads it all.
+///
+/// dotenvy reads entries one after the other and stops at the first that
+/// fails; each entry that is not blank nor a comment is either read or
+/// fails. So the entry that failed is the one after those it read, counted
+/// over the file's entries as [`dotenv_entries`] splits them (as dotenvy
+/// 0.15 does).
+fn locate_dotenv_error(contents: &str) -> Option<(usize, Option<String>, DotEnvProblem)> {
+    // dotenvy skips a byte-order mark when it loads a file.
+    let contents = contents.strip_prefix('\u{feff}').unwrap_or(contents);
+    let mut read = 0;
+    for item in dotenvy::from_read_iter(contents.as_bytes()) {
+        match item {
+            Ok(_) => read += 1,
+            Err(_) => {
+                let entry = dotenv_entries(contents)
+                    .into_iter()
+                    .filter(|entry| entry.counts())
+                    .nth(read)?;
+                let name = entry.name();
+                let problem = match entry.end {
+                    EntryEnd::InQuote => DotEnvProblem::UnclosedQuote,
+                    EntryEnd::Unfinished => DotEnvProblem::UnfinishedEnd,
+                    EntryEnd::Complete if name.is_none() => DotEnvProblem::NotAnAssignment,
+                    EntryEnd::Complete => DotEnvProblem::BadValue,
+                };
+                return Some((entry.line, name, problem));
+            }
+        }
+    }
+    None
+}
+
+/// How an entry of `.env` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryEnd {
+    Complete,
+    /// The file ended inside a quote.
+    InQuote,
+    /// The file ended on an escape or a space (dotenvy wants more).
+    Unfinished,
+}
+
+/// One entry of `.env` as dotenvy splits the file: a line, or several when
+/// a quote spans them.
+#[derive(Debug)]
+struct DotEnvEntry<'a> {
+    /// The 1-based line it starts on.
+    line: usize,
+    text: &'a str,
+    end: EntryEnd,
+}
+
+impl DotEnvEntry<'_> {
+    /// Whether dotenvy reads it as a variable (or fails on it): not blank,
+    /// not a comment.
+    fn counts(&self) -> bool {
+        let text = self.text.trim_start();
+        self.end != EntryEnd::Complete || !(text.is_empty() || text.starts_with('#'))
+    }
+
+    /// The variable it sets, when it starts with `NAME=` (or
+    /// `export NAME=`) as dotenvy reads names.
+    fn name(&self) -> Option<String> {
+        fn key(text: &str) -> Option<(&str, &str)> {
+            if !text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                return None;
+            }
+            let end = text
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(text.len());
+            Some((&text[..end], text[end..].trim_start()))
+        }
+        let (mut name, mut rest) = key(self.text.trim_start())?;
+        if name == "export" && !rest.starts_with('=') {
+            (name, rest) = key(rest)?;
+        }
+        rest.starts_with('=').then(|| name.to_owned())
+    }
+}
+
+/// Splits `.env` into entries as dotenvy 0.15's reader does: a line ends an
+/// entry unless a quote or an escape is still open at its end; a `#` after
+/// a space outside quotes starts a comment.
+fn dotenv_entries(contents: &str) -> Vec<DotEnvEntry<'_>> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum State {
+        Complete,
+        Escape,
+        Strong,
+        StrongEscape,
+        Weak,
+        WeakEscape,
+        WhiteSpace,
+    }
+    let mut entries = Vec::new();
+    let mut lines = contents.split_inclusive('\n').enumerate();
+    // Where the next entry starts.
+    let mut end = 0;
+    while let Some((index, first)) = lines.next() {
+        let start = end;
+        end += first.len();
+        if first.trim_start().starts_with('#') {
+            entries.push(DotEnvEntry {
+                line: index + 1,
+                text: &contents[start..end],
+                end: EntryEnd::Complete,
+            });
+            continue;
+        }
+        let mut state = State::Complete;
+        let mut line = first;
+        loop {
+            let mut comment = false;
+            for c in line.chars() {
+                state = match state {
+                    State::WhiteSpace if c == '#' => {
+                        comment = true;
+                        break;
+                    }
+                    State::WhiteSpace | State::Complete => match c {
+                        '\\' => State::Escape,
+                        '"' => State::Weak,
+                        '\'' => State::Strong,
+                        c if state == State::Complete
+                            && c.is_whitespace()
+                            && c != '\n'
+                            && c != '\r' =>
+                        {
+                            State::WhiteSpace
+                        }
+                        _ => State::Complete,
+                    },
+                    State::Escape => State::Complete,
+                    State::Weak => match c {
+                        '\\' => State::WeakEscape,
+                        '"' => State::Complete,
+                        _ => State::Weak,
+                    },
+                    State::WeakEscape => State::Weak,
+                    State::Strong => match c {
+                        '\\' => State::StrongEscape,
+                        '\'' => State::Complete,
+                        _ => State::Strong,
+                    },
+                    State::StrongEscape => State::Strong,
+                };
+            }
+            if comment || state == State::Complete {
+                entries.push(DotEnvEntry {
+                    line: index + 1,
+                    text: &contents[start..end],
+                    end: EntryEnd::Complete,
+                });
+                break;
+            }
+            match lines.next() {
+                Some((_, next)) => {
+                    end += next.len();
+                    line = next;
+                }
+                None => {
+                    let how = match state {
+                        State::Strong | State::StrongEscape | State::Weak | State::WeakEscape => {
+                            EntryEnd::InQuote
+                        }
+                        _ => EntryEnd::Unfinished,
+                    };
+                    entries.push(DotEnvEntry {
+                        line: index + 1,
+                        text: &contents[start..end],
+                        end: how,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    entries
 }
 
 /// `HTTP_ADDR`: the address castellan's HTTP server listens on.
@@ -401,6 +716,146 @@ mod tests {
         assert_eq!(pg2.database_url.backend(), crate::store::Backend::Postgres);
         let err = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "mysql://h/db")]).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_a_configuration_error_that_hides_the_password() {
+        let cases = [
+            // An unencoded space, '#' or '/' in the password.
+            "postgres://user:pa ss@127.0.0.1:5432/db",
+            "postgres://user:hunter2#x@127.0.0.1/db",
+            "postgres://user:hunter2/x@127.0.0.1/db",
+            "postgres://127.0.0.1:notaport/db",
+            "postgres://user:hunter2@127.0.0.1/db?sslmode=sometimes",
+            "postgres://user:hunter2@127.0.0.1:99999/db",
+            "sqlite://castellan.db?mode=bogus",
+            "sqlite://castellan.db?colour=blue",
+            // No scheme at all: nothing of it is shown.
+            "hunter2",
+            "//user:hunter2@host/db",
+        ];
+        for url in cases {
+            let err = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", url)]).unwrap_err();
+            assert!(matches!(err, ConfigError::DatabaseUrl(_)), "{url}: {err:?}");
+            let message = err.to_string();
+            assert!(message.starts_with("DATABASE_URL "), "{url}: {message}");
+            for secret in ["pa ss", "hunter2", "pa%20ss"] {
+                assert!(!message.contains(secret), "{url}: {message}");
+            }
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        let err = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", "mysql://h/db")]).unwrap_err();
+        assert!(err.to_string().contains("\"mysql\""), "{err}");
+        // Percent-encoded, and options the drivers know, are fine.
+        for url in [
+            "postgres://user:pa%20ss%23@127.0.0.1:5432/db?sslmode=require",
+            "sqlite://castellan.db?mode=rwc",
+            "sqlite::memory:",
+        ] {
+            config(&[("BOT_TOKEN", TOKEN), ("DATABASE_URL", url)])
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+
+    #[test]
+    fn database_pool_size_is_checked() {
+        let c = config(&[("BOT_TOKEN", TOKEN)]).unwrap();
+        assert_eq!(c.database_pool_size, 8);
+        assert_eq!(c.store_options().postgres_pool_size, 8);
+        for (raw, size) in [("2", 2), ("100", 100), (" 20 ", 20)] {
+            let c = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_POOL_SIZE", raw)]).unwrap();
+            assert_eq!(c.database_pool_size, size);
+            assert_eq!(c.store_options().postgres_pool_size, size);
+        }
+        for bad in ["0", "1", "101", "eight", "-3", "8.5"] {
+            let err = config(&[("BOT_TOKEN", TOKEN), ("DATABASE_POOL_SIZE", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::DatabasePoolSize(_)), "{bad}");
+            assert!(err.to_string().contains("DATABASE_POOL_SIZE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn take_over_webhook_is_off_unless_asked() {
+        assert!(!config(&[("BOT_TOKEN", TOKEN)]).unwrap().take_over_webhook);
+        for (raw, on) in [("1", true), ("on", true), ("0", false), ("off", false)] {
+            let c = config(&[("BOT_TOKEN", TOKEN), ("TAKE_OVER_WEBHOOK", raw)]).unwrap();
+            assert_eq!(c.take_over_webhook, on, "{raw}");
+        }
+        let err = config(&[("BOT_TOKEN", TOKEN), ("TAKE_OVER_WEBHOOK", "please")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Flag("TAKE_OVER_WEBHOOK", _)));
+        assert!(err.to_string().contains("TAKE_OVER_WEBHOOK"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_env_line_is_located_and_its_value_never_shown() {
+        use DotEnvProblem::*;
+        /// The line, the variable named, the problem.
+        type Located<'a> = (usize, Option<&'a str>, DotEnvProblem);
+        let cases: [(&str, Located); 11] = [
+            (
+                "BOT_TOKEN=\"123:secretvalue\n",
+                (1, Some("BOT_TOKEN"), UnclosedQuote),
+            ),
+            (
+                "# castellan\n\nRUST_LOG=info\nBOT_TOKEN=\"123:secretvalue\nDATABASE_URL=sqlite://x.db\n",
+                (4, Some("BOT_TOKEN"), UnclosedQuote),
+            ),
+            (
+                "BOT_TOKEN='123:secretvalue\n",
+                (1, Some("BOT_TOKEN"), UnclosedQuote),
+            ),
+            (
+                "RUST_LOG=info\nDATABASE_URL=postgres://u:secret value@h/db\n",
+                (2, Some("DATABASE_URL"), BadValue),
+            ),
+            (
+                "A=\"two\nlines\" # fine\n  export B=x\\qsecretvalue\n",
+                (3, Some("B"), BadValue),
+            ),
+            (
+                "BOT_TOKEN=${secretvalue\n",
+                (1, Some("BOT_TOKEN"), BadValue),
+            ),
+            ("123:secretvalue\n", (1, None, NotAnAssignment)),
+            (
+                "A=1\nBOT_TOKEN 123:secretvalue\n",
+                (2, None, NotAnAssignment),
+            ),
+            ("A=1\n secretvalue\n", (2, None, NotAnAssignment)),
+            (
+                "BOT_TOKEN=secretvalue\\",
+                (1, Some("BOT_TOKEN"), UnfinishedEnd),
+            ),
+            (
+                "\u{feff}A=1\r\nB=2\r\nC=\"secretvalue",
+                (3, Some("C"), UnclosedQuote),
+            ),
+        ];
+        for (contents, expected) in cases {
+            let (line, name, problem) = locate_dotenv_error(contents)
+                .unwrap_or_else(|| panic!("{contents:?} should not parse"));
+            assert_eq!((line, name.as_deref(), problem), expected, "{contents:?}");
+            let message = ConfigError::DotEnvLine {
+                path: "/srv/castellan/.env".into(),
+                line,
+                name,
+                problem,
+            }
+            .to_string();
+            assert!(!message.contains("secret"), "{message}");
+            assert!(message.contains(&format!("line {line}")), "{message}");
+            if let Some(name) = expected.1 {
+                assert!(message.contains(name), "{message}");
+            }
+        }
+        for fine in [
+            "",
+            "# only a comment\n",
+            "BOT_TOKEN=\"123:abc\"\nA='x y' # note\nexport B=c\n",
+            "A=\"multi\nline\"\n",
+        ] {
+            assert_eq!(locate_dotenv_error(fine), None, "{fine:?}");
+        }
     }
 
     #[test]

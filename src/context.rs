@@ -28,6 +28,8 @@ pub struct AppState {
     pub business: BusinessConnections,
     pub bot_username: String,
     pub pace: crate::pace::UserPace,
+    /// `#name` answers per customer chat of a business connection.
+    pub business_pace: crate::pace::UserPace,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -202,29 +204,44 @@ impl Ctx<'_> {
         self.msg.chat.title().unwrap_or_default().to_owned()
     }
 
-    /// Explains to the user why their connection to `title` failed its
+    /// Explains to the user why their connection to `checked` failed its
     /// check (see [`connection_check_failed`]).
-    pub async fn report_access_error(&self, error: AccessError, title: &str) -> HandlerResult {
+    pub async fn report_access_error(
+        &self,
+        error: AccessError,
+        checked: &ConnectedChat,
+        title: &str,
+    ) -> HandlerResult {
         let user_id = self.user.id.0 as i64;
-        let text = connection_check_failed(self.store(), self.lang, user_id, title, error).await?;
+        let text = connection_check_failed(
+            self.store(),
+            self.lang,
+            user_id,
+            checked.space,
+            title,
+            error,
+        )
+        .await?;
         self.reply(text).await?;
         Ok(())
     }
 }
 
-/// What to tell a user whose connection to `title` failed its check, as
-/// HTML. A definite denial ends the connection first, so it is never left
-/// dangling; a Telegram failure changes nothing.
+/// What to tell a user whose connection to `checked` (titled `title`)
+/// failed its check, as HTML. A definite denial ends that connection first,
+/// so it is never left dangling (one made meanwhile, to another space, is
+/// left alone); a Telegram failure changes nothing.
 pub async fn connection_check_failed(
     store: &dyn Store,
     lang: Lang,
     user_id: i64,
+    checked: Space,
     title: &str,
     error: AccessError,
 ) -> Result<String, HandlerError> {
     match error {
         AccessError::Denied(denial) => {
-            store.disconnect(user_id).await?;
+            store.disconnect_from(user_id, checked).await?;
             Ok(connection_ended(lang, title, denial.locale_key()))
         }
         AccessError::Telegram(error) => {
@@ -378,7 +395,7 @@ pub async fn resolve_target(
     {
         Ok(role) => role,
         Err(error) => {
-            ctx.report_access_error(error, &title).await?;
+            ctx.report_access_error(error, &connection, &title).await?;
             return Ok(None);
         }
     };
@@ -406,4 +423,46 @@ pub async fn resolve_target(
         role,
         via_connection: true,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Denial;
+    use crate::store::{DatabaseUrl, open};
+
+    /// A failed check ends the connection it checked, not one the user made
+    /// while it ran (another update, another replica).
+    #[tokio::test]
+    async fn a_failed_check_ends_only_the_connection_it_checked() {
+        let store = open(&DatabaseUrl::parse("sqlite::memory:").unwrap())
+            .await
+            .unwrap();
+        let user = 7;
+        let old = Space::Chat(-100);
+        let new = ConnectedChat {
+            space: Space::Chat(-200),
+            title: "New".into(),
+        };
+        store.connect(user, &new).await.unwrap();
+        let denied = AccessError::Denied(Denial::Banned);
+        let text = connection_check_failed(store.as_ref(), Lang::En, user, old, "Old", denied)
+            .await
+            .unwrap();
+        assert!(text.contains("Old"), "{text}");
+        assert_eq!(store.current_connection(user).await.unwrap(), Some(new));
+
+        let denied = AccessError::Denied(Denial::Banned);
+        connection_check_failed(
+            store.as_ref(),
+            Lang::En,
+            user,
+            Space::Chat(-200),
+            "New",
+            denied,
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.current_connection(user).await.unwrap(), None);
+    }
 }

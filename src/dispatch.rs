@@ -43,17 +43,56 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 8] = [
     AllowedUpdate::DeletedBusinessMessages,
 ];
 
-/// The handler an update needs, if any: none for plain chatter and for
-/// kinds not asked for. Only what a handler will use is cloned.
-pub fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static, HandlerResult>> {
-    let handler = match &update.kind {
-        UpdateKind::Message(msg) => {
-            if Asked::of(msg, &state.bot_username).nothing() {
-                return None;
-            }
-            message_endpoint(msg.clone(), state).boxed()
+/// What came of handling an update, for the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Done: whatever happened, the user heard of it or it was logged.
+    Done,
+    /// Telegram or the database was unavailable: worth doing again later.
+    Unavailable,
+}
+
+impl Handled {
+    fn of<T>(outcome: &Result<T, Failure>) -> Handled {
+        match outcome {
+            Err(Failure::TelegramUnavailable | Failure::StorageUnavailable) => Handled::Unavailable,
+            _ => Handled::Done,
         }
-        UpdateKind::CallbackQuery(query) => callback_endpoint(query.clone(), state).boxed(),
+    }
+}
+
+/// Whether an update asks anything of castellan: plain chatter and kinds not
+/// asked for do not. Cheap: nothing is cloned.
+pub fn asks_anything(update: &Update, bot_username: &str) -> bool {
+    match &update.kind {
+        UpdateKind::Message(msg) => !Asked::of(msg, bot_username).nothing(),
+        UpdateKind::CallbackQuery(_)
+        | UpdateKind::ChatMember(_)
+        | UpdateKind::MyChatMember(_)
+        | UpdateKind::BusinessConnection(_)
+        | UpdateKind::BusinessMessage(_)
+        | UpdateKind::EditedBusinessMessage(_)
+        | UpdateKind::DeletedBusinessMessages(_) => true,
+        // Not asked for (see `ALLOWED_UPDATES`): Telegram sends none.
+        _ => false,
+    }
+}
+
+/// The handler an update needs, if any (see [`asks_anything`]). Only what
+/// a handler will use is cloned. `attempt` counts the runs before that
+/// failed on an outage: the user was told then, and is not told again.
+pub fn route(
+    update: &Update,
+    state: Arc<AppState>,
+    attempt: u32,
+) -> Option<BoxFuture<'static, Handled>> {
+    if !asks_anything(update, &state.bot_username) {
+        return None;
+    }
+    let tell = attempt == 0;
+    let handler = match &update.kind {
+        UpdateKind::Message(msg) => message_endpoint(msg.clone(), state, tell).boxed(),
+        UpdateKind::CallbackQuery(query) => callback_endpoint(query.clone(), state, tell).boxed(),
         UpdateKind::ChatMember(member) => chat_member_endpoint(member.clone(), state).boxed(),
         UpdateKind::MyChatMember(member) => my_chat_member_endpoint(member.clone(), state).boxed(),
         UpdateKind::BusinessConnection(connection) => {
@@ -66,7 +105,6 @@ pub fn route(update: &Update, state: Arc<AppState>) -> Option<BoxFuture<'static,
         UpdateKind::DeletedBusinessMessages(deleted) => {
             deleted_business_messages_endpoint(deleted.clone(), state).boxed()
         }
-        // Not asked for (see `ALLOWED_UPDATES`): Telegram sends none.
         _ => return None,
     };
     Some(handler)
@@ -188,11 +226,11 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
     }
 }
 
-async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
+async fn message_endpoint(msg: Message, state: Arc<AppState>, tell: bool) -> Handled {
     let started = Instant::now();
     let asked = Asked::of(&msg, &state.bot_username);
     if asked.nothing() {
-        return Ok(());
+        return Handled::Done;
     }
     let name = asked.command.as_ref().map(|command| command.spec.name);
     if (asked.command.is_some() || asked.hashtag)
@@ -202,7 +240,7 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
         if let Some(name) = name {
             state.metrics.command(name, CommandOutcome::Slowed);
         }
-        return Ok(());
+        return Handled::Done;
     }
     // A group's command or service message reached the bot: it is in that
     // group (until a my_chat_member update says otherwise), so connection
@@ -213,29 +251,29 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
     // Boxed: the command handlers' future is large, and kept out of this
     // one, which every message builds.
     let handler = Box::pin(on_message(&msg, &state, asked));
-    let served = handle_message(&msg, &state, handler).await;
+    let outcome = handle_message(&msg, &state, handler, tell).await;
     if let Some(name) = name {
-        let outcome = if served {
-            CommandOutcome::Ok
-        } else {
-            CommandOutcome::Failed
+        let outcome = match outcome {
+            Ok(()) => CommandOutcome::Ok,
+            Err(_) => CommandOutcome::Failed,
         };
         state.metrics.command(name, outcome);
     }
     state.metrics.handler_time(started.elapsed());
-    Ok(())
+    Handled::of(&outcome)
 }
 
-/// Runs a message's handler under the guard, and tells the sender when it
-/// failed in a way they should hear of. `false` when it failed.
+/// Runs a message's handler under the guard, and tells the sender (when
+/// `tell`: not again on a retry) when it failed in a way they should hear
+/// of.
 async fn handle_message(
     msg: &Message,
     state: &AppState,
     handler: impl Future<Output = HandlerResult>,
-) -> bool {
+    tell: bool,
+) -> Result<(), Failure> {
     let outcome = guarded("message handler", handler).await;
-    let served = outcome.is_ok();
-    if let (Err(failure), Some(user)) = (outcome, msg.from.as_ref())
+    if let (Err(failure), Some(user), true) = (outcome, msg.from.as_ref(), tell)
         && let Some(key) = failure.locale_key()
     {
         let text = t!(Lang::from_code(user.language_code.as_deref()), key);
@@ -243,7 +281,7 @@ async fn handle_message(
             tracing::warn!(%error, "could not tell a user that their command failed");
         }
     }
-    served
+    outcome
 }
 
 /// Answers `msg` where it was sent, as a reply to it in groups: for the
@@ -264,39 +302,38 @@ fn slow_down_text(lang: Lang, wait: std::time::Duration) -> String {
     t!(lang, "error-slow-down", seconds = seconds)
 }
 
-async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>) -> HandlerResult {
+async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>, tell: bool) -> Handled {
     let started = Instant::now();
     let outcome = guarded("button handler", on_callback(&query, &state)).await;
     state.metrics.handler_time(started.elapsed());
-    if let Err(failure) = outcome
+    if let (Err(failure), true) = (&outcome, tell)
         && let Some(key) = failure.locale_key()
     {
         let lang = Lang::from_code(query.from.language_code.as_deref());
         // The query may already be answered; then this fails and that is fine.
         let _ = answer(&state.telegram, &query, Some(plain(&t!(lang, key))), true).await;
     }
-    Ok(())
+    Handled::of(&outcome)
 }
 
-async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
+async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> Handled {
     // Someone's rights changed: forget the cached admins, here and in every
     // other castellan on the database.
-    let _ = guarded(
-        "chat_member handler",
-        admins_changed(update.chat.id.0, &state),
-    )
-    .await;
-    Ok(())
+    let work = admins_changed(update.chat.id.0, &state);
+    Handled::of(&guarded("chat_member handler", work).await)
 }
 
-async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> HandlerResult {
-    // The bot's own rights changed: its admin status decides what is cached.
+async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> Handled {
+    // The bot's own rights changed: its admin status decides what is
+    // cached. The durable change comes first: should the announcement to
+    // the other castellans fail, the connections have ended all the same,
+    // and the update is done again.
     let work = async {
-        admins_changed(update.chat.id.0, &state).await?;
-        on_my_chat_member(&update, &state).await
+        state.auth.invalidate(update.chat.id.0);
+        on_my_chat_member(&update, &state).await?;
+        admins_changed(update.chat.id.0, &state).await
     };
-    let _ = guarded("my_chat_member handler", work).await;
-    Ok(())
+    Handled::of(&guarded("my_chat_member handler", work).await)
 }
 
 async fn admins_changed(chat_id: i64, state: &AppState) -> HandlerResult {
@@ -400,7 +437,7 @@ async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> Handle
 /// Takes one command from the sender's budget; `false` when they are too
 /// fast (told once, then ignored until the budget refills).
 async fn keeps_pace(msg: &Message, user: &User, state: &AppState) -> bool {
-    let wait = match state.pace.take(user.id.0) {
+    let wait = match state.pace.take(pace_key(msg, user)) {
         Pace::Serve => return true,
         Pace::Ignore => return false,
         Pace::SlowDown { wait } => wait,
@@ -410,6 +447,18 @@ async fn keeps_pace(msg: &Message, user: &User, state: &AppState) -> bool {
         tracing::info!(%error, "could not tell a user to slow down");
     }
     false
+}
+
+/// Whose budget a message spends: its sender's, or for a stand-in (one id
+/// for every anonymous admin, channel and linked channel) the chat it
+/// speaks for, so that one group's anonymous admins never slow another's.
+/// Chat ids are negative: as keys they never meet a user's id.
+fn pace_key(msg: &Message, user: &User) -> u64 {
+    if !crate::telegram::is_stand_in(user.id.0) {
+        return user.id.0;
+    }
+    let chat = msg.sender_chat.as_ref().map_or(msg.chat.id, |chat| chat.id);
+    chat.0 as u64
 }
 
 async fn on_personal(
@@ -501,36 +550,29 @@ async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
 async fn business_connection_endpoint(
     connection: BusinessConnection,
     state: Arc<AppState>,
-) -> HandlerResult {
+) -> Handled {
     let work = business::connection_update(&state.telegram, &state, &connection);
     // Nobody asked for this update: a failure is logged, not replied to.
-    let _ = guarded("business connection handler", work).await;
-    Ok(())
+    Handled::of(&guarded("business connection handler", work).await)
 }
 
-async fn business_message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
+async fn business_message_endpoint(msg: Message, state: Arc<AppState>) -> Handled {
     // Customers never hear of castellan's failures: they wrote to a business.
-    let _ = guarded(
-        "business message handler",
-        business::message(&state.telegram, &state, &msg),
-    )
-    .await;
-    Ok(())
+    let work = business::message(&state.telegram, &state, &msg);
+    Handled::of(&guarded("business message handler", work).await)
 }
 
-async fn edited_business_message_endpoint(msg: Message, state: Arc<AppState>) -> HandlerResult {
+async fn edited_business_message_endpoint(msg: Message, state: Arc<AppState>) -> Handled {
     let work = business::edited_message(&state, &msg);
-    let _ = guarded("edited business message handler", work).await;
-    Ok(())
+    Handled::of(&guarded("edited business message handler", work).await)
 }
 
 async fn deleted_business_messages_endpoint(
     deleted: BusinessMessagesDeleted,
     state: Arc<AppState>,
-) -> HandlerResult {
+) -> Handled {
     let work = business::deleted_messages(&state, &deleted);
-    let _ = guarded("deleted business messages handler", work).await;
-    Ok(())
+    Handled::of(&guarded("deleted business messages handler", work).await)
 }
 
 #[cfg(test)]
@@ -570,6 +612,7 @@ mod tests {
             business: BusinessConnections::new(tg.clone(), store),
             bot_username: fake_bot_api::BOT_USERNAME.to_owned(),
             pace: UserPace::new(false),
+            business_pace: UserPace::new(false),
             metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
         })
     }
@@ -588,8 +631,8 @@ mod tests {
             serde_json::json!({"id": user, "type": "private", "first_name": "Ann"}),
             Some("boom"),
         );
-        let served = handle_message(&msg, &state, async { panic!("a bug") }).await;
-        assert!(!served);
+        let outcome = handle_message(&msg, &state, async { panic!("a bug") }, true).await;
+        assert_eq!(outcome, Err(Failure::Internal));
         let told = fake.next_message(user).await;
         assert!(
             told.text.starts_with("Something went wrong"),
@@ -603,7 +646,8 @@ mod tests {
         let mut msg = msg;
         msg.from.as_mut().unwrap().id = UserId(user as u64);
         let asked = Asked::of(&msg, &state.bot_username);
-        assert!(handle_message(&msg, &state, on_message(&msg, &state, asked)).await);
+        let outcome = handle_message(&msg, &state, on_message(&msg, &state, asked), true).await;
+        assert_eq!(outcome, Ok(()));
         assert_eq!(
             fake.next_message(user).await.text,
             format!("Your id: {user}")
@@ -661,7 +705,7 @@ mod tests {
                 !matches!(update.kind, UpdateKind::Error(_)),
                 "{kind} does not parse: {update:?}"
             );
-            if route(&update, Arc::clone(&state)).is_some() {
+            if route(&update, Arc::clone(&state), 0).is_some() {
                 routed.push(format!("{:?}", AllowedUpdate::from_kind(kind)));
             }
         }
@@ -671,7 +715,10 @@ mod tests {
             &serde_json::json!({"update_id": 2, "edited_message": command}).to_string(),
         )
         .unwrap();
-        assert!(route(&edited, state).is_none(), "not asked for, not routed");
+        assert!(
+            route(&edited, state, 0).is_none(),
+            "not asked for, not routed"
+        );
     }
 
     fn message(chat: serde_json::Value, text: Option<&str>) -> Message {

@@ -23,14 +23,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::future::BoxFuture;
 use teloxide::types::Update;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{AppState, HandlerResult};
-use crate::dispatch::route;
+use crate::context::AppState;
+use crate::dispatch::{Handled, asks_anything, route};
 use crate::store::UpdateClaim;
 
 /// Updates waiting in one chat's lane, at most; past it the chat's new
@@ -45,6 +44,14 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 const LEASE: Duration = Duration::from_secs(120);
 /// Finished updates recorded in one statement, at most.
 const MARK_BATCH: usize = 500;
+/// An update whose handling fails on an outage (Telegram or the database
+/// unavailable) is run this many times at most...
+const MAX_ATTEMPTS: u32 = 6;
+/// ...within this long of its first run; then it is logged and dropped.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Polling: the wait before the first rerun, tripled for each further one
+/// (5 s, 15 s, 45 s, 2 min 15 s, 6 min 45 s).
+const FIRST_RETRY: Duration = Duration::from_secs(5);
 
 /// Where updates come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +71,8 @@ pub enum Outcome {
     Duplicate,
     /// Being handled elsewhere right now: to be delivered again later.
     Running,
+    /// Failed on an outage (webhook mode): to be delivered again later.
+    Failed,
     /// Its chat's lane was full: dropped (and counted).
     Dropped,
     /// The stop came first: to be delivered again.
@@ -98,8 +107,7 @@ impl Ticket {
 }
 
 struct Job {
-    update_id: i64,
-    handler: BoxFuture<'static, HandlerResult>,
+    update: Update,
     settled: oneshot::Sender<Outcome>,
 }
 
@@ -142,10 +150,11 @@ impl Intake {
             },
         };
         let (marks, receiver) = mpsc::unbounded_channel();
+        let owner = state.store.instance().to_owned();
         let intake = Arc::new(Intake {
             state,
             mode,
-            owner: instance_name(),
+            owner,
             lanes: Mutex::new(HashMap::new()),
             unsettled: Mutex::new(BTreeSet::new()),
             active: AtomicUsize::new(0),
@@ -159,27 +168,24 @@ impl Intake {
         intake
     }
 
-    /// Hands an update in: routed, and queued in its chat's lane.
-    pub fn submit(self: &Arc<Self>, update: &Update) -> Ticket {
+    /// Hands an update in: queued in its chat's lane, unless it asks
+    /// nothing of castellan (plain chatter).
+    pub fn submit(self: &Arc<Self>, update: Update) -> Ticket {
         if self.stopping.load(Ordering::Acquire) {
             return Ticket::Done(Outcome::Cut);
         }
-        let Some(handler) = route(update, Arc::clone(&self.state)) else {
+        if !asks_anything(&update, &self.state.bot_username) {
             return Ticket::Done(Outcome::Handled);
-        };
+        }
         let update_id = i64::from(update.id.0);
-        let (settled, receiver) = oneshot::channel();
-        let job = Job {
-            update_id,
-            handler,
-            settled,
-        };
-        self.active.fetch_add(1, Ordering::AcqRel);
-        lock(&self.unsettled).insert(update_id);
         let lane = update
             .chat()
             .map(|chat| chat.id.0)
             .or_else(|| update.from().map(|user| user.id.0 as i64));
+        let (settled, receiver) = oneshot::channel();
+        let job = Job { update, settled };
+        self.active.fetch_add(1, Ordering::AcqRel);
+        lock(&self.unsettled).insert(update_id);
         let Some(lane) = lane else {
             let intake = Arc::clone(self);
             tokio::spawn(async move { intake.run(job).await });
@@ -194,7 +200,7 @@ impl Intake {
                     chat_id = lane,
                     "a chat's backlog is full; an update was dropped"
                 );
-                self.settle(job.update_id, job.settled, Outcome::Dropped);
+                self.settle(update_id, job.settled, Outcome::Dropped);
             }
             Some(queue) => queue.push_back(job),
             None => {
@@ -225,16 +231,13 @@ impl Intake {
     }
 
     async fn run(self: &Arc<Self>, job: Job) {
-        let Job {
-            update_id,
-            handler,
-            settled,
-        } = job;
+        let Job { update, settled } = job;
+        let update_id = i64::from(update.id.0);
         if self.cut.is_cancelled() {
             return self.settle(update_id, settled, Outcome::Cut);
         }
-        let claimed = match self.may_run(update_id).await {
-            Ok(()) => self.mode == Mode::Webhook,
+        let mut attempt = match self.may_run(update_id).await {
+            Ok(attempt) => attempt,
             Err(outcome) => {
                 if outcome == Outcome::Duplicate {
                     self.state.metrics.update_dropped("duplicate");
@@ -242,24 +245,56 @@ impl Intake {
                 return self.settle(update_id, settled, outcome);
             }
         };
-        let finished = tokio::select! {
-            finished = tokio::time::timeout(JOB_TIMEOUT, handler) => finished,
-            _ = self.cut.cancelled() => {
-                self.state.metrics.update_dropped("cut");
-                if claimed
-                    && let Err(error) = self.state.store.release_update(update_id, &self.owner).await
-                {
-                    tracing::warn!(%error, update_id, "a cut-off update's claim could not be released");
+        let claimed = self.mode == Mode::Webhook;
+        loop {
+            let Some(handler) = route(&update, Arc::clone(&self.state), attempt) else {
+                break;
+            };
+            let handled = tokio::select! {
+                handled = tokio::time::timeout(JOB_TIMEOUT, handler) => handled,
+                _ = self.cut.cancelled() => {
+                    self.state.metrics.update_dropped("cut");
+                    self.release(claimed, update_id, false).await;
+                    return self.settle(update_id, settled, Outcome::Cut);
                 }
-                return self.settle(update_id, settled, Outcome::Cut);
+            };
+            match handled {
+                Ok(Handled::Done) => break,
+                Err(_) => {
+                    self.state.metrics.update_dropped("timed_out");
+                    tracing::error!(
+                        update_id,
+                        "an update's handler ran too long and was abandoned"
+                    );
+                    break;
+                }
+                Ok(Handled::Unavailable) if attempt + 1 >= MAX_ATTEMPTS => {
+                    self.give_up(update_id, attempt + 1);
+                    break;
+                }
+                // Telegram sends it again, to this castellan or another.
+                Ok(Handled::Unavailable) if claimed => {
+                    self.release(true, update_id, true).await;
+                    return self.settle(update_id, settled, Outcome::Failed);
+                }
+                // Polling: nobody else will; do it again here, in its turn
+                // (the chat's later updates wait, in order).
+                Ok(Handled::Unavailable) => {
+                    let wait = FIRST_RETRY * 3u32.saturating_pow(attempt);
+                    tracing::info!(
+                        update_id,
+                        "an update failed on an outage; trying again in {wait:?}"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.cut.cancelled() => {
+                            self.state.metrics.update_dropped("cut");
+                            return self.settle(update_id, settled, Outcome::Cut);
+                        }
+                    }
+                    attempt += 1;
+                }
             }
-        };
-        if finished.is_err() {
-            self.state.metrics.update_dropped("timed_out");
-            tracing::error!(
-                update_id,
-                "an update's handler ran too long and was abandoned"
-            );
         }
         // Settled once recorded (see `record_finished`).
         if let Err(mpsc::error::SendError((update_id, settled))) =
@@ -269,12 +304,38 @@ impl Intake {
         }
     }
 
-    /// Whether an update is to run here: `Err` with its outcome when not.
-    async fn may_run(&self, update_id: i64) -> Result<(), Outcome> {
+    fn give_up(&self, update_id: i64, attempts: u32) {
+        self.state.metrics.update_dropped("failed");
+        tracing::error!(
+            update_id,
+            attempts,
+            "an update kept failing on an outage and was given up"
+        );
+    }
+
+    /// Gives up this castellan's claim on an update (webhook mode).
+    async fn release(&self, claimed: bool, update_id: i64, failed: bool) {
+        if !claimed {
+            return;
+        }
+        if let Err(error) = self
+            .state
+            .store
+            .release_update(update_id, &self.owner, failed)
+            .await
+        {
+            // The lease runs out by itself.
+            tracing::warn!(%error, update_id, "an update's claim could not be released");
+        }
+    }
+
+    /// Whether an update is to run here, and after how many failed runs:
+    /// `Err` with its outcome when not.
+    async fn may_run(&self, update_id: i64) -> Result<u32, Outcome> {
         let store = &self.state.store;
+        let now = unix_ms();
         let result = match self.mode {
             Mode::Webhook => {
-                let now = unix_ms();
                 let lease_until = now + LEASE.as_millis() as i64;
                 store
                     .claim_update(update_id, &self.owner, now, lease_until)
@@ -290,22 +351,42 @@ impl Intake {
                     .await
                     .map(|handled| {
                         if handled.is_empty() {
-                            UpdateClaim::Claimed
+                            UpdateClaim::Claimed {
+                                attempts: 0,
+                                first_claimed_at: now,
+                            }
                         } else {
                             UpdateClaim::Handled
                         }
                     })
             }
-            Mode::Polling => Ok(UpdateClaim::Claimed),
+            Mode::Polling => Ok(UpdateClaim::Claimed {
+                attempts: 0,
+                first_claimed_at: now,
+            }),
         };
         match result {
-            Ok(UpdateClaim::Claimed) => Ok(()),
+            Ok(UpdateClaim::Claimed {
+                attempts,
+                first_claimed_at,
+            }) => {
+                let tried_for =
+                    Duration::from_millis(u64::try_from(now - first_claimed_at).unwrap_or(0));
+                if attempts >= MAX_ATTEMPTS || (attempts > 0 && tried_for > GIVE_UP_AFTER) {
+                    self.give_up(update_id, attempts);
+                    if let Err(error) = store.finish_updates(&[update_id], &self.owner, now).await {
+                        tracing::warn!(%error, update_id, "a given-up update could not be recorded");
+                    }
+                    return Err(Outcome::Dropped);
+                }
+                Ok(attempts)
+            }
             Ok(UpdateClaim::Handled) => Err(Outcome::Duplicate),
             Ok(UpdateClaim::Running) => Err(Outcome::Running),
             // Answering beats not answering: run it unrecorded.
             Err(error) => {
                 tracing::warn!(%error, update_id, "cannot check whether an update was handled; handling it");
-                Ok(())
+                Ok(0)
             }
         }
     }
@@ -436,14 +517,6 @@ fn unix_ms() -> i64 {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
         })
-}
-
-/// This process among the replicas: its id and start time.
-fn instance_name() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    format!("{}-{nanos:x}", std::process::id())
 }
 
 /// How long ago a day was, in Unix ms: handled updates older than it are

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,7 @@ pub struct Metrics {
     handler_duration: Histogram,
     replies_dropped: IntCounterVec,
     updates_dropped: IntCounterVec,
+    db_connections: IntGaugeVec,
 }
 
 impl Metrics {
@@ -82,6 +85,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "castellan_db_connections",
+                "The database pool's connections, by state: used or idle (PostgreSQL's LISTEN connection is apart).",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(db_connections.clone()))?;
         registry.register(Box::new(replies_dropped.clone()))?;
         registry.register(Box::new(updates_dropped.clone()))?;
         registry.register(Box::new(updates.clone()))?;
@@ -106,7 +117,18 @@ impl Metrics {
             handler_duration,
             replies_dropped,
             updates_dropped,
+            db_connections,
         })
+    }
+
+    /// The database pool's connections now, set before each scrape.
+    pub fn db_connections(&self, used: u32, idle: u32) {
+        self.db_connections
+            .with_label_values(&["used"])
+            .set(i64::from(used));
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(idle));
     }
 
     /// `reason` is one of the outbox's fixed labels.
@@ -165,6 +187,9 @@ mod tests {
         metrics.command("connect", CommandOutcome::Ok);
         metrics.telegram_request("SendMessage", "ok");
         metrics.handler_time(Duration::from_millis(3));
+        metrics.db_connections(2, 6);
+        metrics.reply_dropped("merged");
+        metrics.update_dropped("duplicate");
         let text = metrics.render().unwrap();
         for needle in [
             "castellan_updates_total{kind=\"message\"} 1",
@@ -172,6 +197,10 @@ mod tests {
             "castellan_telegram_requests_total{method=\"SendMessage\",outcome=\"ok\"} 1",
             "castellan_handler_duration_seconds_bucket",
             "castellan_database_queries_total",
+            "castellan_db_connections{state=\"used\"} 2",
+            "castellan_db_connections{state=\"idle\"} 6",
+            "castellan_replies_dropped_total{reason=\"merged\"} 1",
+            "castellan_updates_dropped_total{reason=\"duplicate\"} 1",
             "process_resident_memory_bytes",
             "process_cpu_seconds_total",
         ] {

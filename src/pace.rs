@@ -37,21 +37,38 @@ struct Bucket {
     told: bool,
 }
 
+/// `#name` answers a business may send one customer chat in a burst...
+pub const BUSINESS_BURST: u32 = 3;
+/// ...and one more every this long: a handful a minute, so a customer who
+/// floods `#name`s never floods the owner's account.
+pub const BUSINESS_REFILL: Duration = Duration::from_secs(10);
+
 pub struct UserPace {
     enabled: bool,
+    burst: u32,
+    refill: Duration,
     buckets: Mutex<HashMap<u64, Bucket>>,
 }
 
 impl UserPace {
-    /// `enabled: false` serves everyone (test scripts, benchmarks).
+    /// A person's pace ([`BURST`], [`REFILL`]); `enabled: false` serves
+    /// everyone (test scripts, benchmarks).
     pub fn new(enabled: bool) -> Self {
+        Self::with_budget(enabled, BURST, REFILL)
+    }
+
+    /// `burst` at once, then one every `refill`.
+    pub fn with_budget(enabled: bool, burst: u32, refill: Duration) -> Self {
         Self {
             enabled,
+            burst,
+            refill,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes one command from `user_id`'s budget.
+    /// Takes one command from `user_id`'s budget (any key: a user's id, a
+    /// chat's id as `u64`, a hash).
     pub fn take(&self, user_id: u64) -> Pace {
         if !self.enabled {
             return Pace::Serve;
@@ -60,8 +77,8 @@ impl UserPace {
     }
 
     fn take_at(&self, user_id: u64, now: Instant) -> Pace {
-        let rate = 1.0 / REFILL.as_secs_f64();
-        let burst = f64::from(BURST);
+        let rate = 1.0 / self.refill.as_secs_f64();
+        let burst = f64::from(self.burst);
         let refilled = |bucket: &Bucket| {
             (bucket.tokens + now.saturating_duration_since(bucket.at).as_secs_f64() * rate)
                 .min(burst)

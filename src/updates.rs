@@ -157,7 +157,7 @@ pub async fn poll(
                     }
                     metrics.update(update_kind(&update));
                     // Settles by itself: the intake tracks it.
-                    drop(intake.submit(&update));
+                    drop(intake.submit(update));
                 }
             }
             Err(error) => {

@@ -13,9 +13,13 @@
 //! Faithfulness notes:
 //! * Privacy mode is on by default (`getMe` says
 //!   `can_read_all_group_messages: false`): in groups and supergroups where
-//!   the bot is not an administrator it only receives commands, replies to
-//!   its own messages and service messages. Turn it off with
-//!   [`FakeTelegram::set_privacy_mode`].
+//!   the bot is not an administrator it only receives commands addressed to
+//!   it (`/cmd@castellan_test_bot`), general commands (`/cmd`) when it was
+//!   the last bot to send a message to the group or no other bot is in the
+//!   group, replies to its own messages and service messages. Turn it off
+//!   with [`FakeTelegram::set_privacy_mode`]. Whatever the mode, a bot never
+//!   sees another bot's messages (users made with
+//!   [`FakeTelegram::add_bot_user`]).
 //! * `chat_member` updates are queued only when the bot is an administrator
 //!   of the chat, and delivered only when "chat_member" is in the
 //!   `allowed_updates` of the bot's latest `getUpdates` or `setWebhook` that
@@ -24,15 +28,20 @@
 //!   the default). Updates of kinds not allowed are dropped when a
 //!   `getUpdates`, a `getWebhookInfo` or the webhook delivery sees them.
 //! * Webhooks: `setWebhook` checks like Telegram (an HTTPS URL on port 80,
-//!   88, 443 or 8443, else 400 "Bad Request: bad webhook: ..."; a
-//!   `secret_token` of up to 256 characters `A-Za-z0-9_-`, empty meaning
-//!   none; `max_connections` clamped to 1-100, default 40; `certificate` is
-//!   ignored), except that tests have no TLS: `http://127.0.0.1:PORT/...`
-//!   and `http://localhost:PORT/...` are accepted (Telegram refuses them;
-//!   both connect to 127.0.0.1), and an `https://` host must be routed to
-//!   a local plain-HTTP address with [`FakeTelegram::route_webhook_host`]
-//!   (else "Failed to resolve host"). A call that changes nothing but
-//!   `allowed_updates` keeps the webhook; any other first removes the
+//!   88, 443 or 8443, else 400 "Bad Request: bad webhook: ...", e.g.
+//!   "HTTPS url must be provided for webhook"; a `secret_token` of up to
+//!   256 characters `A-Za-z0-9_-`, empty meaning none; `max_connections`
+//!   clamped to 1-100, default 40; `certificate` is ignored) and takes a
+//!   call with a URL at most once a second (sooner: 429 "Too Many
+//!   Requests: retry after 1", before any other check; see
+//!   [`FakeTelegram::limit_set_webhook_rate`]). Tests have no TLS: an
+//!   `https://` host must be routed to a local plain-HTTP address with
+//!   [`FakeTelegram::route_webhook_host`] (else "Failed to resolve host"),
+//!   or the fake told to act as a local Bot API server, which takes
+//!   `http://` URLs on any port ([`FakeTelegram::allow_http_webhooks`]:
+//!   `http://127.0.0.1:PORT/...` and `http://localhost:PORT/...` connect
+//!   to 127.0.0.1). A call that changes nothing but `allowed_updates`
+//!   keeps the webhook; any other first removes the
 //!   current one (abandoning its deliveries in flight: their updates stay
 //!   queued, their answers are ignored), so a refused URL leaves no webhook
 //!   (Telegram's order). While a webhook is set, `getUpdates` answers 409
@@ -66,12 +75,11 @@
 //!   [`FakeTelegram::webhook_deliveries`]. A test can make Telegram send an
 //!   update again ([`FakeTelegram::redeliver`], with
 //!   [`FakeTelegram::last_update_id`]), as it does after a timeout or to a
-//!   second replica. Not emulated: updates do not
-//!   expire (Telegram drops them after about a day), setWebhook is not
-//!   limited to one call a second, repeated getUpdates conflicts are not
-//!   slowed down, a webhook answering 410 for a day is not removed, a URL's
-//!   user info is not sent as Basic authorization, and `go_offline` does
-//!   not stop deliveries.
+//!   second replica. Not emulated: updates do not expire (Telegram drops
+//!   them after about a day), repeated getUpdates conflicts are not slowed
+//!   down, a webhook answering 410 for a day is not removed, a URL's user
+//!   info is not sent as Basic authorization, and `go_offline` does not
+//!   stop deliveries.
 //! * Telegram Business: a user connects the bot to their business account
 //!   ([`FakeTelegram::connect_business`]); the bot gets a
 //!   `business_connection` update with a random-looking connection id, then
@@ -110,6 +118,10 @@
 //!   with an undocumented answer) get the same 400 in the fake.
 //! * Renaming a chat ([`FakeTelegram::rename_chat`]) delivers the
 //!   `new_chat_title` service message, in privacy mode too.
+//! * Button presses: answerCallbackQuery more than 15 s after the press
+//!   (tokio's clock, so paused time works), a second time, or with an
+//!   unknown id gets 400 "Bad Request: query is too old and response
+//!   timeout expired or query ID is invalid".
 //! * Lengths: sendMessage/editMessageText text is limited to 4096 UTF-16
 //!   code units after entity parsing (tags are free, `&amp;` counts one):
 //!   "Bad Request: message is too long" for a send, "Bad Request:
@@ -126,7 +138,9 @@
 //!   [`FakeTelegram::go_offline`] makes Telegram unreachable (connections
 //!   refused, open ones closed) until [`FakeTelegram::go_online`], on the
 //!   same port.
-//! * Flood limits are opt-in ([`FakeTelegram::enforce_flood_limits`]): one
+//! * Flood limits are opt-in ([`FakeTelegram::enforce_flood_limits`]; off
+//!   so that a benchmark can measure a bot that keeps no limits, but
+//!   castellan's integration tests turn them on): one
 //!   message per second per chat (bursts of 3) and 20 a minute per group,
 //!   for sends and for edits of messages alike (they share the per-chat
 //!   limits); requests over them get 429 "Too Many Requests: retry after
@@ -752,7 +766,10 @@ impl FakeTelegram {
         self.with(|s| s.add_user(first_name, last_name, username, language_code, false))
     }
 
-    /// Another bot (is_bot = true).
+    /// Another bot (is_bot = true). Its messages (e.g. with
+    /// [`send_text`](Self::send_text)) are never delivered to this bot,
+    /// but in privacy mode one makes it the group's last bot to speak, to
+    /// which general commands go.
     pub fn add_bot_user(&self, first_name: &str, username: &str) -> i64 {
         self.with(|s| s.add_user(first_name, None, Some(username), None, true))
     }
@@ -879,8 +896,10 @@ impl FakeTelegram {
         });
     }
 
-    /// Privacy mode (default on). Off = the bot sees every group message
-    /// and getMe says can_read_all_group_messages: true.
+    /// Privacy mode (default on: see the crate docs for what the bot then
+    /// receives in groups). Off = the bot sees every group message (but
+    /// other bots' messages) and getMe says can_read_all_group_messages:
+    /// true.
     pub fn set_privacy_mode(&self, enabled: bool) {
         self.with(|s| s.privacy_mode = enabled);
     }
@@ -1087,6 +1106,7 @@ impl FakeTelegram {
     }
 
     /// The first request (past or future) of `method` matching `pred`.
+    /// `pred` runs without the fake's lock: it may call the fake.
     pub async fn wait_for_request(
         &self,
         method: &str,
@@ -1094,18 +1114,49 @@ impl FakeTelegram {
         timeout: Duration,
     ) -> Option<RecordedRequest> {
         let mut seen = 0usize;
-        self.wait_until(timeout, |s| {
-            if seen > s.requests.len() {
-                seen = 0; // cleared meanwhile
-            }
-            let found = s.requests[seen..]
-                .iter()
-                .find(|r| r.method.eq_ignore_ascii_case(method) && pred(r))
-                .cloned();
-            seen = s.requests.len();
-            found
-        })
+        self.wait_for_fresh(
+            timeout,
+            |s| {
+                if seen > s.requests.len() {
+                    seen = 0; // cleared meanwhile
+                }
+                let fresh = s.requests[seen..]
+                    .iter()
+                    .filter(|r| r.method.eq_ignore_ascii_case(method))
+                    .cloned()
+                    .collect();
+                seen = s.requests.len();
+                fresh
+            },
+            pred,
+        )
         .await
+    }
+
+    /// The first item matching `pred` among those `fresh` returns (each
+    /// call, under the lock: the items new since the previous call), now or
+    /// within `timeout`. `pred` runs without the lock.
+    async fn wait_for_fresh<T>(
+        &self,
+        timeout: Duration,
+        mut fresh: impl FnMut(&State) -> Vec<T>,
+        pred: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        let mut rx = self.inner.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let batch = fresh(&self.inner.state.lock());
+            if let Some(found) = batch.into_iter().find(|item| pred(item)) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                let batch = fresh(&self.inner.state.lock());
+                return batch.into_iter().find(|item| pred(item));
+            }
+        }
     }
 
     async fn wait_until<T>(
@@ -1207,6 +1258,65 @@ impl FakeTelegram {
                 m.text, m.message_id, m.edited
             );
         }
+    }
+
+    /// Ends a check that the bot stays quiet in a chat with a positive
+    /// exchange, so that a late stray message fails instead of going
+    /// unnoticed: panics if an untaken message of the bot is pending in the
+    /// chat, then `from` sends `text` there and the bot's very next message
+    /// in the chat (within 10 s) must satisfy `is_answer(message, id of the
+    /// message sent)` (a stray message sent before the answer comes first,
+    /// and fails the check). Returns the answer. Sound for a bot that
+    /// handles a chat's updates in order and sends a chat's messages in
+    /// order.
+    pub async fn assert_next_is_answer_to(
+        &self,
+        from: i64,
+        chat_id: i64,
+        text: &str,
+        is_answer: impl Fn(&SentMessage, i32) -> bool,
+    ) -> SentMessage {
+        self.assert_no_message(chat_id, Duration::ZERO).await;
+        let asked = self.send_text(from, chat_id, text);
+        let next = self.next_message(chat_id).await;
+        assert!(
+            is_answer(&next, asked),
+            "fake-bot-api: the bot's next message in chat {chat_id} is not its answer to {text:?}: {:?} (message {}, edited: {})",
+            next.text,
+            next.message_id,
+            next.edited
+        );
+        next
+    }
+
+    /// [`assert_next_is_answer_to`](Self::assert_next_is_answer_to) in a
+    /// business chat: `customer` writes `text` to the account of the
+    /// connection's owner, and the bot's very next message through a
+    /// business connection in that chat must satisfy `is_answer(message,
+    /// id of the message sent)`.
+    pub async fn assert_next_business_is_answer_to(
+        &self,
+        connection_id: &str,
+        customer: i64,
+        text: &str,
+        is_answer: impl Fn(&SentMessage, i32) -> bool,
+    ) -> SentMessage {
+        let owner = self.read(|s| s.business_owner_of(connection_id));
+        let Some(owner) = owner else {
+            panic!("fake-bot-api: unknown business connection {connection_id}");
+        };
+        self.assert_no_business_message(owner, customer, Duration::ZERO)
+            .await;
+        let asked = self.business_message(connection_id, customer, text);
+        let next = self.next_business_message(owner, customer).await;
+        assert!(
+            is_answer(&next, asked),
+            "fake-bot-api: the bot's next business message in the chat of {owner} with {customer} is not its answer to {text:?}: {:?} (message {}, edited: {})",
+            next.text,
+            next.message_id,
+            next.edited
+        );
+        next
     }
 
     /// Takes the next message the bot sent or edited through a business
@@ -1506,6 +1616,33 @@ impl FakeTelegram {
         self.with(|s| s.webhook.timeout = timeout);
     }
 
+    /// Off by default, as on Telegram, where setWebhook refuses an
+    /// `http://` URL with 400 "Bad Request: bad webhook: HTTPS url must be
+    /// provided for webhook". On, the fake acts as a local Bot API server
+    /// (`telegram-bot-api --local`): `http://` URLs on any port are
+    /// accepted, delivered over plain HTTP to `127.0.0.1` / `localhost`
+    /// directly and to another host through
+    /// [`route_webhook_host`](Self::route_webhook_host) (else "Failed to
+    /// resolve host"). `https://` URLs are checked as before either way.
+    /// Applies to the setWebhook calls from now on.
+    pub fn allow_http_webhooks(&self, allow: bool) {
+        self.with(|s| s.webhook.allow_http = allow);
+    }
+
+    /// On by default, as on Telegram: a setWebhook with a URL (not
+    /// deleteWebhook, nor setWebhook with an empty URL) less than a second
+    /// after the previous one is refused, before any other check, with 429
+    /// "Too Many Requests: retry after 1" and `parameters.retry_after` = 1;
+    /// a call refused so does not count, one refused for its URL does. Time
+    /// is tokio's clock. Off lets a test of the fake itself try many URLs
+    /// in a row; turning it on or off forgets the last call.
+    pub fn limit_set_webhook_rate(&self, on: bool) {
+        self.with(|s| {
+            s.webhook.rate_limited = on;
+            s.webhook.next_set_allowed = None;
+        });
+    }
+
     /// The fake has no TLS and no DNS: deliveries to `https://host/...`
     /// (any port Telegram allows) go over plain HTTP to `addr`, as through
     /// a TLS-terminating proxy in front of the bot, with `Host: host`.
@@ -1568,22 +1705,26 @@ impl FakeTelegram {
     }
 
     /// The first delivery attempt (past or future) matching `pred`; None on
-    /// timeout.
+    /// timeout. `pred` runs without the fake's lock: it may call the fake.
     pub async fn wait_for_delivery(
         &self,
         pred: impl Fn(&WebhookDelivery) -> bool,
         timeout: Duration,
     ) -> Option<WebhookDelivery> {
         let mut seen = 0usize;
-        self.wait_until(timeout, |s| {
-            let list = &s.webhook.deliveries;
-            if seen > list.len() {
-                seen = 0; // cleared meanwhile
-            }
-            let found = list[seen..].iter().find(|d| pred(d)).cloned();
-            seen = list.len();
-            found
-        })
+        self.wait_for_fresh(
+            timeout,
+            |s| {
+                let list = &s.webhook.deliveries;
+                if seen > list.len() {
+                    seen = 0; // cleared meanwhile
+                }
+                let fresh = list[seen..].to_vec();
+                seen = list.len();
+                fresh
+            },
+            pred,
+        )
         .await
     }
 

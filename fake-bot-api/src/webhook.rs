@@ -130,6 +130,13 @@ pub(crate) struct WebhookState {
     next_attempt: u64,
     /// The getUpdates generation a setWebhook ended (for its 409 text).
     pub poll_ended_at: Option<u64>,
+    /// `http://` URLs are accepted, as by a Bot API server run with
+    /// `--local` (`FakeTelegram::allow_http_webhooks`).
+    pub allow_http: bool,
+    /// Whether setWebhook with a URL is limited to one call a second.
+    pub rate_limited: bool,
+    /// When the next setWebhook with a URL is allowed.
+    pub next_set_allowed: Option<Instant>,
 }
 
 impl WebhookState {
@@ -145,6 +152,9 @@ impl WebhookState {
             routes: HashMap::new(),
             next_attempt: 1,
             poll_ended_at: None,
+            allow_http: false,
+            rate_limited: true,
+            next_set_allowed: None,
         }
     }
 }
@@ -231,14 +241,16 @@ fn parse_hook_url(url: &str) -> Result<url::Url, ApiError> {
 /// Checks a webhook like the Bot API server does before answering
 /// setWebhook (an HTTPS URL on port 80, 88, 443 or 8443, a valid public
 /// IPv4 `ip_address`, a host resolving to a public IPv4 address), except
-/// that `http://127.0.0.1` and `http://localhost` on any port are
-/// accepted, and that the fake resolves only the hosts routed by
-/// `FakeTelegram::route_webhook_host`. Returns where to connect, the Host
-/// header and the request target.
+/// that the fake resolves only the hosts routed by
+/// `FakeTelegram::route_webhook_host`. With `allow_http` (a local Bot API
+/// server), `http://` URLs on any port are accepted too: to `127.0.0.1`
+/// or `localhost` they connect there, to another host through its route.
+/// Returns where to connect, the Host header and the request target.
 fn verify_hook(
     parsed: &url::Url,
     ip_address: Option<&str>,
     routes: &HashMap<String, SocketAddr>,
+    allow_http: bool,
 ) -> Result<(SocketAddr, String, String), ApiError> {
     let host = parsed
         .host()
@@ -250,8 +262,8 @@ fn verify_hook(
         url::Host::Ipv6(_) => false,
     };
     let is_http = parsed.scheme() == "http";
-    if is_http && !local {
-        return Err(bad_webhook("An HTTPS URL must be provided for webhook"));
+    if is_http && !allow_http {
+        return Err(bad_webhook("HTTPS url must be provided for webhook"));
     }
     if !is_http && ![80, 88, 443, 8443].contains(&port) {
         return Err(bad_webhook(
@@ -264,8 +276,19 @@ fn verify_hook(
             .map_err(|_| bad_webhook("Invalid IP address specified"))?;
         check_ip(ip)?;
     }
-    let addr = if is_http {
+    let addr = if is_http && local {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    } else if is_http {
+        let name = host.to_string().to_ascii_lowercase();
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        match routes.get(name) {
+            Some(addr) => *addr,
+            None => {
+                return Err(bad_webhook(
+                    "Failed to resolve host: Name or service not known",
+                ));
+            }
+        }
     } else {
         let name = host.to_string().to_ascii_lowercase();
         let name = name.trim_start_matches('[').trim_end_matches(']');
@@ -325,6 +348,16 @@ impl State {
         } else {
             p.string("url").unwrap_or_default()
         };
+        // A URL at most once a second, before anything else is checked (the
+        // Bot API server's next_allowed_set_webhook_time_).
+        if !url.is_empty() && self.webhook.rate_limited {
+            let now = Instant::now();
+            if self.webhook.next_set_allowed.is_some_and(|at| now < at) {
+                return Err(ApiError::new(429, "Too Many Requests: retry after 1")
+                    .with_parameters(json!({"retry_after": 1})));
+            }
+            self.webhook.next_set_allowed = Some(now + Duration::from_secs(1));
+        }
         let drop_pending = p.bool("drop_pending_updates");
         let (secret, max_connections, ip_address) = if url.is_empty() {
             (None, 0, None)
@@ -374,8 +407,12 @@ impl State {
                 return Err(ApiError::bad("secret token contains unallowed characters"));
             }
         }
-        let (addr, host, target) =
-            verify_hook(&parsed, ip_address.as_deref(), &self.webhook.routes)?;
+        let (addr, host, target) = verify_hook(
+            &parsed,
+            ip_address.as_deref(),
+            &self.webhook.routes,
+            self.webhook.allow_http,
+        )?;
         self.webhook.hook = Some(Arc::new(Hook {
             url,
             secret,

@@ -84,6 +84,9 @@ pub(crate) struct ChatRec {
     pub deleted: Vec<i32>,
     pub next_message_id: i32,
     pub migrated_to: Option<i64>,
+    /// The bot (this one or another) that last sent a message to the
+    /// group: in privacy mode a bare `/command` goes to it.
+    pub last_bot_sender: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +162,22 @@ fn business_connection_param(p: &Params) -> Option<String> {
 #[derive(Debug, Clone)]
 pub(crate) struct CallbackRec {
     pub answered: bool,
+    /// When the button was pressed (tokio's clock): Telegram refuses an
+    /// answer more than [`CALLBACK_ANSWER_WINDOW`] later.
+    pub created: tokio::time::Instant,
 }
+
+impl CallbackRec {
+    fn new() -> CallbackRec {
+        CallbackRec {
+            answered: false,
+            created: tokio::time::Instant::now(),
+        }
+    }
+}
+
+/// How long after a button press Telegram accepts its answerCallbackQuery.
+pub(crate) const CALLBACK_ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Kinds delivered when allowed_updates was never given or is empty.
 pub(crate) const DEFAULT_EXCLUDED: &[&str] =
@@ -455,6 +473,7 @@ impl State {
                 deleted: Vec::new(),
                 next_message_id: 1,
                 migrated_to: None,
+                last_bot_sender: None,
             },
         );
         id
@@ -480,6 +499,7 @@ impl State {
                 deleted: Vec::new(),
                 next_message_id: 1,
                 migrated_to: None,
+                last_bot_sender: None,
             },
         );
     }
@@ -940,7 +960,11 @@ impl State {
             m.insert(efield.into(), json!(entities));
         }
         let json = Value::Object(m);
+        let from_a_bot = !anonymous && self.users.get(&from).is_some_and(|u| u.is_bot);
         if let Some(chat) = self.chats.get_mut(&chat_id) {
+            if from_a_bot && matches!(kind, ChatKind::Group | ChatKind::Supergroup) {
+                chat.last_bot_sender = Some(from);
+            }
             chat.messages.insert(
                 id,
                 StoredMsg {
@@ -953,7 +977,8 @@ impl State {
                 },
             );
         }
-        if self.bot_receives(chat_id, &json) {
+        // Bots never see other bots' messages, whatever the mode.
+        if !from_a_bot && self.bot_receives(chat_id, &json) {
             self.push_update(
                 if is_channel {
                     "channel_post"
@@ -1001,7 +1026,10 @@ impl State {
         m.text = Some(new_text.to_owned());
         m.entities = entities;
         let json = m.json.clone();
-        if self.bot_receives(chat_id, &json) {
+        let from_a_bot = kind != ChatKind::Channel
+            && from != ANONYMOUS_ADMIN_ID
+            && self.users.get(&from).is_some_and(|u| u.is_bot);
+        if !from_a_bot && self.bot_receives(chat_id, &json) {
             let kind = if kind == ChatKind::Channel {
                 "edited_channel_post"
             } else {
@@ -1009,6 +1037,17 @@ impl State {
             };
             self.push_update(kind, json);
         }
+    }
+
+    /// Whether a bot other than this one (GroupAnonymousBot aside) is in
+    /// the chat.
+    fn has_other_bot(&self, chat: &ChatRec) -> bool {
+        chat.members.iter().any(|(id, status)| {
+            *id != BOT_ID
+                && *id != ANONYMOUS_ADMIN_ID
+                && status.is_present()
+                && self.users.get(id).is_some_and(|u| u.is_bot)
+        })
     }
 
     /// Privacy mode and membership rules for group messages.
@@ -1041,7 +1080,14 @@ impl State {
                     let word = cmd.split(char::is_whitespace).next().unwrap_or("");
                     return match word.split_once('@') {
                         Some((_, bot)) => bot.eq_ignore_ascii_case(BOT_USERNAME),
-                        None => !word.is_empty(),
+                        // A general command goes to the bot that last sent
+                        // a message to the group; with no other bot there,
+                        // to this one.
+                        None => {
+                            !word.is_empty()
+                                && (chat.last_bot_sender == Some(BOT_ID)
+                                    || !self.has_other_bot(chat))
+                        }
                     };
                 }
                 false
@@ -1063,8 +1109,7 @@ impl State {
         };
         let id = (4_000_000_000_000_000_000u64 + self.next_callback).to_string();
         self.next_callback += 1;
-        self.callbacks
-            .insert(id.clone(), CallbackRec { answered: false });
+        self.callbacks.insert(id.clone(), CallbackRec::new());
         let instance = (chat_id.wrapping_mul(2_654_435_761)).rem_euclid(9_000_000_000_000_000_000);
         let cq = json!({
             "id": id,
@@ -1087,6 +1132,7 @@ impl State {
         let new_id = self.add_chat(ChatKind::Supergroup, &old.title, None);
         if let Some(c) = self.chats.get_mut(&new_id) {
             c.members = old.members.clone();
+            c.last_bot_sender = old.last_bot_sender;
         }
         if let Some(c) = self.chats.get_mut(&group_id) {
             c.migrated_to = Some(new_id);
@@ -1206,6 +1252,13 @@ impl State {
             Some(c) => c.owner,
             None => panic!("fake-bot-api: unknown or replaced business connection {id:?}"),
         }
+    }
+
+    /// The owner of connection `id`, current or replaced.
+    pub fn business_owner_of(&self, id: &str) -> Option<i64> {
+        self.connection(id)
+            .map(|c| c.owner)
+            .or_else(|| self.retired_business.get(id).copied())
     }
 
     fn push_business_connection(&mut self, owner: i64) {
@@ -1352,6 +1405,7 @@ impl State {
                 deleted: Vec::new(),
                 next_message_id: 1,
                 migrated_to: None,
+                last_bot_sender: None,
             });
         if !from_owner {
             chat.members.insert(customer, MemberStatus::Member);
@@ -1449,8 +1503,7 @@ impl State {
         let instance = (owner.wrapping_mul(2_654_435_761) ^ customer.wrapping_mul(40_503))
             .rem_euclid(9_000_000_000_000_000_000);
         if self.business_delivers(owner) {
-            self.callbacks
-                .insert(qid.clone(), CallbackRec { answered: false });
+            self.callbacks.insert(qid.clone(), CallbackRec::new());
             let cq = json!({
                 "id": qid,
                 "from": self.user_json(customer, true),
@@ -2252,6 +2305,9 @@ impl State {
         };
         let id = chat.next_message_id;
         chat.next_message_id += 1;
+        if matches!(chat.kind, ChatKind::Group | ChatKind::Supergroup) {
+            chat.last_bot_sender = Some(BOT_ID);
+        }
         let sent = SentMessage {
             chat_id,
             message_id: id,
@@ -2398,8 +2454,10 @@ impl State {
         let invalid = || {
             ApiError::bad("query is too old and response timeout expired or query ID is invalid")
         };
+        // Answered already, pressed too long ago, or never: one error.
+        let now = tokio::time::Instant::now();
         match self.callbacks.get(&id) {
-            Some(c) if !c.answered => {}
+            Some(c) if !c.answered && now.duration_since(c.created) <= CALLBACK_ANSWER_WINDOW => {}
             _ => return Err(invalid()),
         }
         if let Some(t) = p.string("text")

@@ -620,3 +620,214 @@ async fn thousands_of_updates() {
     eprintln!("3000 updates in {:?}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+/// A button press must be answered within 15 s of Telegram's clock (here
+/// tokio's, paused), and once: later, or again, Telegram answers 400.
+#[tokio::test(start_paused = true)]
+async fn callback_queries_expire_after_15_seconds() {
+    const EXPIRED: &str =
+        "Bad Request: query is too old and response timeout expired or query ID is invalid";
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    fake.send_text(u, u, "/start");
+    let kb = json!({"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]});
+    let m = ok(
+        &fake,
+        "sendMessage",
+        json!({"chat_id": u, "text": "Pick", "reply_markup": kb}),
+    )
+    .await;
+    let mid = m["message_id"].as_i64().unwrap() as i32;
+    let answer = |id: &str| json!({"callback_query_id": id, "text": "done"});
+
+    // 14 s after the press: still in time.
+    let in_time = fake.press_button(u, u, mid, "go");
+    tokio::time::advance(Duration::from_secs(14)).await;
+    assert_eq!(
+        ok(&fake, "answerCallbackQuery", answer(&in_time)).await,
+        json!(true)
+    );
+    // Answered twice: the second is refused like an expired one.
+    assert_eq!(
+        err(&fake, "answerCallbackQuery", answer(&in_time)).await,
+        EXPIRED
+    );
+
+    // 16 s after the press: too late, nothing recorded as answered.
+    let late = fake.press_button(u, u, mid, "go");
+    tokio::time::advance(Duration::from_secs(16)).await;
+    let (code, body) = call_status(&fake, "answerCallbackQuery", answer(&late)).await;
+    assert_eq!(
+        (code, body),
+        (
+            400,
+            json!({"ok": false, "error_code": 400, "description": EXPIRED})
+        )
+    );
+    // A late refusal does not make a later answer possible either.
+    assert_eq!(
+        err(&fake, "answerCallbackQuery", answer(&late)).await,
+        EXPIRED
+    );
+    // An unknown id gets the same error.
+    assert_eq!(
+        err(&fake, "answerCallbackQuery", answer("12345")).await,
+        EXPIRED
+    );
+    assert_no_violations(&fake);
+}
+
+/// Privacy mode: a general `/command` goes to the bot that last sent a
+/// message to the group (or to the only bot there); a command addressed to
+/// it, a reply to its message and a service message always reach it; other
+/// bots' messages never do.
+#[tokio::test]
+async fn privacy_mode_gives_general_commands_to_the_last_bot_that_spoke() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    let g = fake.add_supergroup("G", None);
+    let texts = |updates: Vec<Value>| -> Vec<String> {
+        updates
+            .iter()
+            .map(|u| {
+                u["message"]["text"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "(service)".to_owned())
+            })
+            .collect()
+    };
+
+    // The only bot in the group gets general commands.
+    fake.send_text(u, g, "/help");
+    assert_eq!(texts(common::take_updates(&fake).await), ["/help"]);
+
+    // Another bot joins and speaks last: general commands go to it.
+    let other = fake.add_bot_user("Other", "other_bot");
+    fake.set_member(g, other, MemberStatus::Member);
+    fake.send_text(other, g, "I am here");
+    fake.send_text(u, g, "/help");
+    fake.send_text(u, g, "/help@other_bot");
+    fake.send_text(u, g, "/rules@castellan_test_bot");
+    fake.send_text(u, g, "just chatting");
+    assert_eq!(
+        texts(common::take_updates(&fake).await),
+        ["/rules@castellan_test_bot"]
+    );
+
+    // This bot speaks: general commands and replies to it come back.
+    let sent = ok(&fake, "sendMessage", json!({"chat_id": g, "text": "hello"})).await;
+    let sent_id = sent["message_id"].as_i64().unwrap() as i32;
+    fake.send_text(u, g, "/help");
+    fake.send_message(fake_bot_api::IncomingMessage::new(u, g, "a reply").reply_to(sent_id));
+    // The other bot speaks again: general commands are its own, but a
+    // reply to this bot's message and service messages still come.
+    fake.send_text(other, g, "/help");
+    fake.send_text(u, g, "/start");
+    fake.send_message(fake_bot_api::IncomingMessage::new(u, g, "/id").reply_to(sent_id));
+    fake.join_chat(fake.add_user("Bea"), g);
+    assert_eq!(
+        texts(common::take_updates(&fake).await),
+        ["/help", "a reply", "/id", "(service)"]
+    );
+
+    // Without privacy mode (or as an administrator) everything comes, but
+    // still nothing from another bot.
+    fake.set_privacy_mode(false);
+    fake.send_text(u, g, "/start");
+    fake.send_text(other, g, "hello humans");
+    assert_eq!(texts(common::take_updates(&fake).await), ["/start"]);
+    fake.set_privacy_mode(true);
+    fake.set_bot_status(g, MemberStatus::Administrator);
+    common::take_updates(&fake).await; // my_chat_member
+    fake.send_text(u, g, "/start");
+    assert_eq!(texts(common::take_updates(&fake).await), ["/start"]);
+    assert_no_violations(&fake);
+}
+
+/// A bot on the fake: answers each private message "answer to <text>",
+/// in order; but "quiet" it answers late, with "stray" just before its
+/// answer to the next message (a bot that should have kept quiet).
+fn start_echo_bot(fake: &FakeTelegram) -> tokio::task::JoinHandle<()> {
+    let fake = fake.clone();
+    tokio::spawn(async move {
+        let mut offset = 0;
+        let mut owed = false;
+        loop {
+            let got = ok(&fake, "getUpdates", json!({"offset": offset, "timeout": 1})).await;
+            for update in got.as_array().cloned().unwrap_or_default() {
+                offset = update["update_id"].as_i64().unwrap() + 1;
+                let chat = update["message"]["chat"]["id"].clone();
+                let text = update["message"]["text"].as_str().unwrap_or_default();
+                if text == "quiet" {
+                    owed = true;
+                    continue;
+                }
+                if std::mem::take(&mut owed) {
+                    ok(
+                        &fake,
+                        "sendMessage",
+                        json!({"chat_id": chat, "text": "stray"}),
+                    )
+                    .await;
+                }
+                let reply = format!("answer to {text}");
+                ok(
+                    &fake,
+                    "sendMessage",
+                    json!({"chat_id": chat, "text": reply}),
+                )
+                .await;
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_positive_exchange_returns_the_answer() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    let bot = start_echo_bot(&fake);
+    let answer = fake
+        .assert_next_is_answer_to(u, u, "/id", |m, asked| {
+            m.text == "answer to /id" && asked > 0
+        })
+        .await;
+    assert_eq!(answer.chat_id, u);
+    bot.abort();
+}
+
+/// A late stray message comes before the answer to the next exchange in
+/// the chat, and fails it.
+#[tokio::test]
+#[should_panic(expected = "is not its answer to \"/id\": \"stray\"")]
+async fn a_late_stray_message_fails_the_next_exchange() {
+    let fake = FakeTelegram::start().await;
+    let u = fake.add_user("Ann");
+    let _bot = start_echo_bot(&fake);
+    fake.send_text(u, u, "quiet");
+    // Nothing yet: a short wait would have seen silence.
+    fake.assert_no_message(u, Duration::from_millis(50)).await;
+    fake.assert_next_is_answer_to(u, u, "/id", |m, _| m.text == "answer to /id")
+        .await;
+}
+
+/// A predicate given to the waits may look at the fake itself.
+#[tokio::test]
+async fn wait_predicates_may_call_the_fake() {
+    let fake = FakeTelegram::start().await;
+    ok(&fake, "getMe", json!({})).await;
+    ok(&fake, "getMe", json!({})).await;
+    let found = fake
+        .wait_for_request(
+            "getMe",
+            |_| fake.requests_for("getMe").len() >= 2,
+            Duration::from_secs(1),
+        )
+        .await;
+    assert!(found.is_some());
+    let none = fake
+        .wait_for_delivery(|_| fake.webhook_info().is_some(), Duration::ZERO)
+        .await;
+    assert!(none.is_none());
+}

@@ -111,6 +111,15 @@ async fn ok_endpoint() -> Endpoint {
     endpoint(|_| async { status(200) }).await
 }
 
+/// A fake acting as a local Bot API server (`telegram-bot-api --local`),
+/// which takes the test's plain-HTTP endpoints on the loopback; Telegram
+/// itself refuses `http://` webhooks.
+async fn local_fake() -> FakeTelegram {
+    let fake = FakeTelegram::start().await;
+    fake.allow_http_webhooks(true);
+    fake
+}
+
 /// A socket bound on a free port, not listening: connections to it are
 /// refused until it listens.
 fn refusing_socket() -> (TcpSocket, SocketAddr) {
@@ -143,16 +152,44 @@ fn delivery(
 #[tokio::test]
 async fn set_webhook_checks_like_telegram() {
     let fake = FakeTelegram::start().await;
+    // This test tries many URLs in a row.
+    fake.limit_set_webhook_rate(false);
     let info = webhook_info(&fake).await;
     assert_eq!(
         info,
         json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})
     );
     let local = "http://127.0.0.1:9/hook";
+    // Telegram's own checks; then a local Bot API server's, which takes
+    // `http://` URLs.
+    let telegram_cases = [
+        (
+            json!({"url": "http://example.com/hook"}),
+            "Bad Request: bad webhook: HTTPS url must be provided for webhook",
+        ),
+        (
+            json!({"url": local}),
+            "Bad Request: bad webhook: HTTPS url must be provided for webhook",
+        ),
+        (
+            json!({"url": "http://localhost:8443/hook", "secret_token": "s"}),
+            "Bad Request: bad webhook: HTTPS url must be provided for webhook",
+        ),
+    ];
+    for (params, expected) in telegram_cases {
+        let (code, body) = call_status(&fake, "setWebhook", params.clone()).await;
+        assert_eq!(
+            (code, body["description"].as_str()),
+            (400, Some(expected)),
+            "{params}"
+        );
+        assert_eq!(fake.webhook_info(), None, "{params}");
+    }
+    fake.allow_http_webhooks(true);
     let cases = [
         (
             json!({"url": "http://example.com/hook"}),
-            "Bad Request: bad webhook: An HTTPS URL must be provided for webhook",
+            "Bad Request: bad webhook: Failed to resolve host: Name or service not known",
         ),
         (
             json!({"url": "https://example.com:8080/hook"}),
@@ -257,11 +294,8 @@ async fn set_webhook_checks_like_telegram() {
     assert_eq!(info["ip_address"], "203.0.114.7");
 
     // A refused setWebhook first removed the webhook, as on Telegram.
-    let e = err(&fake, "setWebhook", json!({"url": "http://example.com/"})).await;
-    assert_eq!(
-        e,
-        "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
-    );
+    let e = err(&fake, "setWebhook", json!({"url": "ftp://example.com/"})).await;
+    assert_eq!(e, "Bad Request: invalid webhook URL specified");
     assert_eq!(fake.webhook_info(), None);
     assert_eq!(webhook_info(&fake).await["url"], "");
 
@@ -279,7 +313,7 @@ async fn set_webhook_checks_like_telegram() {
 
 #[tokio::test]
 async fn get_updates_conflicts_while_a_webhook_is_set() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     let (_socket, addr) = refusing_socket();
     let url = format!("http://{addr}/");
@@ -325,7 +359,9 @@ async fn get_updates_conflicts_while_a_webhook_is_set() {
 
 #[tokio::test]
 async fn delivers_updates_by_post_with_the_secret_header() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
+    // This test changes the webhook several times a second.
+    fake.limit_set_webhook_rate(false);
     let u = fake.add_user("Ann");
     let mut hook = ok_endpoint().await;
     let url = hook.url("/tg/hook?bot=1");
@@ -373,7 +409,9 @@ async fn delivers_updates_by_post_with_the_secret_header() {
 
 #[tokio::test]
 async fn retries_after_an_error_answer_and_reports_the_last_error() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
+    // This test changes the webhook several times a second.
+    fake.limit_set_webhook_rate(false);
     let u = fake.add_user("Ann");
     let answers = Arc::new(Mutex::new(vec![401, 500]));
     let a2 = answers.clone();
@@ -447,7 +485,7 @@ fn world_now() -> i64 {
 
 #[tokio::test]
 async fn retries_after_a_refused_connection_and_a_timeout() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     let (socket, addr) = refusing_socket();
     let url = format!("http://{addr}/hook");
@@ -496,7 +534,9 @@ async fn retries_after_a_refused_connection_and_a_timeout() {
 
 #[tokio::test]
 async fn allowed_updates_filter_and_are_kept_when_omitted() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
+    // This test changes the webhook several times a second.
+    fake.limit_set_webhook_rate(false);
     let u = fake.add_user("Ann");
     let mut hook = ok_endpoint().await;
     let url = hook.url("/");
@@ -563,7 +603,9 @@ async fn allowed_updates_filter_and_are_kept_when_omitted() {
 
 #[tokio::test]
 async fn delete_webhook_stops_delivery_and_get_updates_works_again() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
+    // This test changes the webhook several times a second.
+    fake.limit_set_webhook_rate(false);
     let u = fake.add_user("Ann");
     let hook = endpoint(|_| async { status(500) }).await;
     let url = hook.url("/");
@@ -626,7 +668,7 @@ async fn wait_deliveries(fake: &FakeTelegram, n: usize) {
 
 #[tokio::test]
 async fn a_delivery_in_flight_is_abandoned_by_delete_webhook() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     // Never answers.
     let mut hook = endpoint(|_| async {
@@ -667,7 +709,7 @@ struct Seen {
 
 #[tokio::test]
 async fn a_chat_keeps_its_order_while_chats_run_in_parallel() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let a = fake.add_user("A");
     let b = fake.add_user("B");
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -729,7 +771,7 @@ async fn a_chat_keeps_its_order_while_chats_run_in_parallel() {
 
 #[tokio::test]
 async fn max_connections_one_delivers_one_update_at_a_time() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let users: Vec<i64> = (0..3).map(|i| fake.add_user(&format!("U{i}"))).collect();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s2 = seen.clone();
@@ -773,7 +815,7 @@ async fn max_connections_one_delivers_one_update_at_a_time() {
 
 #[tokio::test]
 async fn a_method_in_the_answer_is_executed() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     let hook = endpoint(|update| async move {
         let chat = update["message"]["chat"]["id"].clone();
@@ -794,6 +836,8 @@ async fn a_method_in_the_answer_is_executed() {
 #[tokio::test]
 async fn an_https_host_is_delivered_to_its_route() {
     let fake = FakeTelegram::start().await;
+    // This test changes the webhook several times a second.
+    fake.limit_set_webhook_rate(false);
     let u = fake.add_user("Ann");
     let mut hook = ok_endpoint().await;
     fake.route_webhook_host("Bot.Example.com", hook.addr);
@@ -814,6 +858,20 @@ async fn an_https_host_is_delivered_to_its_route() {
     let hit = hook.next().await;
     assert_eq!(hit.target, "/other");
     assert_eq!(hit.header("host"), Some("bot.example.com"));
+    fake.wait_webhook_idle(WAIT).await;
+    // Plain HTTP to the host: refused by Telegram, taken by a local Bot
+    // API server, through the same route.
+    let url = json!({"url": "http://bot.example.com:8080/plain"});
+    assert_eq!(
+        err(&fake, "setWebhook", url.clone()).await,
+        "Bad Request: bad webhook: HTTPS url must be provided for webhook"
+    );
+    fake.allow_http_webhooks(true);
+    ok(&fake, "setWebhook", url).await;
+    fake.send_text(u, u, "plain");
+    let hit = hook.next().await;
+    assert_eq!(hit.target, "/plain");
+    assert_eq!(hit.header("host"), Some("bot.example.com:8080"));
     fake.wait_webhook_idle(WAIT).await;
     assert_no_violations(&fake);
 }
@@ -849,7 +907,7 @@ async fn last_update_id_names_the_latest_update() {
 
 #[tokio::test]
 async fn redelivering_an_update_posts_the_same_json_again() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     // The first delivery is accepted, the redelivery refused once.
     let answers = Arc::new(Mutex::new(vec![200, 500, 200]));
@@ -911,7 +969,7 @@ async fn redelivering_an_update_posts_the_same_json_again() {
 
 #[tokio::test]
 async fn a_redelivery_keeps_its_chat_order() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     // The first request waits until released.
     let (release, released) = watch::channel(false);
@@ -958,7 +1016,7 @@ async fn a_redelivery_keeps_its_chat_order() {
 
 #[tokio::test]
 async fn deleting_the_webhook_abandons_a_redelivery_in_flight() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let u = fake.add_user("Ann");
     let answered = Arc::new(Mutex::new(false));
     let a2 = answered.clone();
@@ -1006,8 +1064,88 @@ async fn redelivering_without_a_webhook_panics() {
 #[tokio::test]
 #[should_panic(expected = "no update 12 was created")]
 async fn redelivering_an_unknown_update_panics() {
-    let fake = FakeTelegram::start().await;
+    let fake = local_fake().await;
     let hook = ok_endpoint().await;
     ok(&fake, "setWebhook", json!({"url": hook.url("/")})).await;
     fake.redeliver(12);
+}
+
+/// Telegram takes a setWebhook with a URL at most once a second (tokio's
+/// clock, paused here): sooner, 429 "retry after 1" before any other
+/// check. deleteWebhook and an empty URL are not limited; a call refused
+/// for its URL counts, one refused with 429 does not.
+#[tokio::test(start_paused = true)]
+async fn set_webhook_is_taken_at_most_once_a_second() {
+    let fake = local_fake().await;
+    let (_socket, addr) = refusing_socket();
+    let url = format!("http://{addr}/hook");
+    let too_many = json!({
+        "ok": false,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    });
+    let hooked = || WebhookConfig {
+        url: url.clone(),
+        secret_token: None,
+        max_connections: 40,
+        allowed_updates: None,
+        ip_address: None,
+    };
+
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+    assert_eq!(fake.webhook_info(), Some(hooked()));
+    // At once: refused, even unchanged or invalid, and nothing changes.
+    for params in [
+        json!({"url": url}),
+        json!({"url": url, "secret_token": "new"}),
+        json!({"url": "ftp://example.com/"}),
+    ] {
+        assert_eq!(
+            call_status(&fake, "setWebhook", params.clone()).await,
+            (429, too_many.clone()),
+            "{params}"
+        );
+        assert_eq!(fake.webhook_info(), Some(hooked()), "{params}");
+    }
+    // Removing is never limited.
+    ok(&fake, "deleteWebhook", json!({})).await;
+    assert_eq!(fake.webhook_info(), None);
+    ok(&fake, "setWebhook", json!({"url": ""})).await;
+    assert_eq!(
+        call_status(&fake, "setWebhook", json!({"url": url})).await,
+        (429, too_many.clone())
+    );
+
+    // A second after the last call taken: taken.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+    assert_eq!(fake.webhook_info(), Some(hooked()));
+    // A refused URL counts as a call.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        err(&fake, "setWebhook", json!({"url": "ftp://example.com/"})).await,
+        "Bad Request: invalid webhook URL specified"
+    );
+    assert_eq!(
+        call_status(&fake, "setWebhook", json!({"url": url})).await,
+        (429, too_many.clone())
+    );
+    tokio::time::advance(Duration::from_millis(999)).await;
+    assert_eq!(
+        call_status(&fake, "setWebhook", json!({"url": url})).await,
+        (429, too_many)
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    ok(&fake, "setWebhook", json!({"url": url})).await;
+
+    // A test of many webhooks in a row may lift the limit.
+    fake.limit_set_webhook_rate(false);
+    ok(
+        &fake,
+        "setWebhook",
+        json!({"url": url, "secret_token": "s"}),
+    )
+    .await;
+    assert_no_violations(&fake);
 }

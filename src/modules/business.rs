@@ -23,6 +23,7 @@ use crate::i18n::{Html, Lang};
 use crate::modules::connections::business_state;
 use crate::modules::notes::hashtag_name;
 use crate::modules::{answer, edit_or_send, plain};
+use crate::pace::Pace;
 use crate::payload::Button;
 use crate::store::{BusinessRecorded, Space};
 use crate::t;
@@ -69,8 +70,24 @@ pub async fn connection_update(
 }
 
 /// A `business_message`: a customer's `#name` is answered with the note.
+/// Anything else costs nothing: the `#` is looked for before the database,
+/// and each customer chat gets a handful of answers a minute at most.
 pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerResult {
-    let Some(live) = connection_of(state, msg).await? else {
+    let Some(name) = msg.text().and_then(hashtag_name) else {
+        return Ok(());
+    };
+    let Some(connection_id) = connection_id_of(msg) else {
+        return Ok(());
+    };
+    if state
+        .business_pace
+        .take(chat_key(&connection_id.0, msg.chat.id.0))
+        != Pace::Serve
+    {
+        tracing::debug!("a customer's #name was not answered: too many too fast");
+        return Ok(());
+    }
+    let Some(live) = state.business.resolve(connection_id).await? else {
         return Ok(());
     };
     let Some(from) = msg.from.as_ref() else {
@@ -79,9 +96,6 @@ pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerR
     if from.id.0 as i64 == live.record.owner_id || from.is_bot {
         return Ok(());
     }
-    let Some(name) = msg.text().and_then(hashtag_name) else {
-        return Ok(());
-    };
     if !live.can_reply() {
         tracing::debug!(
             owner = live.record.owner_id,
@@ -113,6 +127,15 @@ pub async fn message(tg: &Telegram, state: &AppState, msg: &Message) -> HandlerR
         tg.send(reply)?;
     }
     Ok(())
+}
+
+/// One customer chat of one business connection, as a pace key.
+fn chat_key(connection_id: &str, chat_id: i64) -> u64 {
+    use std::hash::BuildHasher;
+    // Keyed per process: a customer cannot aim at another's budget.
+    static KEYS: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    KEYS.hash_one((connection_id, chat_id))
 }
 
 /// An `edited_business_message`: its connection is kept track of; an edit

@@ -379,13 +379,14 @@ pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
         return Ok(());
     };
     let title = connection_title(ctx.lang, &current);
+    let checked = current.clone();
     match check_current(ctx.state, ctx.user.id, current, allow_connect).await {
         Ok(checked) => {
             let (text, keyboard) = connected_view(ctx.lang, "connection-current", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
             Ok(())
         }
-        Err(error) => ctx.report_access_error(error, &title).await,
+        Err(error) => ctx.report_access_error(error, &checked, &title).await,
     }
 }
 
@@ -470,6 +471,7 @@ pub async fn page_button(
     };
     let title = connection_title(lang, &current);
     let kind = connection_kind(current.space);
+    let space = current.space;
     let checked = match check_current(state, user_id, current, allow_connect).await {
         Ok(checked) => checked,
         Err(error) => {
@@ -477,6 +479,7 @@ pub async fn page_button(
                 state.store.as_ref(),
                 lang,
                 user_id.0 as i64,
+                space,
                 &title,
                 error,
             )

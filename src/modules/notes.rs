@@ -347,8 +347,15 @@ async fn notes_connection(
         Ok(role) => role,
         Err(error) => {
             let store = state.store.as_ref();
-            let text =
-                connection_check_failed(store, lang, user_id.0 as i64, &title, error).await?;
+            let text = connection_check_failed(
+                store,
+                lang,
+                user_id.0 as i64,
+                current.space,
+                &title,
+                error,
+            )
+            .await?;
             return Ok(Err(plain(&text)));
         }
     };

@@ -22,6 +22,32 @@ pub const HISTORY_LIMIT: usize = 5;
 /// working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://castellan.db";
 
+/// How many connections to PostgreSQL a castellan keeps at most, unless
+/// `DATABASE_POOL_SIZE` says otherwise.
+pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 8;
+/// The least pool `DATABASE_POOL_SIZE` may ask for: the admin-change
+/// listener holds one connection for good, queries need another.
+pub const MIN_POSTGRES_POOL_SIZE: u32 = 2;
+/// The most pool `DATABASE_POOL_SIZE` may ask for (PostgreSQL's default
+/// `max_connections` is 100).
+pub const MAX_POSTGRES_POOL_SIZE: u32 = 100;
+
+/// How the store is opened, beyond its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// PostgreSQL: the most connections the pool opens. SQLite keeps its
+    /// own size (one writer; a few readers).
+    pub postgres_pool_size: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            postgres_pool_size: DEFAULT_POSTGRES_POOL_SIZE,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -87,31 +113,98 @@ fn count_operation() {
     }
 }
 
-/// A database URL whose scheme named a supported backend.
+/// A database URL whose scheme named a supported backend and whose
+/// connection options parse (checked once, when the configuration is read).
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(String),
     Postgres(String),
 }
 
+/// Why `DATABASE_URL` cannot be used. The messages never hold the URL, nor
+/// anything of its user info: it may carry a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://), got scheme {scheme:?}"
-)]
-pub struct UnsupportedDatabaseUrl {
-    pub scheme: String,
+pub enum InvalidDatabaseUrl {
+    #[error(
+        "DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://), got {}",
+        match .scheme { Some(scheme) => format!("scheme {scheme:?}"), None => "no scheme".to_owned() }
+    )]
+    Scheme {
+        /// The scheme given, when it looks like one (never free text that
+        /// could be a password).
+        scheme: Option<String>,
+    },
+    #[error(
+        "DATABASE_URL contains a space or a control character: percent-encode them in the user name and password (a space is %20)"
+    )]
+    Whitespace,
+    #[error(
+        "DATABASE_URL is not a valid PostgreSQL URL ({reason}): expected postgres://user:password@host:port/database, special characters in the user name and password percent-encoded"
+    )]
+    Postgres { reason: String },
+    #[error("DATABASE_URL is not a valid SQLite URL ({reason}): expected sqlite://path/to/file.db")]
+    Sqlite { reason: String },
 }
 
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, UnsupportedDatabaseUrl> {
+    /// Checks the scheme and parses the connection options as the store
+    /// will when it opens the database.
+    pub fn parse(url: &str) -> Result<Self, InvalidDatabaseUrl> {
+        use std::str::FromStr;
+
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        match scheme.to_ascii_lowercase().as_str() {
-            "sqlite" => Ok(Self::Sqlite(url.to_owned())),
-            "postgres" | "postgresql" => Ok(Self::Postgres(url.to_owned())),
-            _ => Err(UnsupportedDatabaseUrl {
-                scheme: scheme.to_owned(),
-            }),
+        let parsed = match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Self::Sqlite(url.to_owned()),
+            "postgres" | "postgresql" => Self::Postgres(url.to_owned()),
+            _ => {
+                // RFC 3986's shape of a scheme; anything else is shown not
+                // at all (a URL without a scheme may start with a password).
+                let looks_like_scheme = scheme.len() <= 20
+                    && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+                return Err(InvalidDatabaseUrl::Scheme {
+                    scheme: looks_like_scheme.then(|| scheme.to_owned()),
+                });
+            }
+        };
+        // A URL holds no spaces; the url crate would quietly encode one,
+        // but one there is nearly always a password pasted unencoded. (A
+        // SQLite URL is a path, which may have spaces.)
+        if parsed.backend() == Backend::Postgres
+            && url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(InvalidDatabaseUrl::Whitespace);
         }
+        let reason = |error: sqlx::Error| {
+            let reason = match error {
+                sqlx::Error::Configuration(source) => source.to_string(),
+                other => other.to_string(),
+            };
+            // Some options' errors come wrapped twice.
+            let reason = reason
+                .strip_prefix("error with configuration: ")
+                .map_or(reason.clone(), str::to_owned);
+            redact_password(url, reason)
+        };
+        match &parsed {
+            Self::Sqlite(url) => {
+                sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|error| {
+                    InvalidDatabaseUrl::Sqlite {
+                        reason: reason(error),
+                    }
+                })?;
+            }
+            Self::Postgres(url) => {
+                sqlx::postgres::PgConnectOptions::from_str(url).map_err(|error| {
+                    InvalidDatabaseUrl::Postgres {
+                        reason: reason(error),
+                    }
+                })?;
+            }
+        }
+        Ok(parsed)
     }
 
     pub fn backend(&self) -> Backend {
@@ -127,6 +220,58 @@ impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DatabaseUrl({})", self.backend())
     }
+}
+
+/// `message` with any password `url` carries (in its user info or a
+/// `password` parameter, encoded or not) blotted out. The parsers' messages
+/// hold none today; this keeps it so.
+fn redact_password(url: &str, mut message: String) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return message;
+    };
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(password) = parsed.password() {
+        secrets.push(password.to_owned());
+        if let Some(decoded) = percent_decode(password) {
+            secrets.push(decoded);
+        }
+    }
+    secrets.extend(
+        parsed
+            .query_pairs()
+            .filter(|(key, _)| key == "password")
+            .map(|(_, value)| value.into_owned()),
+    );
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        message = message.replace(secret.as_str(), "***");
+    }
+    message
+}
+
+/// Percent-decodes user info as the PostgreSQL driver does.
+fn percent_decode(raw: &str) -> Option<String> {
+    let hex = |b: &u8| (*b as char).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        match tail {
+            [h, l, after @ ..] if b == b'%' => match (hex(h), hex(l)) {
+                (Some(h), Some(l)) => {
+                    out.push(u8::try_from(h * 16 + l).ok()?);
+                    rest = after;
+                }
+                _ => {
+                    out.push(b);
+                    rest = tail;
+                }
+            },
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +402,9 @@ pub trait Store: Send + Sync + 'static {
     async fn connect(&self, user_id: i64, chat: &ConnectedChat) -> StoreResult<()>;
     /// Ends the current connection (history is kept) and returns it.
     async fn disconnect(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
+    /// Ends the current connection only if it is still to `space` (a check
+    /// of it failed; a connection made meanwhile stays); `true` if it ended.
+    async fn disconnect_from(&self, user_id: i64, space: Space) -> StoreResult<bool>;
     async fn current_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>>;
     /// The current connection, with whether its chat lets members connect
     /// (what every use of it checks), in one query.
@@ -357,9 +505,20 @@ pub trait Store: Send + Sync + 'static {
     /// What every castellan on this database announces; `None` on SQLite.
     async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>>;
 
-    /// Holds the fetch of business connection `id` for this caller alone,
-    /// across every castellan on this database, until the lock is dropped.
-    async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock>;
+    /// Claims the fetch of business connection `id` for this store until
+    /// `until_ms` (Unix ms): `true` when nobody else holds an unexpired
+    /// claim. No connection is held afterwards.
+    async fn claim_business_fetch(&self, id: &str, now_ms: i64, until_ms: i64)
+    -> StoreResult<bool>;
+    /// Gives this store's claim on fetching `id` up.
+    async fn release_business_fetch(&self, id: &str) -> StoreResult<()>;
+
+    /// This store among the castellans on the database: tags its claims
+    /// and announcements.
+    fn instance(&self) -> &str;
+
+    /// The pool's connections now: (in use, idle).
+    fn connections(&self) -> (u32, u32);
 
     // --- delivery --------------------------------------------------------
 
@@ -376,9 +535,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records these updates as handled, claimed or not, in one transaction.
     async fn finish_updates(&self, update_ids: &[i64], owner: &str, now_ms: i64)
     -> StoreResult<()>;
-    /// Gives up `owner`'s unfinished claim on an update (its handler was
-    /// cut off), so that its next delivery runs at once.
-    async fn release_update(&self, update_id: i64, owner: &str) -> StoreResult<()>;
+    /// Gives up `owner`'s unfinished claim on an update so that its next
+    /// delivery runs at once: its handler was cut off (`failed: false`), or
+    /// failed on an outage (`failed: true`, counted as an attempt).
+    async fn release_update(&self, update_id: i64, owner: &str, failed: bool) -> StoreResult<()>;
     /// Which of the updates `from..=to` were handled.
     async fn handled_updates_among(&self, from: i64, to: i64) -> StoreResult<Vec<i64>>;
     /// The largest update id recorded, handled or not.
@@ -434,8 +594,12 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
 /// What [`Store::claim_update`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateClaim {
-    /// The caller now handles it.
-    Claimed,
+    /// The caller now handles it: after `attempts` runs that failed on an
+    /// outage, the first claimed at `first_claimed_at` (Unix ms).
+    Claimed {
+        attempts: u32,
+        first_claimed_at: i64,
+    },
     /// It was handled before: nothing to do.
     Handled,
     /// Someone else is handling it now.
@@ -490,27 +654,13 @@ impl AdminChanges {
     }
 }
 
-/// Held while one business connection id is fetched; dropping it lets the
-/// next caller in (on PostgreSQL, by ending the transaction that holds an
-/// advisory lock).
-pub struct FetchLock {
-    _held: Option<Box<dyn std::any::Any + Send>>,
-}
-
-impl FetchLock {
-    /// No lock to hold: one process serves the database.
-    pub fn none() -> Self {
-        Self { _held: None }
-    }
-
-    pub fn holding(held: impl std::any::Any + Send) -> Self {
-        Self {
-            _held: Some(Box::new(held)),
-        }
-    }
-}
-
-/// Connects to the database the URL names and runs its migrations.
+/// Connects to the database the URL names and runs its migrations, with
+/// the default [`OpenOptions`].
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::open(url).await?))
+    open_with(url, OpenOptions::default()).await
+}
+
+/// [`open`] with the options the configuration gives.
+pub async fn open_with(url: &DatabaseUrl, options: OpenOptions) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::open_with(url, options).await?))
 }

@@ -49,9 +49,10 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::{
-    AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat, DatabaseUrl,
-    FetchLock, FormattedText, HISTORY_LIMIT, Note, Space, Store, StoreError, StoreResult,
-    StoredBusinessConnection, UpdateClaim,
+    AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat,
+    DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, FormattedText, HISTORY_LIMIT, MIN_POSTGRES_POOL_SIZE,
+    Note, OpenOptions, Space, Store, StoreError, StoreResult, StoredBusinessConnection,
+    UpdateClaim,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -61,7 +62,6 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// writer.
 const SQLITE_FILE_POOL_SIZE: u32 = 4;
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// PostgreSQL: how long a query waits for a connection. Short, so that with
 /// the server gone a user hears "storage is unavailable" within seconds
 /// instead of waiting on a pool that cannot connect.
@@ -170,9 +170,16 @@ const POSTGRES_UPSERT_HISTORY: &str = upsert_history!("nextval('connection_histo
 impl SqlStore {
     /// Connects to the database the URL names and runs its migrations.
     pub async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
+        Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with the options the configuration gives.
+    pub async fn open_with(url: &DatabaseUrl, options: OpenOptions) -> StoreResult<Self> {
         match url {
             DatabaseUrl::Sqlite(url) => Self::open_sqlite(url).await,
-            DatabaseUrl::Postgres(url) => Self::open_postgres(url).await,
+            DatabaseUrl::Postgres(url) => {
+                Self::open_postgres_with(url, options.postgres_pool_size).await
+            }
         }
     }
 
@@ -214,11 +221,18 @@ impl SqlStore {
     }
 
     /// Connects to the database the `postgres:` URL names and runs the
-    /// migrations.
+    /// migrations, with the default pool size.
     pub async fn open_postgres(url: &str) -> StoreResult<Self> {
+        Self::open_postgres_with(url, DEFAULT_POSTGRES_POOL_SIZE).await
+    }
+
+    /// [`open_postgres`](Self::open_postgres) with a pool of at most
+    /// `pool_size` connections (at least two: the admin-change listener
+    /// keeps one).
+    pub async fn open_postgres_with(url: &str, pool_size: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("castellan");
         let pool = PgPoolOptions::new()
-            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .max_connections(pool_size.max(MIN_POSTGRES_POOL_SIZE))
             .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
@@ -283,18 +297,52 @@ impl Store for SqlStore {
         }))
     }
 
-    async fn lock_business_fetch(&self, id: &str) -> StoreResult<FetchLock> {
-        let Pool::Postgres(pool) = &self.pool else {
-            // One process: the caller's own lock is enough.
-            return Ok(FetchLock::none());
-        };
-        let mut tx = pool.begin().await?;
-        // Held until the transaction ends, when the lock is dropped.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('business-fetch:' || $1, 0))")
+    async fn claim_business_fetch(
+        &self,
+        id: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<bool> {
+        let claimed: Option<String> = write_one!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO business_fetches (id, owner, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE
+                 SET owner = excluded.owner, expires_at = excluded.expires_at
+                 WHERE business_fetches.expires_at < $4
+                 RETURNING id",
+            )
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        Ok(FetchLock::holding(tx))
+            .bind(&self.origin)
+            .bind(until_ms)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(claimed.is_some())
+    }
+
+    async fn release_business_fetch(&self, id: &str) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query("DELETE FROM business_fetches WHERE id = $1 AND owner = $2")
+                .bind(id)
+                .bind(&self.origin)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    fn instance(&self) -> &str {
+        &self.origin
+    }
+
+    fn connections(&self) -> (u32, u32) {
+        let (size, idle) = match &self.pool {
+            Pool::Sqlite { pool, .. } => (pool.size(), pool.num_idle()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        (size.saturating_sub(idle), idle)
     }
 
     // --- connections -----------------------------------------------------
@@ -356,6 +404,22 @@ impl Store for SqlStore {
             .await?
         });
         Ok(row.map(connected_chat).transpose()?)
+    }
+
+    async fn disconnect_from(&self, user_id: i64, space: Space) -> StoreResult<bool> {
+        let ended = write_one!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM current_connections
+                 WHERE user_id = $1 AND space = $2 AND chat_id = $3",
+            )
+            .bind(user_id)
+            .bind(space.kind())
+            .bind(space.id())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(ended > 0)
     }
 
     async fn current_connection(&self, user_id: i64) -> StoreResult<Option<ConnectedChat>> {
@@ -837,17 +901,18 @@ impl Store for SqlStore {
         now_ms: i64,
         lease_until: i64,
     ) -> StoreResult<UpdateClaim> {
-        // Taken over only when unfinished and its lease ran out.
-        let claimed: Option<i64> = write_one!(self, |pool| {
-            sqlx::query_scalar(
+        // Taken over only when unfinished and its lease ran out (or was
+        // given up); the first claim's time stays, for the prune and the
+        // hour an update is tried for.
+        let claimed: Option<(i32, i64)> = write_one!(self, |pool| {
+            sqlx::query_as(
                 "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
                  VALUES ($1, $2, FALSE, $3, $4)
                  ON CONFLICT (update_id) DO UPDATE
-                 SET owner = excluded.owner, lease_until = excluded.lease_until,
-                     claimed_at = excluded.claimed_at
+                 SET owner = excluded.owner, lease_until = excluded.lease_until
                  WHERE handled_updates.done = FALSE
                    AND handled_updates.lease_until < excluded.claimed_at
-                 RETURNING update_id",
+                 RETURNING attempts, claimed_at",
             )
             .bind(update_id)
             .bind(owner)
@@ -856,8 +921,11 @@ impl Store for SqlStore {
             .fetch_optional(pool)
             .await?
         });
-        if claimed.is_some() {
-            return Ok(UpdateClaim::Claimed);
+        if let Some((attempts, first_claimed_at)) = claimed {
+            return Ok(UpdateClaim::Claimed {
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                first_claimed_at,
+            });
         }
         let done: Option<bool> = on_pool!(self, |pool| {
             sqlx::query_scalar("SELECT done FROM handled_updates WHERE update_id = $1")
@@ -917,14 +985,16 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn release_update(&self, update_id: i64, owner: &str) -> StoreResult<()> {
+    async fn release_update(&self, update_id: i64, owner: &str, failed: bool) -> StoreResult<()> {
         write_one!(self, |pool| {
             sqlx::query(
-                "DELETE FROM handled_updates
+                "UPDATE handled_updates
+                 SET lease_until = 0, attempts = attempts + CASE WHEN $3 THEN 1 ELSE 0 END
                  WHERE update_id = $1 AND owner = $2 AND done = FALSE",
             )
             .bind(update_id)
             .bind(owner)
+            .bind(failed)
             .execute(pool)
             .await?;
         });

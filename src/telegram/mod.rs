@@ -32,6 +32,23 @@ pub use outbox::{DropReason, Prompt, Receipt};
 
 use crate::metrics::Metrics;
 
+/// Telegram's GroupAnonymousBot: the `from` of an anonymous admin's
+/// message (`sender_chat` is the group).
+pub const GROUP_ANONYMOUS_BOT: u64 = 1087968824;
+/// Channel_Bot: the `from` of a message sent as a channel (`sender_chat`).
+pub const CHANNEL_BOT: u64 = 136817688;
+/// "Telegram": the `from` of a linked channel's automatic forwards.
+pub const TELEGRAM_SERVICE: u64 = 777000;
+
+/// Whether `user_id` stands in for a chat rather than being a person: the
+/// same id speaks for every anonymous admin, channel or linked channel.
+pub fn is_stand_in(user_id: u64) -> bool {
+    matches!(
+        user_id,
+        GROUP_ANONYMOUS_BOT | CHANNEL_BOT | TELEGRAM_SERVICE
+    )
+}
+
 /// Moves what castellan keeps about a group to the supergroup it became:
 /// called with (old id, new id) when a call learns of the upgrade.
 pub type MigrationHook = Arc<dyn Fn(i64, i64) -> BoxFuture<'static, ()> + Send + Sync>;

@@ -14,7 +14,8 @@
 //! sends); a message still queued [`MAX_AGE`] after it was handed over is
 //! dropped rather than sent late; an identical message already waiting for
 //! the same chat absorbs a new one (fifty `/rules` in a raid send the rules
-//! once). Each drop or merge is counted in
+//! once). Without limits (`SEND_LIMITS=off`: a test server, a benchmark)
+//! nothing waits for a slot, and nothing is merged. Each drop or merge is counted in
 //! `castellan_replies_dropped_total{reason}` and logged once per chat per
 //! minute.
 //!
@@ -356,9 +357,12 @@ impl Outbox {
             return Receipt(rx);
         }
         let chat = state.chats.entry(chat_id).or_default();
+        // Without limits nothing waits for a slot: every reply goes.
+        let merges = self.shared.limits.is_some();
         if let Some(same) = chat
             .pending
             .iter_mut()
+            .filter(|_| merges)
             .find(|queued| queued.method == method && queued.body == message.body)
         {
             same.receipts.extend(message.receipts);

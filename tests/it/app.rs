@@ -22,6 +22,28 @@ pub struct TestApp {
     overrides: Vec<(String, String)>,
 }
 
+/// A fresh fake Telegram as castellan's tests want it: Telegram's flood
+/// limits enforced (a test that must exceed them says so), and `http://`
+/// webhooks accepted as by a local Bot API server (the tests have no TLS;
+/// Telegram itself refuses them).
+pub async fn test_fake() -> FakeTelegram {
+    let tg = FakeTelegram::start().await;
+    tg.enforce_flood_limits(true);
+    tg.allow_http_webhooks(true);
+    tg
+}
+
+/// A running bot for a test whose script has it answer faster than
+/// Telegram lets a bot write to one chat (several messages a second, as no
+/// person types): castellan keeps no send limits (`SEND_LIMITS=off`) and
+/// the fake enforces none, which keeps such tests quick. Every other test
+/// keeps both, as in production. `None` when the backend is skipped.
+pub async fn spawn_unlimited(backend: Backend) -> Option<TestApp> {
+    let app = TestApp::spawn_with(backend, &[("SEND_LIMITS", "off")]).await?;
+    app.tg.enforce_flood_limits(false);
+    Some(app)
+}
+
 pub fn config(tg: &FakeTelegram, database_url: &str) -> Config {
     config_with(tg, database_url, &[])
 }
@@ -42,8 +64,9 @@ pub fn config_with(
             "BOT_TOKEN" => Some(BOT_TOKEN.to_owned()),
             "DATABASE_URL" => Some(database_url.clone()),
             "TELEGRAM_API_URL" => Some(api_url.clone()),
-            // The fake does not enforce flood limits unless a test asks it to.
-            "SEND_LIMITS" => Some("off".to_owned()),
+            // Telegram's per-chat limits, kept as in production: the fake
+            // enforces them.
+            "SEND_LIMITS" => Some("on".to_owned()),
             // Test scripts type faster than people: only pace tests slow them.
             "USER_PACE" => Some("off".to_owned()),
             _ => None,
@@ -134,7 +157,7 @@ impl TestApp {
     /// A running bot on `backend`, or `None` when that backend is skipped.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let tg = FakeTelegram::start().await;
+        let tg = test_fake().await;
         Some(Self::start(tg, db).await)
     }
 
@@ -145,7 +168,7 @@ impl TestApp {
         prepare: impl FnOnce(&FakeTelegram),
     ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let tg = FakeTelegram::start().await;
+        let tg = test_fake().await;
         prepare(&tg);
         Some(Self::start(tg, db).await)
     }
@@ -154,7 +177,7 @@ impl TestApp {
     /// otherwise (`SEND_LIMITS=on`, say).
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let tg = FakeTelegram::start().await;
+        let tg = test_fake().await;
         Some(Self::start_with(tg, db, owned(overrides)).await)
     }
 
@@ -166,7 +189,7 @@ impl TestApp {
 
     /// [`spawn_on`](Self::spawn_on) with some configuration set otherwise.
     pub async fn spawn_on_with(db: TestDb, overrides: &[(&str, &str)]) -> TestApp {
-        let tg = FakeTelegram::start().await;
+        let tg = test_fake().await;
         Self::start_with(tg, db, owned(overrides)).await
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use castellan::store::Space;
 use fake_bot_api::{MemberStatus, MigrationDelivery};
 
-use crate::app::{TestApp, button_data};
+use crate::app::{TestApp, button_data, spawn_unlimited};
 use crate::db::Backend;
 
 crate::backend_tests!(
@@ -33,7 +33,8 @@ where
 }
 
 async fn upgrades_are_followed_whatever_the_delivery(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     let store = app.db.open().await;
@@ -125,7 +126,8 @@ async fn a_call_to_an_upgraded_group_follows_the_upgrade(backend: Backend) {
 }
 
 async fn removing_the_bot_ends_connections_for_good(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     let store = app.db.open().await;
@@ -186,7 +188,8 @@ async fn removing_the_bot_ends_connections_for_good(backend: Backend) {
 }
 
 async fn a_new_title_replaces_the_stored_one(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     let store = app.db.open().await;
@@ -232,7 +235,8 @@ async fn a_new_title_replaces_the_stored_one(backend: Backend) {
 }
 
 async fn admin_status_is_live_where_the_bot_is_not_admin(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     // The bot is a plain member: Telegram sends it no chat_member updates.

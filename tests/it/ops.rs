@@ -373,7 +373,8 @@ async fn two_replicas_behave_as_one_bot() {
     assert_eq!(reply.text, "Only admins can use /allowconnect.");
 
     // A business connection neither replica has seen, its messages spread
-    // over both at once: one getBusinessConnection between them.
+    // over both at once (each a #name: only those need the connection):
+    // one getBusinessConnection between them.
     balancer.send_to(ROUND_ROBIN);
     let owner = app.tg.add_user("Olga");
     let id = app
@@ -381,7 +382,7 @@ async fn two_replicas_behave_as_one_bot() {
         .connect_business_silently(owner, Some(BusinessRights::reply()));
     for i in 0..12 {
         let customer = app.tg.add_user(&format!("Customer {i}"));
-        app.tg.business_message(&id, customer, "hello");
+        app.tg.business_message(&id, customer, "#hello");
     }
     app.tg.wait_webhook_idle(Duration::from_secs(10)).await;
     assert_eq!(app.tg.business_connection_requests().len(), 1);

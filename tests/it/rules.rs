@@ -2,7 +2,7 @@
 
 use fake_bot_api::{IncomingMessage, MemberStatus};
 
-use crate::app::TestApp;
+use crate::app::{TestApp, spawn_unlimited};
 use crate::db::Backend;
 use crate::long_text::{LIMIT, check_formatting, long_formatted_text, take_parts, utf16_len};
 
@@ -14,7 +14,8 @@ crate::backend_tests!(
 );
 
 async fn rules_in_the_group_and_through_a_connection(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     let (chat, owner) = app.group_with_owner("Ops <Team>");
@@ -91,7 +92,8 @@ async fn rules_from_a_reply_keep_formatting(backend: Backend) {
 }
 
 async fn long_rules_arrive_in_several_valid_messages(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    // Answers faster than Telegram allows in one chat: no send limits.
+    let Some(app) = spawn_unlimited(backend).await else {
         return;
     };
     let (chat, owner) = app.group_with_owner("Team");
