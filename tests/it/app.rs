@@ -252,6 +252,26 @@ impl TestApp {
         self.tg.next_message(chat).await
     }
 
+    /// `user` sends `/id` to the bot: its very next message in their
+    /// private chat is the answer, so nothing stray came before it.
+    pub async fn id_in_pm(&self, user: i64) {
+        self.tg
+            .assert_next_is_answer_to(user, user, "/id", |answer, _| {
+                answer.text == format!("Your id: {user}")
+            })
+            .await;
+    }
+
+    /// `user` sends `/id` in the group: the bot's very next message there
+    /// is the answer, so nothing stray came before it.
+    pub async fn id_in_group(&self, user: i64, chat: i64) {
+        self.tg
+            .assert_next_is_answer_to(user, chat, "/id", |answer, _| {
+                answer.text.contains(&format!("This chat's id: {chat}"))
+            })
+            .await;
+    }
+
     /// A group with an owner (who has started the bot in PM) and the bot in it.
     pub fn group_with_owner(&self, title: &str) -> (i64, i64) {
         let owner = self.tg.add_user("Owner");

@@ -79,16 +79,6 @@ async fn asks_and_gets(app: &TestApp, connection: &str, customer: i64, note: &st
         .await;
 }
 
-/// `user` sends `/id` to the bot: its very next message in their private
-/// chat is the answer, so nothing stray came before it.
-async fn id_in_pm(app: &TestApp, user: i64) {
-    app.tg
-        .assert_next_is_answer_to(user, user, "/id", |answer, _| {
-            answer.text == format!("Your id: {user}")
-        })
-        .await;
-}
-
 /// An owner whose business account is connected with the right to reply,
 /// after the welcome message in their PM.
 async fn connected_owner(app: &TestApp) -> (i64, String) {
@@ -184,7 +174,7 @@ async fn superseded_connection_id_is_ignored(backend: Backend) {
     wait_for_stored_connections(&app, 2).await;
     // Same rights, same state: nothing worth telling the owner, whose next
     // message is the answer to their /id.
-    id_in_pm(&app, owner).await;
+    app.id_in_pm(owner).await;
 
     let customer = app.tg.add_user("Carl");
     asks_and_gets(&app, &new_id, customer, "9 to 5").await;
@@ -340,7 +330,7 @@ async fn edited_business_messages_and_business_buttons_are_handled(backend: Back
         .press_business_button(&id, customer, answer.message_id, "connect.business");
     let answered = app.tg.next_callback_answer(&query).await;
     assert_eq!(answered["text"], "This button is not valid (any more).");
-    id_in_pm(&app, customer).await;
+    app.id_in_pm(customer).await;
     assert_eq!(pm_attempts(&app, customer).len(), 1);
 }
 
@@ -381,7 +371,7 @@ async fn customer_commands_in_business_chats_do_nothing(backend: Backend) {
     app.tg
         .business_message_from_owner(&id, customer, "/connect business");
     asks_and_gets(&app, &id, customer, "9 to 5").await;
-    id_in_pm(&app, owner).await;
+    app.id_in_pm(owner).await;
 }
 
 async fn hashtag_answers_customers_with_the_business_note(backend: Backend) {
@@ -437,13 +427,13 @@ async fn no_answer_without_reply_right_or_when_disabled(backend: Backend) {
     app.tg.set_business_rights(&id, None);
     app.tg.next_message(owner).await;
     app.tg.business_message(&id, customer, "#hours");
-    id_in_pm(&app, customer).await;
+    app.id_in_pm(customer).await;
     let mut read_only = BusinessRights::reply();
     read_only.can_reply = false;
     app.tg.set_business_rights(&id, Some(read_only));
     app.tg.next_message(owner).await;
     app.tg.business_message(&id, customer, "#hours");
-    id_in_pm(&app, customer).await;
+    app.id_in_pm(customer).await;
     assert_eq!(tried(), 0);
     // The right back, the same ask is answered: it is the first answer in
     // the chat, and the only reply tried.
@@ -648,7 +638,7 @@ async fn manage_bot_button_pauses_one_chat(backend: Backend) {
     asks_and_gets(&app, &id, dora, "9 to 5").await;
     // Carl's /id to the bot comes after his ask, in the same order: once
     // it is answered, the ask was handled, paused.
-    id_in_pm(&app, carl).await;
+    app.id_in_pm(carl).await;
 
     // Someone else's "Manage Bot" link and forged button are refused.
     let reply = app.pm(dora, &format!("/start bizChat{carl}")).await;
@@ -665,7 +655,7 @@ async fn manage_bot_button_pauses_one_chat(backend: Backend) {
     let answer = app.tg.next_callback_answer(&press).await;
     assert_eq!(answer["show_alert"], true);
     app.tg.business_message(&id, carl, "#hours");
-    id_in_pm(&app, carl).await;
+    app.id_in_pm(carl).await;
     assert!(business_sends(&app, carl, None).is_empty());
 
     // Resumed by the owner: Carl's next ask is the first answer in his
@@ -728,7 +718,7 @@ async fn business_state_survives_a_restart(backend: Backend) {
     // after his ask, in the same order) is answered, nothing was tried in
     // his business chat.
     app.tg.business_message(&id, carl, "#hours");
-    id_in_pm(&app, carl).await;
+    app.id_in_pm(carl).await;
     let to_carl = business_sends(&app, carl, None);
     assert!(to_carl.is_empty(), "{to_carl:#?}");
     let reply = app.pm(owner, "/connection").await;

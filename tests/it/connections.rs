@@ -65,26 +65,6 @@ fn statuses() -> Vec<(MemberStatus, &'static str)> {
     ]
 }
 
-/// `user` sends `/id` to the bot: its very next message in their private
-/// chat is the answer, so nothing stray came before it.
-async fn id_in_pm(app: &TestApp, user: i64) {
-    app.tg
-        .assert_next_is_answer_to(user, user, "/id", |answer, _| {
-            answer.text == format!("Your id: {user}")
-        })
-        .await;
-}
-
-/// `user` sends `/id` in the group: the bot's very next message there is
-/// the answer, so nothing stray came before it.
-async fn id_in_group(app: &TestApp, user: i64, chat: i64) {
-    app.tg
-        .assert_next_is_answer_to(user, chat, "/id", |answer, _| {
-            answer.text.contains(&format!("This chat's id: {chat}"))
-        })
-        .await;
-}
-
 /// Tries to connect `user` to `chat` one way; returns (connected, what the user saw).
 async fn attempt(app: &TestApp, user: i64, chat: i64, username: &str, way: Way) -> (bool, String) {
     let command = match way {
@@ -652,8 +632,8 @@ async fn allowconnect_through_a_connection(backend: Backend) {
     // Nothing was said in the group: once the owner's next command is
     // handled (so was /allowconnect), the group's next message answers a
     // command there.
-    id_in_pm(&app, owner).await;
-    id_in_group(&app, owner, chat).await;
+    app.id_in_pm(owner).await;
+    app.id_in_group(owner, chat).await;
     let reply = app.pm(member, "/connection").await;
     assert!(reply.text.contains("allow only admins"), "{}", reply.text);
 }
@@ -740,7 +720,7 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
         .wait_for_request("editMessageText", not_modified, Duration::from_secs(10))
         .await;
     assert!(refused.is_some(), "the second Back tried no edit");
-    id_in_pm(&app, owner).await;
+    app.id_in_pm(owner).await;
 
     // A member's forged Admin press: an alert, no list.
     let member_view = app.pm(member, &format!("/connect {chat}")).await;
@@ -756,7 +736,7 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
             .contains("Only the group's admins"),
         "{answer}"
     );
-    id_in_pm(&app, member).await;
+    app.id_in_pm(member).await;
 
     // A stale press after disconnecting: an alert.
     app.pm(member, "/disconnect").await;

@@ -11,26 +11,6 @@ use crate::app::{TestApp, button_data, spawn_unlimited};
 use crate::db::Backend;
 use crate::long_text::{check_formatting, long_formatted_text, take_parts, utf16_len, utf16_slice};
 
-/// `user` sends `/id` to the bot: its very next message in their private
-/// chat is the answer, so nothing stray came before it.
-async fn id_in_pm(app: &TestApp, user: i64) {
-    app.tg
-        .assert_next_is_answer_to(user, user, "/id", |answer, _| {
-            answer.text == format!("Your id: {user}")
-        })
-        .await;
-}
-
-/// `user` sends `/id` in the group: the bot's very next message there is
-/// the answer, so nothing stray came before it.
-async fn id_in_group(app: &TestApp, user: i64, chat: i64) {
-    app.tg
-        .assert_next_is_answer_to(user, chat, "/id", |answer, _| {
-            answer.text.contains(&format!("This chat's id: {chat}"))
-        })
-        .await;
-}
-
 crate::backend_tests!(
     notes_in_the_group,
     notes_through_a_connection,
@@ -69,7 +49,7 @@ async fn notes_in_the_group(backend: Backend) {
     // Other hashtags are just chat: the group's next message answers the
     // next command.
     app.tg.send_text(member, chat, "#nothing here");
-    id_in_group(&app, member, chat).await;
+    app.id_in_group(member, chat).await;
 
     app.say(owner, chat, "/save rules-2 Second").await;
     let reply = app.say(owner, chat, "/save welcome Hi again").await;
@@ -146,8 +126,8 @@ async fn notes_through_a_connection(backend: Backend) {
     // The group itself heard nothing of it, and has the note: once the
     // owner's and the member's next commands are handled (so were theirs
     // above), the group's next message answers #faq there.
-    id_in_pm(&app, owner).await;
-    id_in_pm(&app, member).await;
+    app.id_in_pm(owner).await;
+    app.id_in_pm(member).await;
     app.tg
         .assert_next_is_answer_to(member, chat, "#faq", |answer, asked| {
             answer.text == "Read the FAQ" && answer.reply_to_message_id == Some(asked)
@@ -492,7 +472,7 @@ async fn many_notes_are_listed_in_pages(backend: Backend) {
     let alert = answer["text"].as_str().unwrap_or_default();
     assert!(alert.contains("not connected"), "{alert}");
     // Nothing but the alerts: the member's next message answers their /id.
-    id_in_pm(&app, member).await;
+    app.id_in_pm(member).await;
     // A press in a group is refused before anything is looked at.
     let id = app.tg.press_button(owner, chat, message_id, "notes.1");
     let answer = app.tg.next_callback_answer(&id).await;
