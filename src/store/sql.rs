@@ -947,13 +947,10 @@ impl Store for SqlStore {
         owner: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        const FINISH: &str =
-            "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
-             VALUES ($1, $2, TRUE, $3, $3)
-             ON CONFLICT (update_id) DO UPDATE SET done = TRUE";
+        // One statement for the whole batch, each backend reading the ids
+        // from one parameter: PostgreSQL as an array, SQLite (no arrays) as
+        // a JSON list.
         match &self.pool {
-            // One statement for the whole batch: a round trip each would
-            // cost more than the batch saves.
             Pool::Postgres(pool) => {
                 super::count_operation();
                 sqlx::query(
@@ -967,18 +964,20 @@ impl Store for SqlStore {
                 .execute(pool)
                 .await?;
             }
-            // SQLite has no arrays; statements in one transaction cost no
-            // round trips.
             Pool::Sqlite { .. } => {
-                write_tx!(self, |tx| {
-                    for update_id in update_ids {
-                        sqlx::query(FINISH)
-                            .bind(update_id)
-                            .bind(owner)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                let ids = serde_json::to_string(update_ids).unwrap_or_else(|_| "[]".into());
+                write_one!(self, |pool| {
+                    // `WHERE TRUE`: SQLite's upsert after a SELECT needs it.
+                    sqlx::query(
+                        "INSERT INTO handled_updates (update_id, owner, done, lease_until, claimed_at)
+                         SELECT value, $2, TRUE, $3, $3 FROM json_each($1) WHERE TRUE
+                         ON CONFLICT (update_id) DO UPDATE SET done = TRUE",
+                    )
+                    .bind(ids)
+                    .bind(owner)
+                    .bind(now_ms)
+                    .execute(pool)
+                    .await?;
                 });
             }
         }

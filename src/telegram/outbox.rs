@@ -15,7 +15,8 @@
 //! dropped rather than sent late; an identical message already waiting for
 //! the same chat absorbs a new one (fifty `/rules` in a raid send the rules
 //! once). Without limits (`SEND_LIMITS=off`: a test server, a benchmark)
-//! nothing waits for a slot, and nothing is merged. Each drop or merge is counted in
+//! nothing waits for a slot, and nothing is merged or refused for a full
+//! queue. Each drop or merge is counted in
 //! `castellan_replies_dropped_total{reason}` and logged once per chat per
 //! minute.
 //!
@@ -372,7 +373,9 @@ impl Outbox {
                 .dropped(chat_id, method, DropReason::Merged, log);
             return Receipt(rx);
         }
-        if chat.pending.len() >= QUEUE_LIMIT {
+        // Without limits a queue drains as fast as Telegram answers: only a
+        // chat that must wait for its slots has a minute's worth to bound.
+        if merges && chat.pending.len() >= QUEUE_LIMIT {
             let log = note_drop(chat, now);
             drop(state);
             self.shared

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use castellan::store::{
     BusinessConnectionRecord, BusinessRecorded, ConnectedChat, FormattedText, HISTORY_LIMIT, Note,
-    Space, SqlStore, Store, StoredBusinessConnection,
+    Space, SqlStore, Store, StoredBusinessConnection, UpdateClaim,
 };
 
 use crate::db::{Backend, TestDb};
@@ -47,6 +47,8 @@ crate::backend_tests!(
     migrate_chat_leaves_business_rows,
     concurrent_business_records_leave_one_live_connection,
     upgrade_from_0001_keeps_data,
+    handled_updates_are_claimed_finished_and_released,
+    business_fetches_are_claimed_once,
 );
 
 fn chat(chat_id: i64, title: &str) -> ConnectedChat {
@@ -1702,4 +1704,106 @@ async fn per_update_lookups_use_indexes() {
             "{lookup}\n{plan}"
         );
     }
+}
+
+/// Each update acts once: a claim holds off others until its lease runs
+/// out, a finished update stays handled, and a released one (failed on an
+/// outage) is claimed again with its attempt counted.
+async fn handled_updates_are_claimed_finished_and_released(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let owner = store.instance().to_owned();
+    store
+        .finish_updates(&[1, 2, 3], &owner, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.handled_updates_among(1, 10).await.unwrap().len(),
+        3,
+        "a batch is recorded"
+    );
+    assert_eq!(store.newest_recorded_update().await.unwrap(), Some(3));
+    assert_eq!(
+        store.claim_update(2, &owner, 2_000, 3_000).await.unwrap(),
+        UpdateClaim::Handled
+    );
+    let first = store.claim_update(4, &owner, 2_000, 5_000).await.unwrap();
+    assert_eq!(
+        first,
+        UpdateClaim::Claimed {
+            attempts: 0,
+            first_claimed_at: 2_000
+        }
+    );
+    // Another replica, before the lease ran out, then after.
+    assert_eq!(
+        store.claim_update(4, "other", 4_000, 9_000).await.unwrap(),
+        UpdateClaim::Running
+    );
+    assert!(matches!(
+        store.claim_update(4, "other", 6_000, 9_000).await.unwrap(),
+        UpdateClaim::Claimed {
+            attempts: 0,
+            first_claimed_at: 2_000
+        }
+    ));
+    // Failed on an outage: released, and counted.
+    store.release_update(4, "other", true).await.unwrap();
+    assert_eq!(
+        store.claim_update(4, &owner, 6_001, 9_000).await.unwrap(),
+        UpdateClaim::Claimed {
+            attempts: 1,
+            first_claimed_at: 2_000
+        }
+    );
+    store.finish_updates(&[4], &owner, 6_002).await.unwrap();
+    assert_eq!(
+        store
+            .claim_update(4, "other", 99_000, 100_000)
+            .await
+            .unwrap(),
+        UpdateClaim::Handled
+    );
+    assert_eq!(store.prune_handled_updates(2_000).await.unwrap(), 3);
+    assert_eq!(store.handled_updates_among(1, 10).await.unwrap(), vec![4]);
+}
+
+/// One castellan at a time fetches an unknown business connection; a claim
+/// that ran out (its castellan died) is taken over.
+async fn business_fetches_are_claimed_once(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert!(
+        store
+            .claim_business_fetch("b1", 1_000, 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_business_fetch("b1", 1_500, 2_500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_business_fetch("b1", 2_001, 3_000)
+            .await
+            .unwrap()
+    );
+    store.release_business_fetch("b1").await.unwrap();
+    assert!(
+        store
+            .claim_business_fetch("b1", 2_002, 3_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_business_fetch("b2", 2_002, 3_000)
+            .await
+            .unwrap()
+    );
 }
