@@ -442,6 +442,32 @@ mod tests {
         assert!(!cache.current(-2, started));
     }
 
+    /// A cached list is trusted for five minutes, then asked for again
+    /// (chat_member updates may have been missed).
+    #[test]
+    fn a_cached_list_ages_out() {
+        let tg =
+            Telegram::builder(&url::Url::parse("http://127.0.0.1:9").unwrap(), BOT_TOKEN).build();
+        let auth = Auth::new(tg, UserId(BOT_ID as u64));
+        let now = Instant::now();
+        for (chat, age) in [
+            (-1, Duration::from_secs(60)),
+            (-2, ADMIN_CACHE_TTL + Duration::from_secs(1)),
+        ] {
+            let fetched_at = now.checked_sub(age).unwrap();
+            auth.lock_cache().chats.insert(
+                chat,
+                CachedAdmins {
+                    fetched_at,
+                    user_ids: [7].into(),
+                },
+            );
+        }
+        assert_eq!(auth.cached(-1, UserId(7)), Some(true));
+        assert_eq!(auth.cached(-1, UserId(8)), Some(false));
+        assert_eq!(auth.cached(-2, UserId(7)), None, "too old to trust");
+    }
+
     /// A list Telegram sent before an invalidation came is not kept: the
     /// next check asks again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -259,6 +259,24 @@ mod tests {
         assert_eq!(deleted.message_ids.len(), 2);
     }
 
+    /// An update that does not parse even repaired is skipped (its kind
+    /// stays an error, which polling steps over); the batch's others are
+    /// kept.
+    #[test]
+    fn an_update_the_repair_cannot_save_is_skipped_alone() {
+        let answer = br#"{"ok": true, "result": [
+            {"update_id": 1, "deleted_business_messages": {"business_connection_id": "abc",
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"}, "message_ids": ["x"]}},
+            {"update_id": 2, "message": {"message_id": 1, "date": 0,
+                "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+                "from": {"id": 42, "is_bot": false, "first_name": "Ann"}, "text": "/id"}}
+        ]}"#;
+        let updates = read_updates(answer).unwrap();
+        assert_eq!(updates.len(), 2);
+        assert!(matches!(updates[0].kind, UpdateKind::Error(_)));
+        assert!(matches!(updates[1].kind, UpdateKind::Message(_)));
+    }
+
     #[test]
     fn texts_parse_once_unless_they_need_the_repair() {
         let deleted = r#"{"update_id": 9, "deleted_business_messages": {"business_connection_id": "abc",

@@ -235,6 +235,10 @@ pub enum Fault {
     Forbidden(String),
     /// 500 "Internal Server Error" (teloxide then sleeps 10 s).
     ServerError,
+    /// 409 "Conflict: terminated by other getUpdates request; make sure
+    /// that only one bot instance is running": another process polls with
+    /// the same token.
+    Conflict,
     /// 502 with an HTML page (`content-type: text/html`, not JSON), as
     /// Telegram's nginx front answers when the Bot API server behind it
     /// does not.

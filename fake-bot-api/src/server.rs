@@ -280,6 +280,10 @@ fn fault_error(f: &Fault) -> ApiError {
         Fault::BadRequest(m) => ApiError::bad(m.strip_prefix("Bad Request: ").unwrap_or(m)),
         Fault::Forbidden(m) => ApiError::forbidden(m.strip_prefix("Forbidden: ").unwrap_or(m)),
         Fault::ServerError => ApiError::new(500, "Internal Server Error"),
+        Fault::Conflict => ApiError::new(
+            409,
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+        ),
         // Not replies of the Bot API: the caller handles them.
         Fault::BadGateway
         | Fault::DropConnection

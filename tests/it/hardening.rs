@@ -10,6 +10,10 @@ use crate::proxy::TcpProxy;
 crate::backend_tests!(
     anonymous_admins_of_one_group_never_slow_another,
     a_customer_flooding_hashtags_gets_a_handful,
+    a_demoted_bot_stops_trusting_its_admin_cache,
+    polling_survives_get_updates_failures,
+    a_send_answered_with_migrate_follows_the_supergroup,
+    a_note_from_a_caption_keeps_its_text_mention,
 );
 
 const SLOW_DOWN: &str = "faster than I can serve";
@@ -240,4 +244,187 @@ async fn a_webhook_update_failed_on_an_outage_is_sent_again_and_done() {
         }
     })
     .await;
+}
+
+/// A bot demoted from admin gets no more chat_member updates: its cached
+/// admin list is dropped, and every admin command asks Telegram again.
+async fn a_demoted_bot_stops_trusting_its_admin_cache(backend: Backend) {
+    let Some(app) = crate::app::spawn_unlimited(backend).await else {
+        return;
+    };
+    let (chat, _owner) = app.group_with_owner("Team");
+    app.tg.set_bot_status(chat, MemberStatus::Administrator);
+    let ada = app.user_in(chat, "Ada", MemberStatus::Administrator);
+    let asked = || app.tg.requests_for("getChatAdministrators").len();
+    let before = asked();
+    for _ in 0..2 {
+        let reply = app.say(ada, chat, "/allowconnect").await;
+        assert!(reply.text.starts_with("Members may"), "{}", reply.text);
+    }
+    assert_eq!(asked(), before + 1, "cached while the bot is an admin");
+    app.tg.set_bot_status(chat, MemberStatus::Member);
+    for _ in 0..2 {
+        let reply = app.say(ada, chat, "/allowconnect").await;
+        assert!(reply.text.starts_with("Members may"), "{}", reply.text);
+    }
+    assert_eq!(asked(), before + 3, "asked live once demoted");
+}
+
+/// getUpdates failing (Telegram's 5xx, a dropped connection, a 409 from a
+/// second poller) is retried
+/// with backoff, and the updates waiting meanwhile are handled.
+async fn polling_survives_get_updates_failures(backend: Backend) {
+    let Some(app) = crate::app::spawn_unlimited(backend).await else {
+        return;
+    };
+    let user = app.tg.add_user("Ann");
+    app.tg
+        .fail_next("getUpdates", fake_bot_api::Fault::ServerError, 2);
+    app.tg
+        .fail_next("getUpdates", fake_bot_api::Fault::DropConnection, 1);
+    // Another process polling with the same token, for a while.
+    app.tg
+        .fail_next("getUpdates", fake_bot_api::Fault::Conflict, 1);
+    // The poll under way takes this one; the next ones fail.
+    let started = app.pm(user, "/start").await;
+    assert!(started.text.starts_with("Hi"), "{}", started.text);
+    app.tg.send_text(user, user, "/id");
+    assert_eq!(
+        app.tg.next_message(user).await.text,
+        format!("Your id: {user}")
+    );
+    let failed = app
+        .tg
+        .requests_for("getUpdates")
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert_eq!(failed, 4);
+}
+
+/// A reply to a group that became a supergroup meanwhile is answered by
+/// Telegram with `migrate_to_chat_id`: it is sent again to the supergroup,
+/// and the group's records follow it.
+async fn a_send_answered_with_migrate_follows_the_supergroup(backend: Backend) {
+    let Some(mut app) = crate::app::spawn_unlimited(backend).await else {
+        return;
+    };
+    let owner = app.tg.add_user("Owner");
+    let group = app.tg.add_group("Team");
+    app.tg.set_member(group, owner, MemberStatus::Creator);
+    let set = app.say(owner, group, "/setrules Be kind.").await;
+    assert!(set.text.contains("rules"), "{}", set.text);
+    // Asked in the group just before its upgrade, answered after it.
+    app.stop().await;
+    app.tg.send_text(owner, group, "/rules");
+    let supergroup = app
+        .tg
+        .migrate_group_with(group, fake_bot_api::MigrationDelivery::Neither);
+    app.restart().await;
+    let rules = app.tg.next_message(supergroup).await;
+    assert!(rules.text.contains("Be kind."), "{}", rules.text);
+    let refused = app
+        .tg
+        .requests_for("sendMessage")
+        .iter()
+        .filter(|r| r.params["chat_id"].as_i64() == Some(group) && !r.ok)
+        .count();
+    assert_eq!(refused, 1, "one send to the old id, then the supergroup");
+    // The rules moved with it.
+    let again = app.say(owner, supergroup, "/rules").await;
+    assert!(again.text.contains("Be kind."), "{}", again.text);
+}
+
+/// The LISTEN connection that brings other castellans' admin changes is
+/// lost (PostgreSQL restarted it, say): castellan forgets what it cached,
+/// subscribes again, and hears the next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listen_connection_is_subscribed_again() {
+    let Some(app) = crate::app::spawn_unlimited(Backend::Postgres).await else {
+        return;
+    };
+    let (chat, _owner) = app.group_with_owner("Team");
+    app.tg.set_bot_status(chat, MemberStatus::Administrator);
+    let ada = app.user_in(chat, "Ada", MemberStatus::Administrator);
+    let allowed = |text: &str| text.starts_with("Members may");
+    assert!(allowed(&app.say(ada, chat, "/allowconnect").await.text));
+
+    // This castellan's LISTEN connection is cut (the channel is named
+    // after the test's own schema: other tests' are left alone).
+    let cut = app
+        .db
+        .query_i64(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+               AND query LIKE '%castellan_admins.' || current_schema() || '%'",
+            &[],
+        )
+        .await;
+    assert!(cut >= 1, "no LISTEN connection found");
+    // Subscribed again after its backoff; meanwhile the cache is dropped
+    // and filled again.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(allowed(&app.say(ada, chat, "/allowconnect").await.text));
+    let asked = app.tg.requests_for("getChatAdministrators").len();
+    assert!(allowed(&app.say(ada, chat, "/allowconnect").await.text));
+    assert_eq!(
+        app.tg.requests_for("getChatAdministrators").len(),
+        asked,
+        "cached again"
+    );
+
+    // Ada is demoted where this castellan cannot see it; another castellan
+    // on the database announces it.
+    app.tg.set_member(chat, ada, MemberStatus::Member);
+    let other = app.db.open().await;
+    other.announce_admins_changed(chat).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = app.say(ada, chat, "/allowconnect").await;
+        if reply.text == "Only admins can use /allowconnect." {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the announcement was never heard"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A note saved in reply to a photo takes its caption, and a mention of a
+/// user without a username (`text_mention`) survives as a link to them.
+async fn a_note_from_a_caption_keeps_its_text_mention(backend: Backend) {
+    let Some(app) = crate::app::spawn_unlimited(backend).await else {
+        return;
+    };
+    let (group, owner) = app.group_with_owner("Team");
+    let ann = app.user_in(group, "Ann", MemberStatus::Member);
+    let caption = "Ask Ann about it";
+    let photo = app.tg.send_message(
+        IncomingMessage::new(owner, group, "")
+            .caption(caption)
+            .entities(vec![serde_json::json!({
+                "type": "text_mention", "offset": 4, "length": 3,
+                "user": {"id": ann, "is_bot": false, "first_name": "Ann"}
+            })]),
+    );
+    app.tg
+        .send_message(IncomingMessage::new(owner, group, "/save ask").reply_to(photo));
+    let saved = app.tg.next_message(group).await;
+    assert!(saved.text.contains("ask"), "{}", saved.text);
+    app.tg.send_text(owner, group, "/get ask");
+    let note = app.tg.next_message(group).await;
+    assert_eq!(note.text, caption);
+    let mention = app
+        .tg
+        .message_json(group, note.message_id)
+        .and_then(|json| json["entities"].as_array().cloned())
+        .unwrap_or_default();
+    assert!(
+        mention
+            .iter()
+            .any(|e| e["type"] == "text_mention" && e["user"]["id"].as_i64() == Some(ann)),
+        "{mention:?}"
+    );
 }
