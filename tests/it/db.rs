@@ -68,7 +68,22 @@ impl TestDb {
         }
     }
 
+    /// A PostgreSQL schema whose name takes all 63 bytes PostgreSQL allows:
+    /// castellan's announcement channel, named after it, is then too long
+    /// for `pg_notify`, which fails while every other statement works.
+    pub async fn postgres_where_announcements_fail() -> Option<TestDb> {
+        let mut schema = unique_schema_name();
+        while schema.len() < 63 {
+            schema.push('x');
+        }
+        Self::new_postgres_named(schema).await
+    }
+
     async fn new_postgres() -> Option<TestDb> {
+        Self::new_postgres_named(unique_schema_name()).await
+    }
+
+    async fn new_postgres_named(schema: String) -> Option<TestDb> {
         let admin_url = match std::env::var(TEST_DATABASE_URL) {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -81,7 +96,6 @@ impl TestDb {
                 return None;
             }
         };
-        let schema = unique_schema_name();
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {TEST_DATABASE_URL}: {e}"));

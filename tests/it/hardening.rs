@@ -428,3 +428,32 @@ async fn a_note_from_a_caption_keeps_its_text_mention(backend: Backend) {
         "{mention:?}"
     );
 }
+
+/// The bot removed from a group ends its connections even when the
+/// announcement to the other castellans fails: the durable change comes
+/// first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_removed_ends_connections_even_when_the_announcement_fails() {
+    let Some(db) = TestDb::postgres_where_announcements_fail().await else {
+        return;
+    };
+    let store = db.open().await;
+    let too_long = store.announce_admins_changed(-1).await;
+    assert!(too_long.is_err(), "the announcement must fail here");
+    drop(store);
+    let app = TestApp::spawn_on_with(db, &[("SEND_LIMITS", "off")]).await;
+    let (group, owner) = app.group_with_owner("Team");
+    let reply = app.pm(owner, &format!("/connect {group}")).await;
+    assert!(
+        reply.text.starts_with("You are now connected to"),
+        "{}",
+        reply.text
+    );
+    app.tg.set_bot_status(group, MemberStatus::Kicked);
+    let reply = app.pm(owner, "/connection").await;
+    assert!(
+        reply.text.contains("has ended"),
+        "still connected: {}",
+        reply.text
+    );
+}
