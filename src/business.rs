@@ -100,12 +100,6 @@ pub fn record_of(connection: &BusinessConnection) -> BusinessConnectionRecord {
     }
 }
 
-fn unix_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
-
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -161,7 +155,7 @@ impl BusinessConnections {
                 if let Some(stored) = self.store.business_connection(&id.0).await? {
                     return Ok(live(stored));
                 }
-                let now = unix_now_ms();
+                let now = crate::store::unix_ms();
                 let until = now + FETCH_CLAIM.as_millis() as i64;
                 if self.store.claim_business_fetch(&id.0, now, until).await? {
                     break;

@@ -78,17 +78,16 @@ pub fn asks_anything(update: &Update, bot_username: &str) -> bool {
     }
 }
 
-/// The handler an update needs, if any (see [`asks_anything`]). Only what
-/// a handler will use is cloned. `attempt` counts the runs before that
-/// failed on an outage: the user was told then, and is not told again.
+/// The handler an update needs, if any: none for kinds not asked for. The
+/// intake lets plain chatter go first ([`asks_anything`]); the message
+/// handler finds it asks nothing should it come anyway. Only what a handler
+/// will use is cloned. `attempt` counts the runs before that failed on an
+/// outage: the user was told then, and is not told again.
 pub fn route(
     update: &Update,
     state: Arc<AppState>,
     attempt: u32,
 ) -> Option<BoxFuture<'static, Handled>> {
-    if !asks_anything(update, &state.bot_username) {
-        return None;
-    }
     let tell = attempt == 0;
     let handler = match &update.kind {
         UpdateKind::Message(msg) => message_endpoint(msg.clone(), state, tell).boxed(),
@@ -331,7 +330,11 @@ async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>
     let work = async {
         state.auth.invalidate(update.chat.id.0);
         on_my_chat_member(&update, &state).await?;
-        admins_changed(update.chat.id.0, &state).await
+        state
+            .store
+            .announce_admins_changed(update.chat.id.0)
+            .await?;
+        Ok(())
     };
     Handled::of(&guarded("my_chat_member handler", work).await)
 }

@@ -28,7 +28,7 @@ use futures::{FutureExt, StreamExt};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{IntCounter, IntGauge};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use teloxide::payloads::GetMe;
@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Secret, parse_http_addr};
 use crate::intake::{Intake, Outcome};
-use crate::metrics::Metrics;
+use crate::metrics::{LogEvery, Metrics};
 use crate::store::Store;
 use crate::telegram::{RetryPolicy, Telegram};
 use crate::updates::{parse_update_text, update_kind};
@@ -112,46 +112,7 @@ struct Served {
     /// The getMe of `/health`: one at a time, its answer kept a while.
     telegram: Arc<Probe>,
     /// Posts refused for their secret: counted, logged once a minute.
-    refused_log: Throttle,
-    counters: HttpCounters,
-}
-
-/// The server's own metrics, rendered after the app's.
-struct HttpCounters {
-    registry: Registry,
-    refused: IntCounter,
-    evicted: IntCounter,
-    open: IntGauge,
-}
-
-impl HttpCounters {
-    fn new() -> Result<Self, prometheus::Error> {
-        let refused = IntCounter::new(
-            "castellan_webhook_refused_total",
-            "Webhook posts refused (401) for a missing or wrong secret token.",
-        )?;
-        let evicted = IntCounter::new(
-            "castellan_http_connections_evicted_total",
-            "Idle or half-open HTTP connections closed to make room for a new one at the cap.",
-        )?;
-        let open = IntGauge::new("castellan_http_connections", "HTTP connections open.")?;
-        let registry = Registry::new();
-        registry.register(Box::new(refused.clone()))?;
-        registry.register(Box::new(evicted.clone()))?;
-        registry.register(Box::new(open.clone()))?;
-        Ok(HttpCounters {
-            registry,
-            refused,
-            evicted,
-            open,
-        })
-    }
-
-    fn render(&self) -> Result<String, prometheus::Error> {
-        let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
-        String::from_utf8(out).map_err(|error| prometheus::Error::Msg(error.to_string()))
-    }
+    refused_log: Mutex<LogEvery>,
 }
 
 fn router(served: Arc<Served>) -> Router {
@@ -173,25 +134,17 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let counters = match HttpCounters::new() {
-        Ok(counters) => counters,
-        Err(error) => {
-            tracing::error!(%error, "the HTTP metrics could not be set up; not serving HTTP");
-            return;
-        }
-    };
     let connections = Arc::new(Connections::new(
         limits.max_connections,
-        counters.evicted.clone(),
-        counters.open.clone(),
+        state.metrics.http_evicted.clone(),
+        state.metrics.http_connections.clone(),
     ));
     let served = Arc::new(Served {
         state,
         limits,
         database: Arc::new(Probe::new(Duration::ZERO)),
         telegram: Arc::new(Probe::new(GET_ME_KEPT)),
-        refused_log: Throttle::new(LOG_EVERY),
-        counters,
+        refused_log: Mutex::new(LogEvery::default()),
     });
     let service = TowerToHyperService::new(router(served));
     let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -202,7 +155,7 @@ pub async fn serve(
         .keep_alive(true);
     let http1 = Arc::new(http1);
     let stop = CancellationToken::new();
-    let accept_errors = Throttle::new(LOG_EVERY);
+    let mut accept_errors = LogEvery::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
 
@@ -216,7 +169,7 @@ pub async fn serve(
                 Err(error) => {
                     if !is_connection_error(&error) {
                         // Out of file descriptors, say: give it a moment.
-                        if let Some(count) = accept_errors.tick(Instant::now()) {
+                        if let Some(count) = accept_errors.tick(tokio::time::Instant::now(), LOG_EVERY) {
                             tracing::warn!(%error, count, "cannot accept HTTP connections");
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -569,44 +522,6 @@ impl Probe {
     }
 }
 
-/// At most one log line per `every` about one kind of event, with how many
-/// there were since the last line. Time is passed in, so it is tested
-/// without waiting.
-struct Throttle {
-    every: Duration,
-    state: Mutex<ThrottleState>,
-}
-
-#[derive(Default)]
-struct ThrottleState {
-    logged_at: Option<Instant>,
-    unlogged: u64,
-}
-
-impl Throttle {
-    fn new(every: Duration) -> Self {
-        Throttle {
-            every,
-            state: Mutex::new(ThrottleState::default()),
-        }
-    }
-
-    /// Counts one event at `now`; `Some(count)` when a line is due now,
-    /// `count` being the events since the last line, this one included.
-    fn tick(&self, now: Instant) -> Option<u64> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.unlogged += 1;
-        if state
-            .logged_at
-            .is_some_and(|at| now.saturating_duration_since(at) < self.every)
-        {
-            return None;
-        }
-        state.logged_at = Some(now);
-        Some(std::mem::take(&mut state.unlogged))
-    }
-}
-
 /// 200 when the database answers a ping within a second and Telegram
 /// answered recently (or answers getMe now); 503 naming what failed. A
 /// crowd asking at once shares one ping and one getMe, and getMe's answer
@@ -671,11 +586,7 @@ async fn metrics(State(served): State<Arc<Served>>, headers: HeaderMap) -> Respo
     }
     let (used, idle) = state.store.connections();
     state.metrics.db_connections(used, idle);
-    let rendered = state
-        .metrics
-        .render()
-        .and_then(|app| Ok(app + &served.counters.render()?));
-    match rendered {
+    match state.metrics.render() {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -735,9 +646,14 @@ async fn webhook_update(
         .map(|value| value.as_bytes())
         .unwrap_or_default();
     if !bool::from(given.ct_eq(webhook.secret.expose().as_bytes())) {
-        served.counters.refused.inc();
+        served.state.metrics.webhook_refused.inc();
         // Anyone may post: one line a minute, however many do.
-        if let Some(refused) = served.refused_log.tick(Instant::now()) {
+        let line = served
+            .refused_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick(tokio::time::Instant::now(), LOG_EVERY);
+        if let Some(refused) = line {
             tracing::warn!(
                 refused,
                 "webhook posts without the right secret token were refused: {refused} since the last such line (one a minute at most)"
@@ -826,25 +742,6 @@ pub async fn probe_health_from_env() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_flood_is_logged_once_a_minute_with_its_count() {
-        let throttle = Throttle::new(Duration::from_secs(60));
-        let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        // The first one is told at once…
-        assert_eq!(throttle.tick(at(0)), Some(1));
-        // …then a thousand in the same minute only counted…
-        for i in 1..=1000 {
-            assert_eq!(throttle.tick(at(i * 50)), None, "{i}");
-        }
-        // …and told with the next one a minute after the line.
-        assert_eq!(throttle.tick(at(60_000)), Some(1001));
-        assert_eq!(throttle.tick(at(60_001)), None);
-        assert_eq!(throttle.tick(at(200_000)), Some(2));
-        // A quiet minute: the next one is told at once again.
-        assert_eq!(throttle.tick(at(300_000)), Some(1));
-    }
 
     fn books(max: usize) -> Connections {
         Connections::new(

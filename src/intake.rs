@@ -21,7 +21,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use teloxide::types::Update;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::AppState;
 use crate::dispatch::{Handled, asks_anything, route};
-use crate::store::UpdateClaim;
+use crate::store::{UpdateClaim, unix_ms};
 
 /// Updates waiting in one chat's lane, at most; past it the chat's new
 /// updates are dropped (counted as `backlog`). At a few milliseconds each,
@@ -77,16 +77,6 @@ pub enum Outcome {
     Dropped,
     /// The stop came first: to be delivered again.
     Cut,
-}
-
-impl Outcome {
-    /// Whether Telegram may forget the update.
-    pub fn settled(self) -> bool {
-        matches!(
-            self,
-            Outcome::Handled | Outcome::Duplicate | Outcome::Dropped
-        )
-    }
 }
 
 /// An update handed in.
@@ -421,20 +411,23 @@ impl Intake {
 
     /// Waits until update `update_id` settles, or `wait` passes.
     pub async fn settled(&self, update_id: i64, wait: Duration) {
-        let settled = async {
-            loop {
-                let progress = self.progress.notified();
-                if !lock(&self.unsettled).contains(&update_id) {
-                    return;
-                }
-                progress.await;
-            }
-        };
+        let settled = self.until(|| !lock(&self.unsettled).contains(&update_id));
         let _ = tokio::time::timeout(wait, settled).await;
     }
 
+    /// Waits until `done` holds, looking again whenever an update settles.
+    async fn until(&self, done: impl Fn() -> bool) {
+        loop {
+            let progress = self.progress.notified();
+            if done() {
+                return;
+            }
+            progress.await;
+        }
+    }
+
     /// Updates handed in and not settled.
-    pub fn active(&self) -> usize {
+    fn active(&self) -> usize {
         self.active.load(Ordering::Acquire)
     }
 
@@ -442,32 +435,20 @@ impl Intake {
     /// `true` when everything finished in time.
     pub async fn finish(&self, deadline: Instant) -> bool {
         self.stopping.store(true, Ordering::Release);
-        loop {
-            let progress = self.progress.notified();
-            if self.active() == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, progress).await.is_err() {
-                break;
-            }
+        let idle = || self.active() == 0;
+        if tokio::time::timeout_at(deadline, self.until(idle))
+            .await
+            .is_ok()
+        {
+            return true;
         }
-        let running = self.active();
         tracing::warn!(
-            running,
+            running = self.active(),
             "the stop's grace ran out: cutting off the updates still running; Telegram delivers them again"
         );
         self.cut.cancel();
         // Cut-off handlers release their claims: a moment for that.
-        let released = async {
-            loop {
-                let progress = self.progress.notified();
-                if self.active() == 0 {
-                    return;
-                }
-                progress.await;
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_millis(300), released).await;
+        let _ = tokio::time::timeout(Duration::from_millis(300), self.until(idle)).await;
         false
     }
 }
@@ -509,14 +490,6 @@ async fn record_finished(
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every change leaves the state consistent: recover from a poison.
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }
 
 /// How long ago a day was, in Unix ms: handled updates older than it are

@@ -5,8 +5,35 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use tokio::time::Instant;
+
+/// At most one log line per `every` about one kind of event (drops in a
+/// chat, refused webhook posts), with how many there were since the last
+/// line. Time is passed in, so it is tested without waiting.
+#[derive(Debug, Default)]
+pub struct LogEvery {
+    logged_at: Option<Instant>,
+    unlogged: u64,
+}
+
+impl LogEvery {
+    /// Counts one event at `now`; `Some(count)` when a line is due now,
+    /// `count` being the events since the last line, this one included.
+    pub fn tick(&mut self, now: Instant, every: Duration) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .logged_at
+            .is_some_and(|at| now.saturating_duration_since(at) < every)
+        {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +66,12 @@ pub struct Metrics {
     replies_dropped: IntCounterVec,
     updates_dropped: IntCounterVec,
     db_connections: IntGaugeVec,
+    /// Webhook posts refused for their secret.
+    pub webhook_refused: IntCounter,
+    /// HTTP connections closed to make room at the cap.
+    pub http_evicted: IntCounter,
+    /// HTTP connections open.
+    pub http_connections: IntGauge,
 }
 
 impl Metrics {
@@ -93,6 +126,19 @@ impl Metrics {
             &["state"],
         )?;
         registry.register(Box::new(db_connections.clone()))?;
+        let webhook_refused = IntCounter::new(
+            "castellan_webhook_refused_total",
+            "Webhook posts refused (401) for a missing or wrong secret token.",
+        )?;
+        let http_evicted = IntCounter::new(
+            "castellan_http_connections_evicted_total",
+            "Idle or half-open HTTP connections closed to make room for a new one at the cap.",
+        )?;
+        let http_connections =
+            IntGauge::new("castellan_http_connections", "HTTP connections open.")?;
+        registry.register(Box::new(webhook_refused.clone()))?;
+        registry.register(Box::new(http_evicted.clone()))?;
+        registry.register(Box::new(http_connections.clone()))?;
         registry.register(Box::new(replies_dropped.clone()))?;
         registry.register(Box::new(updates_dropped.clone()))?;
         registry.register(Box::new(updates.clone()))?;
@@ -118,6 +164,9 @@ impl Metrics {
             replies_dropped,
             updates_dropped,
             db_connections,
+            webhook_refused,
+            http_evicted,
+            http_connections,
         })
     }
 
@@ -201,10 +250,33 @@ mod tests {
             "castellan_db_connections{state=\"idle\"} 6",
             "castellan_replies_dropped_total{reason=\"merged\"} 1",
             "castellan_updates_dropped_total{reason=\"duplicate\"} 1",
+            "castellan_webhook_refused_total 0",
+            "castellan_http_connections_evicted_total 0",
+            "castellan_http_connections 0",
             "process_resident_memory_bytes",
             "process_cpu_seconds_total",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_flood_is_logged_once_a_minute_with_its_count() {
+        let every = Duration::from_secs(60);
+        let mut log = LogEvery::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // The first one is told at once…
+        assert_eq!(log.tick(at(0), every), Some(1));
+        // …then a thousand in the same minute only counted…
+        for i in 1..=1000 {
+            assert_eq!(log.tick(at(i * 50), every), None, "{i}");
+        }
+        // …and told with the next one a minute after the line.
+        assert_eq!(log.tick(at(60_000), every), Some(1001));
+        assert_eq!(log.tick(at(60_001), every), None);
+        assert_eq!(log.tick(at(200_000), every), Some(2));
+        // A quiet minute: the next one is told at once again.
+        assert_eq!(log.tick(at(300_000), every), Some(1));
     }
 }

@@ -95,6 +95,15 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Now, in the Unix milliseconds the store's claims and leases are kept in.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 /// Database operations since start, in this process: each one query, or one
 /// transaction (a handful of statements in one round of the pool). The
 /// metrics expose it as `castellan_database_queries_total`.

@@ -317,15 +317,10 @@ impl Telegram {
             // A message or an edit waits for its chat's turn in the outbox;
             // this call waits with it.
             Some(chat_id) => {
-                let receipt = self.inner.outbox.push(
-                    chat_id,
-                    method,
-                    body,
-                    Prompt::Reply,
-                    MethodKind::of(method) == MethodKind::Repeatable,
-                    timeout,
-                    None,
-                );
+                let receipt =
+                    self.inner
+                        .outbox
+                        .push(chat_id, method, body, Prompt::Reply, timeout, None);
                 match receipt.answer().await {
                     Some(result) => result,
                     None => Err(TelegramError::Dropped {
@@ -390,16 +385,10 @@ impl Telegram {
             method,
             detail: "only a message or an edit to a chat can be queued".into(),
         })?;
-        let repeatable = MethodKind::of(method) == MethodKind::Repeatable;
         Ok(self
             .inner
             .outbox
-            .push(chat_id, method, body, prompt, repeatable, timeout, notice))
-    }
-
-    /// Messages waiting in the outbox or in flight.
-    pub fn backlog(&self) -> usize {
-        self.inner.outbox.backlog()
+            .push(chat_id, method, body, prompt, timeout, notice))
     }
 
     /// Lets the outbox send what it can until `deadline`, then drops the

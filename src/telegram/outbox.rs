@@ -42,7 +42,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::{Inner, RetryPolicy, SendLimits, TelegramError};
-use crate::metrics::Metrics;
+use crate::metrics::{LogEvery, Metrics};
 
 /// Messages waiting for one chat, at most: a group's minute of sends. A
 /// message past it would go out later than [`MAX_AGE`] anyway.
@@ -152,8 +152,8 @@ struct ChatQueue {
     /// The latest sends to a group, oldest first (at most the per-minute
     /// limit of them).
     recent: VecDeque<Instant>,
-    unlogged_drops: u32,
-    last_drop_log: Option<Instant>,
+    /// Drops and merges, logged once a minute.
+    drops: LogEvery,
 }
 
 impl ChatQueue {
@@ -316,14 +316,12 @@ impl Outbox {
 
     /// Queues a message for `chat_id`, with the notice to send should it
     /// fail on Telegram's side (see [`Queued::notice`]).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn push(
         &self,
         chat_id: i64,
         method: &'static str,
         mut body: Value,
         prompt: Prompt,
-        repeatable: bool,
         timeout: Duration,
         notice: Option<Value>,
     ) -> Receipt {
@@ -340,7 +338,8 @@ impl Outbox {
             body: body.to_string().into_boxed_str(),
             reply_parameters,
             prompt,
-            repeatable,
+            // Edits may be repeated after a failure; a message may not.
+            repeatable: super::MethodKind::of(method) == super::MethodKind::Repeatable,
             timeout,
             handed_over: Instant::now(),
             dispatched: None,
@@ -367,7 +366,7 @@ impl Outbox {
             .find(|queued| queued.method == method && queued.body == message.body)
         {
             same.receipts.extend(message.receipts);
-            let log = note_drop(chat, now);
+            let log = chat.drops.tick(now, DROP_LOG_EVERY);
             drop(state);
             self.shared
                 .dropped(chat_id, method, DropReason::Merged, log);
@@ -376,7 +375,7 @@ impl Outbox {
         // Without limits a queue drains as fast as Telegram answers: only a
         // chat that must wait for its slots has a minute's worth to bound.
         if merges && chat.pending.len() >= QUEUE_LIMIT {
-            let log = note_drop(chat, now);
+            let log = chat.drops.tick(now, DROP_LOG_EVERY);
             drop(state);
             self.shared
                 .dropped(chat_id, method, DropReason::QueueFull, log);
@@ -452,27 +451,13 @@ fn dropped(method: &'static str, reason: DropReason) -> TelegramError {
     TelegramError::Dropped { method, reason }
 }
 
-/// Counts a drop for the chat's log line; `Some(count)` when it is time to
-/// write one.
-fn note_drop(chat: &mut ChatQueue, now: Instant) -> Option<u32> {
-    chat.unlogged_drops += 1;
-    if chat
-        .last_drop_log
-        .is_some_and(|last| now < last + DROP_LOG_EVERY)
-    {
-        return None;
-    }
-    chat.last_drop_log = Some(now);
-    Some(std::mem::take(&mut chat.unlogged_drops))
-}
-
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every change leaves the state consistent: recover from a poison.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn dropped(&self, chat_id: i64, method: &str, reason: DropReason, log: Option<u32>) {
+    fn dropped(&self, chat_id: i64, method: &str, reason: DropReason, log: Option<u64>) {
         if let Some(metrics) = &self.metrics {
             metrics.reply_dropped(reason.label());
         }
@@ -523,7 +508,7 @@ impl Shared {
                 .pending
                 .pop_front_if(|queued| now > queued.handed_over + MAX_AGE)
             {
-                stale_drops.push((chat_id, stale, note_drop(chat, now)));
+                stale_drops.push((chat_id, stale, chat.drops.tick(now, DROP_LOG_EVERY)));
             }
             let Some(front) = chat.pending.front() else {
                 continue;
@@ -769,7 +754,6 @@ mod tests {
             "SendMessage",
             body(text),
             Prompt::Reply,
-            false,
             Duration::from_secs(1),
             None,
         )
