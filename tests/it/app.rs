@@ -137,11 +137,25 @@ impl Drop for Replica {
     }
 }
 
-fn owned(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn owned(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
     overrides
         .iter()
         .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
         .collect()
+}
+
+/// A castellan on `database_url` and `tg`, configured with `overrides`,
+/// once it has set up (see [`start_bot`]). Stops when dropped.
+pub async fn spawn_bot(
+    tg: &FakeTelegram,
+    database_url: &str,
+    overrides: &[(String, String)],
+) -> Replica {
+    let (stop, task) = start_bot(tg, database_url, overrides).await;
+    Replica {
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 /// A local address nothing listens on now, for a bot's HTTP_ADDR.
@@ -220,11 +234,7 @@ impl TestApp {
     /// Another castellan on the same database and Telegram, configured with
     /// `overrides` (a webhook replica, say). Stops when dropped.
     pub async fn spawn_replica(&self, overrides: &[(&str, &str)]) -> Replica {
-        let (stop, task) = start_bot(&self.tg, &self.db.url, &owned(overrides)).await;
-        Replica {
-            stop: Some(stop),
-            task: Some(task),
-        }
+        spawn_bot(&self.tg, &self.db.url, &owned(overrides)).await
     }
 
     /// Stops the bot as SIGTERM would and waits for it to exit cleanly.

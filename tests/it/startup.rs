@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use castellan::app::{AppError, run_until};
 use fake_bot_api::{BOT_TOKEN, FakeTelegram, Fault};
-use tokio::sync::oneshot;
 
-use crate::app::{config_with, free_local_addr};
+use crate::app::{config_with, free_local_addr, owned, spawn_bot};
 use crate::db::{Backend, TestDb};
 
 /// Sets a webhook on the fake as another deployment would have: through
@@ -35,12 +34,6 @@ pub async fn set_webhook_elsewhere(tg: &FakeTelegram) -> String {
         "the fake holds the webhook"
     );
     url.to_owned()
-}
-
-fn owned(vars: &[(&str, &str)]) -> Vec<(String, String)> {
-    vars.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 /// Runs castellan until `stop` resolves, at most `limit`: its result.
@@ -114,24 +107,15 @@ async fn take_over_webhook_deletes_the_webhook_and_polls() {
     let tg = FakeTelegram::start().await;
     set_webhook_elsewhere(&tg).await;
 
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let config = config_with(&tg, &db.url, &owned(&[("TAKE_OVER_WEBHOOK", "1")]));
-    let bot = tokio::spawn(run_until(config, async move {
-        let _ = stop_rx.await;
-    }));
+    let mut bot = spawn_bot(&tg, &db.url, &owned(&[("TAKE_OVER_WEBHOOK", "1")])).await;
     wait_request(&tg, "deleteWebhook").await;
     assert_eq!(tg.webhook_info(), None, "the webhook was deleted");
     let user = tg.add_user("Ana");
     tg.send_text(user, user, "/start");
     let reply = tg.next_message(user).await;
     assert!(reply.text.contains("Hi Ana"), "{}", reply.text);
-
-    let _ = stop_tx.send(());
-    let result = tokio::time::timeout(Duration::from_secs(10), bot)
-        .await
-        .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"))
-        .unwrap_or_else(|e| panic!("the bot task failed: {e}"));
-    assert!(result.is_ok(), "{result:?}");
+    // Stops cleanly (Replica::stop asserts it).
+    bot.stop().await;
 }
 
 /// A polling castellan on a bot without a webhook starts as before.
@@ -141,23 +125,14 @@ async fn polling_without_a_webhook_starts_as_before() {
         return;
     };
     let tg = FakeTelegram::start().await;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let config = config_with(&tg, &db.url, &[]);
-    let bot = tokio::spawn(run_until(config, async move {
-        let _ = stop_rx.await;
-    }));
+    let mut bot = spawn_bot(&tg, &db.url, &[]).await;
     let user = tg.add_user("Ana");
     tg.send_text(user, user, "/start");
     let reply = tg.next_message(user).await;
     assert!(reply.text.contains("Hi Ana"), "{}", reply.text);
     assert_eq!(tg.requests_for("getWebhookInfo").len(), 1);
     assert_eq!(tg.requests_for("deleteWebhook").len(), 1);
-    let _ = stop_tx.send(());
-    let result = tokio::time::timeout(Duration::from_secs(10), bot)
-        .await
-        .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"))
-        .unwrap_or_else(|e| panic!("the bot task failed: {e}"));
-    assert!(result.is_ok(), "{result:?}");
+    bot.stop().await;
 }
 
 /// Webhook mode on `addr`, behind `https://bot.example.org/hook` (which
@@ -223,11 +198,7 @@ async fn a_failing_set_webhook_is_retried() {
     tg.fail_next("setWebhook", Fault::ServerError, 1);
     tg.fail_next("setWebhook", Fault::RetryAfter(1), 1);
     let settings = webhook_settings(&tg, free_local_addr());
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let config = config_with(&tg, &db.url, &settings);
-    let bot = tokio::spawn(run_until(config, async move {
-        let _ = stop_rx.await;
-    }));
+    let mut bot = spawn_bot(&tg, &db.url, &settings).await;
     let set = tokio::time::timeout(Duration::from_secs(15), async {
         while tg.webhook_info().is_none() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -240,12 +211,7 @@ async fn a_failing_set_webhook_is_retried() {
         Some(WEBHOOK_URL)
     );
     assert!(tg.requests_for("setWebhook").len() >= 3);
-    let _ = stop_tx.send(());
-    let result = tokio::time::timeout(Duration::from_secs(10), bot)
-        .await
-        .unwrap_or_else(|_| panic!("the bot did not stop within 10 s"))
-        .unwrap_or_else(|e| panic!("the bot task failed: {e}"));
-    assert!(result.is_ok(), "{result:?}");
+    bot.stop().await;
 }
 
 /// A PostgreSQL that cannot be reached is waited for (it may come up after
