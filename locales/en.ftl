@@ -148,6 +148,12 @@ ended-bot-removed = I was removed from that group. Add me again, then connect wi
 ## Errors
 error-admins-only = Only admins can use /{ $command }.
 error-admins-only-in = Only admins of <b>{ $title }</b> can use /{ $command }.
+error-lacks-right = To use /{ $command } in <b>{ $title }</b> you need the admin right to { $right }.
+right-restrict-members = ban users
+right-delete-messages = delete messages
+right-change-info = change group info
+right-pin-messages = pin messages
+right-promote-members = add new admins
 error-channel-sender = Commands sent on behalf of a channel cannot be checked. Send it as yourself.
 error-group-only = /{ $command } works in groups only.
 error-pm-only = Send /{ $command } to me in private chat.
@@ -207,3 +213,75 @@ business-chat-paused = Customer chat <code>{ $chat }</code>: my replies are <b>p
 business-paused-done = Paused: I will not reply in that chat.
 # plain
 business-resumed-done = Resumed: I reply in that chat again.
+
+## Moderation
+module-moderation = Moderation
+help-moderation = Ban, mute, kick and warn members, in the group or from here through a connection.
+    • Name the member by replying to one of their messages, by @username (someone I have seen in the group), by numeric id, or by a mention.
+    • Durations: 30m, 4h, 2d, 1w; from one minute to 365 days.
+    • Every action needs the admin right to ban users, yours and mine; the warn settings need the right to change group info.
+cmd-ban = Ban a member
+cmd-tban = Ban a member for a while
+cmd-unban = Lift a ban
+cmd-kick = Remove a member (they may come back)
+cmd-mute = Stop a member from sending messages
+cmd-tmute = Mute a member for a while
+cmd-unmute = Let a muted member write again
+cmd-warn = Warn a member
+cmd-warns = Show warnings (your own, or a member's)
+cmd-rmwarn = Remove a member's latest warning
+cmd-resetwarns = Remove all of a member's warnings
+cmd-warnlimit = Show or set how many warnings lead to the sanction
+cmd-warnmode = Show or set the sanction at the warn limit
+cmd-modlog = Show the latest moderation actions
+button-mod-confirm = Confirm as an admin
+button-remove-warn = Remove warning
+mod-who = Who? Reply to one of their messages, or give their @username or id: /{ $command } @username
+mod-unknown-username = I have not seen { $name } here: reply to one of their messages or use their id.
+mod-stand-in = That message was sent on behalf of a chat (a channel or an anonymous admin), not by a person I can act on.
+mod-not-yourself = You cannot { $action } yourself.
+mod-not-the-bot = I will not { $action } myself.
+mod-target-admin = { $user } is an admin of this group: I cannot act on them.
+mod-not-in-group = { $user } is not in this group.
+mod-not-banned = { $user } is not banned.
+mod-bot-lacks-right = I need the admin right to { $right } in <b>{ $title }</b> for that.
+mod-duration-missing = How long? For example: /{ $command } @username 2d
+mod-duration-invalid = “{ $duration }” is not a duration. Use for example 30m, 4h, 2d or 1w.
+mod-duration-too-short = “{ $duration }” is too short: at least one minute (Telegram would make it forever).
+mod-duration-too-long = “{ $duration }” is too long: at most 365 days (Telegram would make it forever).
+mod-banned = { $user } was banned by { $admin }.
+mod-banned-for = { $user } was banned by { $admin } for { $duration }.
+mod-unbanned = { $user } was unbanned by { $admin }.
+mod-kicked = { $user } was removed by { $admin }.
+mod-muted = { $user } was muted by { $admin }.
+mod-muted-for = { $user } was muted by { $admin } for { $duration }.
+mod-unmuted = { $user } can write again ({ $admin }).
+mod-reason = Reason: { $reason }
+mod-anonymous-confirm = An anonymous admin asked for /{ $command } on { $user }. An admin with the right to ban users can confirm it.
+mod-confirm-gone = That request is gone: send the command again.
+mod-warned = { $user } has { $count }/{ $limit } warnings.
+mod-limit-reason = { $limit } warnings
+mod-limit-not-applied = The warn limit was reached, but: { $reason }
+mod-warns-none = { $user } has no warnings.
+mod-no-reason = (no reason)
+mod-warns-list = { $user } has { $count }/{ $limit } warnings:
+    { $warns }
+mod-warn-removed = The latest warning of { $user } was removed.
+mod-warns-reset = All warnings of { $user } were removed.
+# plain
+mod-warn-already-removed = That warning was already removed.
+mod-warn-removed-by = A warning of { $user } was removed by { $admin }.
+mod-warnlimit-is = In <b>{ $title }</b> the warn limit is { $limit }.
+mod-warnlimit-set = In <b>{ $title }</b> the warn limit is now { $limit }.
+mod-warnlimit-bad = “{ $input }” is not a warn limit: give a number from 1 to { $max }.
+mod-mode-ban = ban
+mod-mode-kick = kick
+mod-mode-mute = mute
+mod-mode-tban = ban for { $duration }
+mod-mode-tmute = mute for { $duration }
+mod-warnmode-is = In <b>{ $title }</b>, reaching the warn limit means: { $mode }.
+mod-warnmode-set = In <b>{ $title }</b>, reaching the warn limit now means: { $mode }.
+mod-warnmode-bad = “{ $input }” is not a warn mode: use ban, kick, mute, tban &lt;duration&gt; or tmute &lt;duration&gt;.
+mod-log-empty = Nothing has been moderated in <b>{ $title }</b> yet.
+mod-log = Latest moderation in <b>{ $title }</b>:
+    { $actions }

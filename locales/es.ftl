@@ -148,6 +148,12 @@ ended-bot-removed = me han quitado de ese grupo. Vuelve a añadirme y conéctate
 ## Errores
 error-admins-only = Solo los administradores pueden usar /{ $command }.
 error-admins-only-in = Solo los administradores de <b>{ $title }</b> pueden usar /{ $command }.
+error-lacks-right = Para usar /{ $command } en <b>{ $title }</b> necesitas el permiso de administrador para { $right }.
+right-restrict-members = expulsar usuarios
+right-delete-messages = eliminar mensajes
+right-change-info = cambiar la información del grupo
+right-pin-messages = fijar mensajes
+right-promote-members = añadir administradores
 error-channel-sender = No puedo comprobar los comandos enviados en nombre de un canal. Envíalo como tú mismo.
 error-group-only = /{ $command } solo funciona en grupos.
 error-pm-only = Envíame /{ $command } en el chat privado.
@@ -207,3 +213,75 @@ business-chat-paused = Chat con el cliente <code>{ $chat }</code>: mis respuesta
 business-paused-done = En pausa: no responderé en ese chat.
 # plain
 business-resumed-done = Reanudado: vuelvo a responder en ese chat.
+
+## Moderation
+module-moderation = Moderación
+help-moderation = Expulsa, silencia, saca y advierte a miembros, en el grupo o desde aquí con una conexión.
+    • Indica al miembro respondiendo a uno de sus mensajes, con su @usuario (alguien a quien haya visto en el grupo), con su id numérico o con una mención.
+    • Duraciones: 30m, 4h, 2d, 1w; de un minuto a 365 días.
+    • Cada acción necesita el permiso de administrador para expulsar usuarios, el tuyo y el mío; los ajustes de advertencias, el de cambiar la información del grupo.
+cmd-ban = Expulsar a un miembro
+cmd-tban = Expulsar a un miembro por un tiempo
+cmd-unban = Levantar una expulsión
+cmd-kick = Sacar a un miembro (puede volver)
+cmd-mute = Impedir que un miembro envíe mensajes
+cmd-tmute = Silenciar a un miembro por un tiempo
+cmd-unmute = Dejar que un miembro silenciado vuelva a escribir
+cmd-warn = Advertir a un miembro
+cmd-warns = Ver advertencias (las tuyas o las de un miembro)
+cmd-rmwarn = Quitar la última advertencia de un miembro
+cmd-resetwarns = Quitar todas las advertencias de un miembro
+cmd-warnlimit = Ver o fijar cuántas advertencias llevan a la sanción
+cmd-warnmode = Ver o fijar la sanción al llegar al límite
+cmd-modlog = Ver las últimas acciones de moderación
+button-mod-confirm = Confirmar como administrador
+button-remove-warn = Quitar advertencia
+mod-who = ¿A quién? Responde a uno de sus mensajes o indica su @usuario o su id: /{ $command } @usuario
+mod-unknown-username = No he visto a { $name } aquí: responde a uno de sus mensajes o usa su id.
+mod-stand-in = Ese mensaje se envió en nombre de un chat (un canal o un administrador anónimo), no de una persona sobre la que pueda actuar.
+mod-not-yourself = No puedes aplicarte { $action } a ti mismo.
+mod-not-the-bot = No voy a aplicarme { $action } a mí mismo.
+mod-target-admin = { $user } es administrador de este grupo: no puedo actuar sobre él.
+mod-not-in-group = { $user } no está en este grupo.
+mod-not-banned = { $user } no está expulsado.
+mod-bot-lacks-right = Para eso necesito el permiso de administrador para { $right } en <b>{ $title }</b>.
+mod-duration-missing = ¿Por cuánto tiempo? Por ejemplo: /{ $command } @usuario 2d
+mod-duration-invalid = «{ $duration }» no es una duración. Usa por ejemplo 30m, 4h, 2d o 1w.
+mod-duration-too-short = «{ $duration }» es demasiado corto: al menos un minuto (Telegram lo haría para siempre).
+mod-duration-too-long = «{ $duration }» es demasiado largo: como mucho 365 días (Telegram lo haría para siempre).
+mod-banned = { $admin } expulsó a { $user }.
+mod-banned-for = { $admin } expulsó a { $user } durante { $duration }.
+mod-unbanned = { $admin } levantó la expulsión de { $user }.
+mod-kicked = { $admin } sacó a { $user } del grupo.
+mod-muted = { $admin } silenció a { $user }.
+mod-muted-for = { $admin } silenció a { $user } durante { $duration }.
+mod-unmuted = { $user } puede volver a escribir ({ $admin }).
+mod-reason = Motivo: { $reason }
+mod-anonymous-confirm = Un administrador anónimo pidió /{ $command } sobre { $user }. Un administrador con permiso para expulsar usuarios puede confirmarlo.
+mod-confirm-gone = Esa petición ya no está: envía el comando de nuevo.
+mod-warned = { $user } tiene { $count }/{ $limit } advertencias.
+mod-limit-reason = { $limit } advertencias
+mod-limit-not-applied = Se alcanzó el límite de advertencias, pero: { $reason }
+mod-warns-none = { $user } no tiene advertencias.
+mod-no-reason = (sin motivo)
+mod-warns-list = { $user } tiene { $count }/{ $limit } advertencias:
+    { $warns }
+mod-warn-removed = Se quitó la última advertencia de { $user }.
+mod-warns-reset = Se quitaron todas las advertencias de { $user }.
+# plain
+mod-warn-already-removed = Esa advertencia ya se quitó.
+mod-warn-removed-by = { $admin } quitó una advertencia de { $user }.
+mod-warnlimit-is = En <b>{ $title }</b> el límite de advertencias es { $limit }.
+mod-warnlimit-set = En <b>{ $title }</b> el límite de advertencias ahora es { $limit }.
+mod-warnlimit-bad = «{ $input }» no es un límite de advertencias: indica un número del 1 al { $max }.
+mod-mode-ban = expulsión
+mod-mode-kick = sacar del grupo
+mod-mode-mute = silencio
+mod-mode-tban = expulsión durante { $duration }
+mod-mode-tmute = silencio durante { $duration }
+mod-warnmode-is = En <b>{ $title }</b>, llegar al límite de advertencias significa: { $mode }.
+mod-warnmode-set = En <b>{ $title }</b>, llegar al límite de advertencias ahora significa: { $mode }.
+mod-warnmode-bad = «{ $input }» no es un modo de advertencia: usa ban, kick, mute, tban &lt;duración&gt; o tmute &lt;duración&gt;.
+mod-log-empty = Todavía no se ha moderado nada en <b>{ $title }</b>.
+mod-log = Últimas acciones de moderación en <b>{ $title }</b>:
+    { $actions }

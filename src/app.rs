@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::business::BusinessConnections;
-use crate::commands::{COMMANDS, CommandSpec};
 use crate::config::{Config, Webhook};
 use crate::context::AppState;
 use crate::dispatch::ALLOWED_UPDATES;
@@ -24,6 +23,8 @@ use crate::http::{HttpState, Limits, WebhookRoute};
 use crate::i18n::Lang;
 use crate::intake::{Intake, Mode};
 use crate::metrics::Metrics;
+use crate::modules::lifecycle;
+use crate::modules::registry::{self, CommandSpec};
 use crate::pace::UserPace;
 use crate::store::{self, AdminChange, AdminChanges, Backend, Store, StoreError};
 use crate::t;
@@ -152,15 +153,24 @@ pub async fn run_until(
     };
     let store = store?;
 
-    let hook_store = Arc::clone(&store);
-    let on_migrate: MigrationHook = Arc::new(move |from, to| {
-        let store = Arc::clone(&hook_store);
-        Box::pin(async move {
-            if let Err(error) = store.migrate_chat(from, to).await {
-                tracing::error!(%error, from, to, "could not move a group's records to its supergroup");
-            }
+    // A call that learns of a group's upgrade hands it to the lifecycle
+    // module, as the upgrade's service message would. The state is made
+    // after the client, so the hook finds it once it exists.
+    let hook_state: Arc<std::sync::OnceLock<std::sync::Weak<AppState>>> = Arc::default();
+    let on_migrate: MigrationHook = {
+        let hook_state = Arc::clone(&hook_state);
+        Arc::new(move |from, to| {
+            let state = hook_state.get().and_then(std::sync::Weak::upgrade);
+            Box::pin(async move {
+                let Some(state) = state else {
+                    return;
+                };
+                if let Err(error) = lifecycle::group_upgraded(&state, from, to).await {
+                    tracing::error!(%error, from, to, "could not move a group's records to its supergroup");
+                }
+            })
         })
-    });
+    };
     let metrics = Arc::new(Metrics::new().map_err(AppError::Metrics)?);
     let tg = Telegram::builder(&config.telegram_api_url, config.bot_token.expose())
         .send_limits(config.send_limits)
@@ -228,7 +238,9 @@ pub async fn run_until(
             crate::pace::BUSINESS_REFILL,
         ),
         metrics: Arc::clone(&metrics),
+        directory: Default::default(),
     });
+    let _ = hook_state.set(Arc::downgrade(&state));
     // Subscribed before any update is handled, so no announcement is missed.
     let follower = match store.admin_changes().await {
         Ok(None) => None,
@@ -502,8 +514,7 @@ async fn until_stopped<T>(
 
 /// The command menus: one for private chats, one for groups, per language.
 fn menu(lang: Lang, shown: impl Fn(&CommandSpec) -> bool) -> Vec<BotCommand> {
-    COMMANDS
-        .iter()
+    registry::commands()
         .filter(|spec| shown(spec))
         .map(|spec| BotCommand::new(spec.name, t!(lang, &spec.description_key())))
         .collect()

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use teloxide::payloads::SendMessageSetters;
 use teloxide::prelude::*;
 use teloxide::types::{
-    InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, User,
+    InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, User, UserId,
 };
 
-use crate::auth::{AccessError, Auth, Role};
-use crate::business::BusinessConnections;
-use crate::commands::{Access, CommandSpec, ConnectionKind, Scope};
+use crate::auth::{AccessError, Auth, Denial, Right, Role, check_business};
+use crate::business::{BusinessConnections, LiveConnection};
+use crate::commands::{Access, ConnectionKind, Via};
 pub use crate::error::{HandlerError, HandlerResult};
 use crate::i18n::Lang;
 use crate::payload::StartPayload;
@@ -31,6 +31,8 @@ pub struct AppState {
     /// `#name` answers per customer chat of a business connection.
     pub business_pace: crate::pace::UserPace,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What the user directory was last told, per group and user.
+    pub directory: crate::directory::Seen,
 }
 
 impl AppState {
@@ -184,71 +186,26 @@ impl Ctx<'_> {
             .is_some_and(|sender| sender.id != self.msg.chat.id)
     }
 
-    /// The sender's role in this group, from the admin cache.
+    /// The sender's role in this group, from the admin cache. An
+    /// anonymous admin's rights are unknown: they count as holding all,
+    /// and what needs a person's rights asks one to confirm.
     pub async fn group_role(&self) -> Result<Role, TelegramError> {
         if self.is_anonymous_admin() {
-            return Ok(Role::Admin);
+            return Ok(Role::Admin(crate::auth::Rights::ALL));
         }
         if self.is_foreign_chat_sender() {
             return Ok(Role::Member);
         }
-        let admin = self
+        let rights = self
             .state
             .auth
-            .is_admin_cached(self.msg.chat.id.0, self.user.id)
+            .admin_rights(self.msg.chat.id.0, self.user.id)
             .await?;
-        Ok(if admin { Role::Admin } else { Role::Member })
+        Ok(rights.map_or(Role::Member, Role::Admin))
     }
 
     pub fn chat_title(&self) -> String {
         self.msg.chat.title().unwrap_or_default().to_owned()
-    }
-
-    /// Explains to the user why their connection to `checked` failed its
-    /// check (see [`connection_check_failed`]).
-    pub async fn report_access_error(
-        &self,
-        error: AccessError,
-        checked: &ConnectedChat,
-        title: &str,
-    ) -> HandlerResult {
-        let user_id = self.user.id.0 as i64;
-        let text = connection_check_failed(
-            self.store(),
-            self.lang,
-            user_id,
-            checked.space,
-            title,
-            error,
-        )
-        .await?;
-        self.reply(text).await?;
-        Ok(())
-    }
-}
-
-/// What to tell a user whose connection to `checked` (titled `title`)
-/// failed its check, as HTML. A definite denial ends that connection first,
-/// so it is never left dangling (one made meanwhile, to another space, is
-/// left alone); a Telegram failure changes nothing.
-pub async fn connection_check_failed(
-    store: &dyn Store,
-    lang: Lang,
-    user_id: i64,
-    checked: Space,
-    title: &str,
-    error: AccessError,
-) -> Result<String, HandlerError> {
-    match error {
-        AccessError::Denied(denial) => {
-            store.disconnect_from(user_id, checked).await?;
-            Ok(connection_ended(lang, title, denial.locale_key()))
-        }
-        AccessError::Telegram(error) => {
-            tracing::warn!(%error, "Telegram could not answer an access check");
-            Ok(t!(lang, "error-telegram-unavailable"))
-        }
-        AccessError::Store(error) => Err(error.into()),
     }
 }
 
@@ -293,6 +250,140 @@ pub fn connection_kind(space: Space) -> ConnectionKind {
     }
 }
 
+/// A connection that passed its check, as it stands now.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The connected space: after a group's upgrade, the supergroup.
+    pub chat: ConnectedChat,
+    /// What the views show: the group's title, or "your business account".
+    pub title: String,
+    pub role: Role,
+    /// For a business account: its connection as it stands.
+    pub business: Option<LiveConnection>,
+}
+
+/// What the one connection check found: every use of a connection (a
+/// command in PM, a page button, `/connection`) goes through
+/// [`check_connection`], and its callers only word the outcome.
+#[derive(Debug)]
+pub enum ConnectionCheck {
+    Usable(Connected),
+    /// No connection. `ended` is the notice of one that ended while the
+    /// user was away (said once: reading it forgot it).
+    NotConnected {
+        ended: Option<String>,
+    },
+    /// Connected to a kind of space this use does not work through.
+    WrongKind {
+        title: String,
+    },
+    /// A definite denial: the connection checked has ended, and `notice`
+    /// says why (as HTML).
+    Ended {
+        notice: String,
+    },
+    /// Telegram could not answer: nothing was changed.
+    Unavailable,
+}
+
+impl ConnectionCheck {
+    /// What to tell the user when the check did not pass, as HTML;
+    /// `command` names what they tried (for "not connected" and "not
+    /// through a business account"), `not_connected` is said when they have
+    /// no connection and none ended.
+    pub fn refusal(
+        self,
+        lang: Lang,
+        command: &str,
+        not_connected: String,
+    ) -> Result<Connected, String> {
+        match self {
+            ConnectionCheck::Usable(connected) => Ok(connected),
+            ConnectionCheck::NotConnected { ended } => Err(ended.unwrap_or(not_connected)),
+            ConnectionCheck::WrongKind { .. } => {
+                Err(t!(lang, "error-not-through-business", command = command))
+            }
+            ConnectionCheck::Ended { notice } => Err(notice),
+            ConnectionCheck::Unavailable => Err(t!(lang, "error-telegram-unavailable")),
+        }
+    }
+}
+
+/// The check of every use of a connection: the user's current connection,
+/// of a kind `via` accepts (any kind when `None`), checked again live
+/// (the user still a member or admin, the bot still there, the chat still
+/// allowing members; a business account still connected and the user its
+/// owner). A definite denial ends the connection it checked.
+pub async fn check_connection(
+    state: &AppState,
+    user_id: UserId,
+    lang: Lang,
+    via: Option<Via>,
+) -> Result<ConnectionCheck, HandlerError> {
+    let store = state.store.as_ref();
+    let user = user_id.0 as i64;
+    let Some((current, allow_connect)) = store.current_connection_for_use(user).await? else {
+        let ended = ended_connection_notice(store, lang, user).await?;
+        return Ok(ConnectionCheck::NotConnected { ended });
+    };
+    let title = connection_title(lang, &current);
+    if via.is_some_and(|via| !via.accepts(connection_kind(current.space))) {
+        return Ok(ConnectionCheck::WrongKind { title });
+    }
+    let upgrades = state.telegram.upgrades_followed();
+    let checked = match current.space {
+        Space::Chat(chat_id) => state
+            .auth
+            .check_use_known(store, chat_id, user_id, Some(allow_connect))
+            .await
+            .map(|role| (role, None)),
+        Space::Business(owner_id) => check_business(store, owner_id, user_id)
+            .await
+            .map(|live| (Role::Admin(crate::auth::Rights::ALL), Some(live))),
+    };
+    let (role, business) = match checked {
+        Ok(checked) => checked,
+        Err(AccessError::Denied(denial)) => {
+            let notice =
+                end_checked_connection(store, lang, user, current.space, &title, denial).await?;
+            return Ok(ConnectionCheck::Ended { notice });
+        }
+        Err(AccessError::Telegram(error)) => {
+            tracing::warn!(%error, "Telegram could not answer an access check");
+            return Ok(ConnectionCheck::Unavailable);
+        }
+        Err(AccessError::Store(error)) => return Err(error.into()),
+    };
+    // The check found the group upgraded and moved its records: act on the
+    // supergroup.
+    let mut chat = current;
+    if state.telegram.upgrades_followed() != upgrades
+        && let Some(moved) = store.current_connection(user).await?
+    {
+        chat = moved;
+    }
+    Ok(ConnectionCheck::Usable(Connected {
+        title: connection_title(lang, &chat),
+        chat,
+        role,
+        business,
+    }))
+}
+
+/// Ends the connection to `checked` after a definite denial (one made
+/// meanwhile, to another space, is left alone) and says why, as HTML.
+pub async fn end_checked_connection(
+    store: &dyn Store,
+    lang: Lang,
+    user_id: i64,
+    checked: Space,
+    title: &str,
+    denial: Denial,
+) -> Result<String, HandlerError> {
+    store.disconnect_from(user_id, checked).await?;
+    Ok(connection_ended(lang, title, denial.locale_key()))
+}
+
 /// The space a space command acts on, and the sender's role there.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -323,27 +414,41 @@ impl Target {
     }
 }
 
+/// "You need the right to … in <title>", as HTML.
+pub fn lacks_right_text(lang: Lang, command: &str, title: &str, right: Right) -> String {
+    let right = crate::i18n::Html(t!(lang, right.locale_key()));
+    t!(
+        lang,
+        "error-lacks-right",
+        command = command,
+        title = title,
+        right = right
+    )
+}
+
 /// Decides which space a space command acts on, and whether the sender may
 /// run it there. Returns `None` after replying with the reason when not.
 pub async fn resolve_target(
     ctx: &Ctx<'_>,
-    spec: &'static CommandSpec,
+    name: &str,
+    access: Access,
+    via: Via,
 ) -> Result<Option<Target>, HandlerError> {
-    let Scope::Space { access, via, .. } = spec.scope else {
-        return Ok(None);
-    };
-
     if !ctx.is_private() {
         let role = match access {
             // Anyone who can post in the group is a member of it.
             Access::Member => Role::Member,
-            Access::Admin => ctx.group_role().await?,
+            Access::Admin(_) => ctx.group_role().await?,
         };
-        if access == Access::Admin && role != Role::Admin {
+        if let Access::Admin(right) = access
+            && !role.holds(right)
+        {
             let text = if ctx.is_foreign_chat_sender() {
                 t!(ctx.lang, "error-channel-sender")
+            } else if role.is_admin() {
+                lacks_right_text(ctx.lang, name, &ctx.chat_title(), right)
             } else {
-                t!(ctx.lang, "error-admins-only", command = spec.name)
+                t!(ctx.lang, "error-admins-only", command = name)
             };
             ctx.reply(text).await?;
             return Ok(None);
@@ -357,70 +462,39 @@ pub async fn resolve_target(
     }
 
     if !via.group && !via.business {
-        ctx.reply(t!(ctx.lang, "error-group-only", command = spec.name))
+        ctx.reply(t!(ctx.lang, "error-group-only", command = name))
             .await?;
         return Ok(None);
     }
-    let user_id = ctx.user.id.0 as i64;
-    let Some((connection, allow_connect)) = ctx.store().current_connection_for_use(user_id).await?
-    else {
-        let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
-            Some(notice) => notice,
-            None => t!(ctx.lang, "error-not-connected", command = spec.name),
-        };
-        ctx.reply(text).await?;
-        return Ok(None);
-    };
-    let title = connection_title(ctx.lang, &connection);
-    if !via.accepts(connection_kind(connection.space)) {
-        ctx.reply(t!(
-            ctx.lang,
-            "error-not-through-business",
-            command = spec.name
-        ))
-        .await?;
-        return Ok(None);
-    }
-    let upgrades = ctx.tg.upgrades_followed();
-    let role = match ctx
-        .state
-        .auth
-        .check_space(
-            ctx.store(),
-            connection.space,
-            ctx.user.id,
-            Some(allow_connect),
-        )
-        .await
-    {
-        Ok(role) => role,
-        Err(error) => {
-            ctx.report_access_error(error, &connection, &title).await?;
+    let not_connected = t!(ctx.lang, "error-not-connected", command = name);
+    let check = check_connection(ctx.state, ctx.user.id, ctx.lang, Some(via)).await?;
+    let connected = match check.refusal(ctx.lang, name, not_connected) {
+        Ok(connected) => connected,
+        Err(text) => {
+            ctx.reply(text).await?;
             return Ok(None);
         }
     };
-    // The check found the group upgraded and moved its records: act on the
-    // supergroup.
-    let mut connection = connection;
-    if ctx.tg.upgrades_followed() != upgrades
-        && let Some(moved) = ctx.store().current_connection(user_id).await?
+    if let Access::Admin(right) = access
+        && !connected.role.holds(right)
     {
-        connection = moved;
-    }
-    if access == Access::Admin && role != Role::Admin {
-        ctx.reply(t!(
-            ctx.lang,
-            "error-admins-only-in",
-            command = spec.name,
-            title = &title
-        ))
-        .await?;
+        let text = if connected.role.is_admin() {
+            lacks_right_text(ctx.lang, name, &connected.title, right)
+        } else {
+            t!(
+                ctx.lang,
+                "error-admins-only-in",
+                command = name,
+                title = &connected.title
+            )
+        };
+        ctx.reply(text).await?;
         return Ok(None);
     }
     Ok(Some(Target {
-        space: connection.space,
-        title,
-        role,
+        space: connected.chat.space,
+        title: connected.title,
+        role: connected.role,
         via_connection: true,
     }))
 }
@@ -428,7 +502,6 @@ pub async fn resolve_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Denial;
     use crate::store::{DatabaseUrl, open};
 
     /// A failed check ends the connection it checked, not one the user made
@@ -445,21 +518,20 @@ mod tests {
             title: "New".into(),
         };
         store.connect(user, &new).await.unwrap();
-        let denied = AccessError::Denied(Denial::Banned);
-        let text = connection_check_failed(store.as_ref(), Lang::En, user, old, "Old", denied)
-            .await
-            .unwrap();
+        let text =
+            end_checked_connection(store.as_ref(), Lang::En, user, old, "Old", Denial::Banned)
+                .await
+                .unwrap();
         assert!(text.contains("Old"), "{text}");
         assert_eq!(store.current_connection(user).await.unwrap(), Some(new));
 
-        let denied = AccessError::Denied(Denial::Banned);
-        connection_check_failed(
+        end_checked_connection(
             store.as_ref(),
             Lang::En,
             user,
             Space::Chat(-200),
             "New",
-            denied,
+            Denial::Banned,
         )
         .await
         .unwrap();

@@ -20,13 +20,12 @@ use teloxide::types::{
 };
 
 use crate::business::connection_id_of;
-use crate::commands::{self, ParsedCommand, PersonalCommand, Scope, SpaceCommand};
 use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target, send_html};
 use crate::i18n::Lang;
 use crate::metrics::CommandOutcome;
-use crate::modules::{answer, business, connections, misc, notes, plain, rules};
+use crate::modules::registry::{self, MemberRun, ParsedCommand, Press, Scope};
+use crate::modules::{answer, business, notes, plain};
 use crate::pace::Pace;
-use crate::payload::{Button, StartPayload};
 use crate::t;
 use crate::telegram::{Refusal, TelegramError};
 
@@ -61,11 +60,14 @@ impl Handled {
     }
 }
 
-/// Whether an update asks anything of castellan: plain chatter and kinds not
-/// asked for do not. Cheap: nothing is cloned.
-pub fn asks_anything(update: &Update, bot_username: &str) -> bool {
+/// Whether an update asks anything of castellan: plain chatter (unless a
+/// module watching group messages has work for it) and kinds not asked for
+/// do not. Cheap: nothing is cloned, nothing waited for.
+pub fn asks_anything(update: &Update, state: &AppState) -> bool {
     match &update.kind {
-        UpdateKind::Message(msg) => !Asked::of(msg, bot_username).nothing(),
+        UpdateKind::Message(msg) => {
+            !Asked::of(msg, &state.bot_username).nothing() || observed(msg, state)
+        }
         UpdateKind::CallbackQuery(_)
         | UpdateKind::ChatMember(_)
         | UpdateKind::MyChatMember(_)
@@ -121,7 +123,7 @@ struct Asked<'m> {
 impl<'m> Asked<'m> {
     fn of(msg: &'m Message, bot_username: &str) -> Self {
         let text = msg.text().filter(|_| !msg.chat.is_channel());
-        let command = text.and_then(|text| commands::parse(text, bot_username));
+        let command = text.and_then(|text| registry::parse(text, bot_username));
         let hashtag =
             command.is_none() && !msg.chat.is_private() && text.is_some_and(|t| t.starts_with('#'));
         Asked {
@@ -225,11 +227,34 @@ async fn guarded(what: &str, handler: impl Future<Output = HandlerResult>) -> Re
     }
 }
 
+/// Whether a module watching group messages has work for this one.
+fn observed(msg: &Message, state: &AppState) -> bool {
+    registry::modules()
+        .filter_map(|m| m.interests.observe)
+        .any(|(check, _)| check(state, msg))
+}
+
+/// Runs the watchers that have work for a message: nobody asked, so a
+/// failure is logged, and the message's own handling goes on.
+async fn observe(msg: &Message, state: &AppState) -> Handled {
+    let mut handled = Handled::Done;
+    for (check, run) in registry::modules().filter_map(|m| m.interests.observe) {
+        if check(state, msg) {
+            let outcome = guarded("message watcher", run(state, msg)).await;
+            if Handled::of(&outcome) == Handled::Unavailable {
+                handled = Handled::Unavailable;
+            }
+        }
+    }
+    handled
+}
+
 async fn message_endpoint(msg: Message, state: Arc<AppState>, tell: bool) -> Handled {
     let started = Instant::now();
+    let watched = observe(&msg, &state).await;
     let asked = Asked::of(&msg, &state.bot_username);
     if asked.nothing() {
-        return Handled::Done;
+        return watched;
     }
     let name = asked.command.as_ref().map(|command| command.spec.name);
     if (asked.command.is_some() || asked.hashtag)
@@ -316,73 +341,41 @@ async fn callback_endpoint(query: CallbackQuery, state: Arc<AppState>, tell: boo
 }
 
 async fn chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> Handled {
-    // Someone's rights changed: forget the cached admins, here and in every
-    // other castellan on the database.
-    let work = admins_changed(update.chat.id.0, &state);
+    let work = member_interests(&update, &state, |i| i.chat_member);
     Handled::of(&guarded("chat_member handler", work).await)
 }
 
 async fn my_chat_member_endpoint(update: ChatMemberUpdated, state: Arc<AppState>) -> Handled {
-    // The bot's own rights changed: its admin status decides what is
-    // cached. The durable change comes first: should the announcement to
-    // the other castellans fail, the connections have ended all the same,
-    // and the update is done again.
-    let work = async {
-        state.auth.invalidate(update.chat.id.0);
-        on_my_chat_member(&update, &state).await?;
-        state
-            .store
-            .announce_admins_changed(update.chat.id.0)
-            .await?;
-        Ok(())
-    };
+    let work = member_interests(&update, &state, |i| i.my_chat_member);
     Handled::of(&guarded("my_chat_member handler", work).await)
 }
 
-async fn admins_changed(chat_id: i64, state: &AppState) -> HandlerResult {
-    state.auth.invalidate(chat_id);
-    state.store.announce_admins_changed(chat_id).await?;
-    Ok(())
-}
-
-/// The bot left or was removed from a group: its connections end now.
-async fn on_my_chat_member(update: &ChatMemberUpdated, state: &AppState) -> HandlerResult {
-    let in_group = update.chat.is_group() || update.chat.is_supergroup();
-    if in_group && !update.new_chat_member.is_present() {
-        let ended = state.store.end_connections_to(update.chat.id.0).await?;
-        tracing::info!(
-            chat = update.chat.id.0,
-            ended,
-            "the bot is no longer in a group; its connections ended"
-        );
+/// Hands a member update to every module that wants its kind, in registry
+/// order; the first failure ends the round (the update is done again).
+async fn member_interests(
+    update: &ChatMemberUpdated,
+    state: &AppState,
+    kind: fn(&registry::Interests) -> Option<MemberRun>,
+) -> HandlerResult {
+    for run in registry::modules().filter_map(|m| kind(&m.interests)) {
+        run(state, update).await?;
     }
     Ok(())
 }
 
-/// Service messages that change what castellan keeps about a group: its
-/// upgrade to a supergroup (either message may come first, twice, or
-/// alone: the move is idempotent) and its title.
-async fn on_chat_change(msg: &Message, state: &AppState) -> Result<bool, HandlerError> {
-    let moved = match (msg.migrate_to_chat_id(), msg.migrate_from_chat_id()) {
-        (Some(to), _) => Some((msg.chat.id.0, to.0)),
-        (None, Some(from)) => Some((from.0, msg.chat.id.0)),
-        (None, None) => None,
-    };
-    if let Some((from, to)) = moved {
-        tracing::info!(from, to, "group upgraded to a supergroup");
-        state.auth.invalidate(from);
-        state.store.migrate_chat(from, to).await?;
-        return Ok(true);
-    }
-    if let Some(title) = msg.new_chat_title() {
-        state.store.rename_chat(msg.chat.id.0, title).await?;
-        return Ok(true);
+/// Service messages for the modules that keep something about a group;
+/// `true` when one took it.
+async fn service_interests(msg: &Message, state: &AppState) -> Result<bool, HandlerError> {
+    for run in registry::modules().filter_map(|m| m.interests.service_message) {
+        if run(state, msg).await? {
+            return Ok(true);
+        }
     }
     Ok(false)
 }
 
 async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> HandlerResult {
-    if on_chat_change(msg, state).await? {
+    if service_interests(msg, state).await? {
         return Ok(());
     }
     let Some(user) = msg.from.as_ref() else {
@@ -406,33 +399,19 @@ async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> Handle
         return Ok(());
     };
     match command.spec.scope {
-        Scope::Personal {
-            command: personal,
-            in_groups,
-        } => {
+        Scope::Personal { in_groups, run } => {
             if !in_groups && !ctx.is_private() {
                 ctx.reply(t!(ctx.lang, "error-pm-only", command = command.spec.name))
                     .await?;
                 return Ok(());
             }
-            on_personal(&ctx, personal, &command).await
+            run(&ctx, &command).await
         }
-        Scope::Space { command: space, .. } => {
-            let Some(target) = resolve_target(&ctx, command.spec).await? else {
+        Scope::Space { access, via, run } => {
+            let Some(target) = resolve_target(&ctx, command.spec.name, access, via).await? else {
                 return Ok(());
             };
-            match space {
-                SpaceCommand::AllowConnect => {
-                    connections::allow_connect(&ctx, &target, command.args).await
-                }
-                SpaceCommand::Save => notes::save(&ctx, &target, &command).await,
-                SpaceCommand::Get => notes::get(&ctx, &target, command.args).await,
-                SpaceCommand::Notes => notes::list(&ctx, &target).await,
-                SpaceCommand::Clear => notes::clear(&ctx, &target, command.args).await,
-                SpaceCommand::Rules => rules::show(&ctx, &target).await,
-                SpaceCommand::SetRules => rules::set(&ctx, &target, &command).await,
-                SpaceCommand::ClearRules => rules::clear(&ctx, &target).await,
-            }
+            run(&ctx, &target, &command).await
         }
     }
 }
@@ -462,39 +441,6 @@ fn pace_key(msg: &Message, user: &User) -> u64 {
     }
     let chat = msg.sender_chat.as_ref().map_or(msg.chat.id, |chat| chat.id);
     chat.0 as u64
-}
-
-async fn on_personal(
-    ctx: &Ctx<'_>,
-    personal: PersonalCommand,
-    command: &ParsedCommand<'_>,
-) -> HandlerResult {
-    match personal {
-        PersonalCommand::Start => start(ctx, command.args).await,
-        PersonalCommand::Help => misc::help(ctx, command.args).await,
-        PersonalCommand::Id => misc::id(ctx).await,
-        PersonalCommand::Connect => connections::connect(ctx, command.args).await,
-        PersonalCommand::Disconnect => connections::disconnect(ctx).await,
-        PersonalCommand::Reconnect => connections::reconnect(ctx).await,
-        PersonalCommand::Connection => connections::connection(ctx).await,
-    }
-}
-
-/// `/start [payload]`: deep-link payloads go to the module they belong to.
-async fn start(ctx: &Ctx<'_>, payload: &str) -> HandlerResult {
-    match StartPayload::parse(payload) {
-        StartPayload::Greeting => misc::start(ctx).await,
-        StartPayload::Help(module) => misc::help(ctx, &module).await,
-        StartPayload::Connect(chat_id) => connections::deep_link(ctx, Some(chat_id)).await,
-        StartPayload::BrokenConnectLink => connections::deep_link(ctx, None).await,
-        StartPayload::BusinessChat(chat_id) if ctx.is_private() => {
-            business::manage_chat(ctx, chat_id).await
-        }
-        StartPayload::BusinessChat(_) | StartPayload::Unknown => {
-            ctx.reply(t!(ctx.lang, "start-unknown-link")).await?;
-            Ok(())
-        }
-    }
 }
 
 async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
@@ -528,21 +474,18 @@ async fn on_callback(query: &CallbackQuery, state: &AppState) -> HandlerResult {
         None => None,
     };
     let in_own_pm = chat_id.is_some_and(|chat| chat.0 == query.from.id.0 as i64);
-    let button = query.data.as_deref().and_then(Button::parse);
-    match button {
-        Some(button) if in_own_pm => match button {
-            Button::Help(module) => misc::help_button(tg, query, lang, module).await,
-            Button::Connection(page) => {
-                connections::page_button(tg, state, query, lang, page).await
-            }
-            Button::Reconnect(target) => {
-                connections::reconnect_button(tg, state, query, lang, target).await
-            }
-            Button::BusinessChat { chat_id, paused } => {
-                business::pause_button(tg, state, query, lang, chat_id, paused).await
-            }
-            Button::Notes { page } => notes::page_button(tg, state, query, lang, page).await,
-        },
+    let data = query.data.as_deref().unwrap_or_default();
+    match registry::button(data) {
+        Some(button) if in_own_pm || button.in_groups => {
+            let press = Press {
+                tg,
+                state,
+                query,
+                lang,
+                data,
+            };
+            (button.run)(&press).await
+        }
         _ => {
             answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
             Ok(())
@@ -617,6 +560,7 @@ mod tests {
             pace: UserPace::new(false),
             business_pace: UserPace::new(false),
             metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
+            directory: Default::default(),
         })
     }
 

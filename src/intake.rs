@@ -164,7 +164,7 @@ impl Intake {
         if self.stopping.load(Ordering::Acquire) {
             return Ticket::Done(Outcome::Cut);
         }
-        if !asks_anything(&update, &self.state.bot_username) {
+        if !asks_anything(&update, &self.state) {
             return Ticket::Done(Outcome::Handled);
         }
         let update_id = i64::from(update.id.0);

@@ -7,6 +7,7 @@ pub mod business;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod directory;
 pub mod dispatch;
 pub mod error;
 pub mod format;

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use crate::commands::Module;
-
 /// The largest magnitude a Telegram chat id has (channels and supergroups
 /// are `-100…` followed by up to 10 digits; see Bot API "Chat.id").
 const MAX_CHAT_ID_MAGNITUDE: i64 = 1_999_999_999_999;
@@ -168,8 +166,6 @@ pub enum HistoryTarget {
 /// The data of every inline button the bot makes (at most 64 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Button {
-    /// `help.main`, `help.<module>`.
-    Help(Option<Module>),
     /// `connbtns.Main|Admin|User`: pages of the current connection.
     Connection(ConnectionPage),
     /// `connect.<chat id>`, `connect.business`: connect from the history.
@@ -202,8 +198,6 @@ impl Button {
         }
         let (prefix, rest) = data.split_once('.')?;
         match prefix {
-            "help" if rest == "main" => Some(Button::Help(None)),
-            "help" => Module::by_id(rest).map(|m| Button::Help(Some(m))),
             "connbtns" => match rest {
                 "Main" => Some(Button::Connection(ConnectionPage::Main)),
                 "Admin" => Some(Button::Connection(ConnectionPage::Admin)),
@@ -234,8 +228,6 @@ impl Button {
 impl fmt::Display for Button {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Button::Help(None) => f.write_str("help.main"),
-            Button::Help(Some(module)) => write!(f, "help.{}", module.id()),
             Button::Connection(page) => write!(f, "connbtns.{page:?}"),
             Button::Reconnect(HistoryTarget::Group(id)) => write!(f, "connect.{id}"),
             Button::Reconnect(HistoryTarget::Business) => write!(f, "connect.{BUSINESS_KEYWORD}"),
@@ -323,8 +315,7 @@ mod tests {
 
     #[test]
     fn buttons_round_trip_and_fit_telegram() {
-        let mut buttons = vec![
-            Button::Help(None),
+        let buttons = vec![
             Button::Connection(ConnectionPage::Main),
             Button::Connection(ConnectionPage::Admin),
             Button::Connection(ConnectionPage::User),
@@ -342,7 +333,6 @@ mod tests {
             Button::Notes { page: 7 },
             Button::Notes { page: u32::MAX },
         ];
-        buttons.extend(Module::ALL.into_iter().map(|m| Button::Help(Some(m))));
         for button in buttons {
             let data = button.to_string();
             assert!((1..=64).contains(&data.len()), "{data}");
@@ -355,7 +345,7 @@ mod tests {
         for data in [
             "",
             "help",
-            "help.nothing",
+            "help.main",
             "connbtns.admin",
             "connect.5",
             "connect.-0",
@@ -390,10 +380,6 @@ mod proptests {
 
     fn button() -> impl Strategy<Value = Button> {
         prop_oneof![
-            prop::sample::select(Module::ALL.to_vec())
-                .prop_map(|m| Button::Help(Some(m)))
-                .boxed(),
-            Just(Button::Help(None)).boxed(),
             prop::sample::select(vec![
                 ConnectionPage::Main,
                 ConnectionPage::Admin,

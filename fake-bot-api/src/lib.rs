@@ -116,6 +116,31 @@
 //!   getChatMember of the bot itself and leaveChat (read access) still
 //!   answer about the old group. Edits (which the server leaves to TDLib,
 //!   with an undocumented answer) get the same 400 in the fake.
+//! * Moderation follows the Bot API server and TDLib. Administrators carry
+//!   rights ([`AdminRights`]; [`FakeTelegram::set_admin`],
+//!   [`FakeTelegram::set_bot_admin`]), restricted members permissions and
+//!   an end, groups default permissions ([`ChatPermissions`];
+//!   [`FakeTelegram::set_chat_permissions`] or setChatPermissions, shown by
+//!   getChat). `banChatMember` makes the user Kicked in supergroups and
+//!   channels, removes them (Left) from a basic group; `unbanChatMember`
+//!   (supergroups and channels) makes a banned user, or with
+//!   `only_if_banned` unset any member, Left; `restrictChatMember`
+//!   (supergroups) makes a member Restricted, or a plain member again when
+//!   every permission is granted. An `until_date` less than 30 s or more
+//!   than 366 days ahead means forever (0). Refusals, all 400 "Bad
+//!   Request: ...": "can't ban members in private chats", "method is
+//!   available for supergroup and channel chats only" (unban),
+//!   "method is available only for supergroups" (restrict), "user not
+//!   found", "can't restrict self" (ban, restrict; unbanning itself makes
+//!   the bot leave, as TDLib does), "can't remove chat owner", "not enough
+//!   rights to restrict/unrestrict chat member" (the bot lacks
+//!   `can_restrict_members`), "user is an administrator of the chat",
+//!   "USER_NOT_PARTICIPANT" (a basic group's non-member). Calls that change
+//!   nothing succeed without an update; others queue `chat_member` with
+//!   the bot as `from` (when the bot is an administrator). Not emulated:
+//!   bans and restrictions never expire, `revoke_messages` changes nothing
+//!   the bot can see, and public supergroups do not ignore
+//!   `can_change_info` / `can_pin_messages`.
 //! * Renaming a chat ([`FakeTelegram::rename_chat`]) delivers the
 //!   `new_chat_title` service message, in privacy mode too.
 //! * Button presses: answerCallbackQuery more than 15 s after the press
@@ -185,19 +210,24 @@ pub const ANONYMOUS_ADMIN_ID: i64 = 1087968824;
 pub enum MemberStatus {
     /// The owner ("creator").
     Creator,
-    /// An administrator (all usual rights except promoting members).
+    /// An administrator with [`AdminRights::usual`] (all usual rights
+    /// except promoting members); other rights with
+    /// [`FakeTelegram::set_admin`].
     Administrator,
     /// A plain member.
     Member,
-    /// Restricted (all permissions off, "until forever"); `is_member` tells
-    /// whether the user is currently in the chat.
+    /// Restricted. Set by a test: all permissions off, "until forever";
+    /// restrictChatMember keeps its permissions and `until_date` (see
+    /// [`FakeTelegram::restriction`]). `is_member` tells whether the user is
+    /// currently in the chat.
     Restricted {
         /// Whether the user is currently a member of the chat.
         is_member: bool,
     },
     /// Not in the chat.
     Left,
-    /// Banned ("kicked").
+    /// Banned ("kicked"); forever when set by a test, banChatMember keeps
+    /// its `until_date` (see [`FakeTelegram::ban_until`]).
     Kicked,
 }
 
@@ -593,6 +623,307 @@ impl BusinessRights {
     }
 }
 
+/// An administrator's rights: the booleans of `ChatMemberAdministrator`.
+/// [`MemberStatus::Administrator`] means [`AdminRights::usual`]; make an
+/// administrator with other rights with [`FakeTelegram::set_admin`] or
+/// [`FakeTelegram::set_bot_admin`]. The rights the chat kind lacks are
+/// left out of the JSON (as the Bot API server does): `can_post_messages`,
+/// `can_edit_messages` and `can_manage_direct_messages` exist in channels
+/// only, `can_pin_messages` and `can_manage_tags` in groups and
+/// supergroups, `can_manage_topics` in supergroups. The bot's own rights
+/// decide its refusals: `can_restrict_members` for ban/unban/restrict and
+/// setChatPermissions, `can_delete_messages` for deleting others' messages,
+/// `can_pin_messages` (`can_edit_messages` in channels) for pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminRights {
+    /// The bot may edit this administrator's rights (it promoted them).
+    pub can_be_edited: bool,
+    /// The administrator's presence in the chat is hidden.
+    pub is_anonymous: bool,
+    /// Event log, hidden members, slow mode...; implied by any other right
+    /// (the fake always sets it: an administrator without it is a member).
+    pub can_manage_chat: bool,
+    /// Can delete other users' messages.
+    pub can_delete_messages: bool,
+    /// Can manage video chats.
+    pub can_manage_video_chats: bool,
+    /// Can restrict, ban and unban members.
+    pub can_restrict_members: bool,
+    /// Can add administrators with a subset of their own rights.
+    pub can_promote_members: bool,
+    /// Can change the title, photo and other settings.
+    pub can_change_info: bool,
+    /// Can invite users.
+    pub can_invite_users: bool,
+    /// Can post stories.
+    pub can_post_stories: bool,
+    /// Can edit others' stories.
+    pub can_edit_stories: bool,
+    /// Can delete others' stories.
+    pub can_delete_stories: bool,
+    /// Channels only: can post.
+    pub can_post_messages: bool,
+    /// Channels only: can edit others' posts and pin.
+    pub can_edit_messages: bool,
+    /// Groups and supergroups only: can pin messages.
+    pub can_pin_messages: bool,
+    /// Supergroups only: can manage forum topics.
+    pub can_manage_topics: bool,
+    /// Channels only: can manage the channel's direct messages.
+    pub can_manage_direct_messages: bool,
+    /// Groups and supergroups only: can edit members' tags.
+    pub can_manage_tags: bool,
+}
+
+impl AdminRights {
+    /// The rights of [`MemberStatus::Administrator`]: all usual rights
+    /// (delete, restrict, change info, invite, pin, video chats; post and
+    /// edit in channels) except promoting members, stories, topics, tags
+    /// and direct messages; not anonymous, not editable by the bot.
+    pub fn usual() -> AdminRights {
+        AdminRights {
+            can_be_edited: false,
+            is_anonymous: false,
+            can_manage_chat: true,
+            can_delete_messages: true,
+            can_manage_video_chats: true,
+            can_restrict_members: true,
+            can_promote_members: false,
+            can_change_info: true,
+            can_invite_users: true,
+            can_post_stories: false,
+            can_edit_stories: false,
+            can_delete_stories: false,
+            can_post_messages: true,
+            can_edit_messages: true,
+            can_pin_messages: true,
+            can_manage_topics: false,
+            can_manage_direct_messages: false,
+            can_manage_tags: false,
+        }
+    }
+
+    /// Every right (not anonymous, not editable by the bot).
+    pub fn all() -> AdminRights {
+        AdminRights {
+            can_be_edited: false,
+            is_anonymous: false,
+            can_manage_chat: true,
+            can_delete_messages: true,
+            can_manage_video_chats: true,
+            can_restrict_members: true,
+            can_promote_members: true,
+            can_change_info: true,
+            can_invite_users: true,
+            can_post_stories: true,
+            can_edit_stories: true,
+            can_delete_stories: true,
+            can_post_messages: true,
+            can_edit_messages: true,
+            can_pin_messages: true,
+            can_manage_topics: true,
+            can_manage_direct_messages: true,
+            can_manage_tags: true,
+        }
+    }
+
+    /// An administrator with no right but `can_manage_chat` (which every
+    /// administrator has).
+    pub fn none() -> AdminRights {
+        AdminRights {
+            can_be_edited: false,
+            is_anonymous: false,
+            can_manage_chat: true,
+            can_delete_messages: false,
+            can_manage_video_chats: false,
+            can_restrict_members: false,
+            can_promote_members: false,
+            can_change_info: false,
+            can_invite_users: false,
+            can_post_stories: false,
+            can_edit_stories: false,
+            can_delete_stories: false,
+            can_post_messages: false,
+            can_edit_messages: false,
+            can_pin_messages: false,
+            can_manage_topics: false,
+            can_manage_direct_messages: false,
+            can_manage_tags: false,
+        }
+    }
+
+    /// Sets `can_restrict_members`.
+    pub fn restrict_members(mut self, on: bool) -> AdminRights {
+        self.can_restrict_members = on;
+        self
+    }
+
+    /// Sets `can_delete_messages`.
+    pub fn delete_messages(mut self, on: bool) -> AdminRights {
+        self.can_delete_messages = on;
+        self
+    }
+
+    /// Sets `can_pin_messages`.
+    pub fn pin_messages(mut self, on: bool) -> AdminRights {
+        self.can_pin_messages = on;
+        self
+    }
+
+    /// Sets `can_promote_members`.
+    pub fn promote_members(mut self, on: bool) -> AdminRights {
+        self.can_promote_members = on;
+        self
+    }
+
+    /// Sets `can_change_info`.
+    pub fn change_info(mut self, on: bool) -> AdminRights {
+        self.can_change_info = on;
+        self
+    }
+
+    /// Sets `can_invite_users`.
+    pub fn invite_users(mut self, on: bool) -> AdminRights {
+        self.can_invite_users = on;
+        self
+    }
+
+    /// Sets `is_anonymous`.
+    pub fn anonymous(mut self, on: bool) -> AdminRights {
+        self.is_anonymous = on;
+        self
+    }
+
+    /// Sets `can_be_edited` (the bot promoted this administrator).
+    pub fn editable(mut self, on: bool) -> AdminRights {
+        self.can_be_edited = on;
+        self
+    }
+}
+
+/// What a member may do (`ChatPermissions`): a chat's default permissions
+/// ([`FakeTelegram::set_chat_permissions`], setChatPermissions, getChat's
+/// `permissions`) or a restricted member's (restrictChatMember,
+/// `ChatMemberRestricted`). The JSON always has all 16 fields, as the Bot
+/// API server writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatPermissions {
+    /// Text messages, contacts, locations, venues...
+    pub can_send_messages: bool,
+    /// Audios.
+    pub can_send_audios: bool,
+    /// Documents.
+    pub can_send_documents: bool,
+    /// Photos.
+    pub can_send_photos: bool,
+    /// Videos.
+    pub can_send_videos: bool,
+    /// Video notes.
+    pub can_send_video_notes: bool,
+    /// Voice notes.
+    pub can_send_voice_notes: bool,
+    /// Polls and checklists.
+    pub can_send_polls: bool,
+    /// Animations, games, stickers, inline bots.
+    pub can_send_other_messages: bool,
+    /// Link previews.
+    pub can_add_web_page_previews: bool,
+    /// Reactions.
+    pub can_react_to_messages: bool,
+    /// Editing one's own tag.
+    pub can_edit_tag: bool,
+    /// Changing the title, photo and other settings.
+    pub can_change_info: bool,
+    /// Inviting users.
+    pub can_invite_users: bool,
+    /// Pinning messages.
+    pub can_pin_messages: bool,
+    /// Creating forum topics.
+    pub can_manage_topics: bool,
+}
+
+impl ChatPermissions {
+    /// Everything allowed: restricting a member to these makes them a
+    /// plain member again.
+    pub fn all() -> ChatPermissions {
+        ChatPermissions {
+            can_send_messages: true,
+            can_send_audios: true,
+            can_send_documents: true,
+            can_send_photos: true,
+            can_send_videos: true,
+            can_send_video_notes: true,
+            can_send_voice_notes: true,
+            can_send_polls: true,
+            can_send_other_messages: true,
+            can_add_web_page_previews: true,
+            can_react_to_messages: true,
+            can_edit_tag: true,
+            can_change_info: true,
+            can_invite_users: true,
+            can_pin_messages: true,
+            can_manage_topics: true,
+        }
+    }
+
+    /// Nothing allowed (a full mute; what `MemberStatus::Restricted` means).
+    pub fn none() -> ChatPermissions {
+        ChatPermissions {
+            can_send_messages: false,
+            can_send_audios: false,
+            can_send_documents: false,
+            can_send_photos: false,
+            can_send_videos: false,
+            can_send_video_notes: false,
+            can_send_voice_notes: false,
+            can_send_polls: false,
+            can_send_other_messages: false,
+            can_add_web_page_previews: false,
+            can_react_to_messages: false,
+            can_edit_tag: false,
+            can_change_info: false,
+            can_invite_users: false,
+            can_pin_messages: false,
+            can_manage_topics: false,
+        }
+    }
+
+    /// A new group's defaults, as Telegram creates groups: every kind of
+    /// message, reactions and invitations allowed; changing info, pinning,
+    /// topics and tags not.
+    pub fn group_default() -> ChatPermissions {
+        ChatPermissions {
+            can_edit_tag: false,
+            can_change_info: false,
+            can_pin_messages: false,
+            can_manage_topics: false,
+            ..ChatPermissions::all()
+        }
+    }
+
+    /// The `ChatPermissions` object, every field present.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "can_send_messages": self.can_send_messages,
+            "can_send_audios": self.can_send_audios,
+            "can_send_documents": self.can_send_documents,
+            "can_send_photos": self.can_send_photos,
+            "can_send_videos": self.can_send_videos,
+            "can_send_video_notes": self.can_send_video_notes,
+            "can_send_voice_notes": self.can_send_voice_notes,
+            "can_send_polls": self.can_send_polls,
+            "can_send_other_messages": self.can_send_other_messages,
+            "can_add_web_page_previews": self.can_add_web_page_previews,
+            "can_react_to_messages": self.can_react_to_messages,
+            "can_edit_tag": self.can_edit_tag,
+            "can_change_info": self.can_change_info,
+            "can_invite_users": self.can_invite_users,
+            "can_pin_messages": self.can_pin_messages,
+            "can_manage_topics": self.can_manage_topics,
+        })
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     pub(crate) changed: watch::Sender<u64>,
@@ -859,6 +1190,106 @@ impl FakeTelegram {
     /// Like [`set_bot_status`](Self::set_bot_status) with an explicit actor.
     pub fn set_bot_status_by(&self, chat_id: i64, status: MemberStatus, by: i64) {
         self.with(|s| s.change_member(chat_id, BOT_ID, status, Some(by), true));
+    }
+
+    /// Makes `user_id` an administrator of the chat with `rights`, silently
+    /// (no update, like [`set_member`](Self::set_member)).
+    /// `can_manage_chat` is always on (Telegram implies it). Rights equal to
+    /// [`AdminRights::usual`] are what [`MemberStatus::Administrator`]
+    /// means.
+    pub fn set_admin(&self, chat_id: i64, user_id: i64, rights: AdminRights) {
+        self.with(|s| {
+            s.change_membership(
+                chat_id,
+                user_id,
+                MemberStatus::Administrator,
+                world::Terms::Admin(rights),
+                None,
+                false,
+            )
+        });
+    }
+
+    /// Like [`set_admin`](Self::set_admin), queuing the `chat_member`
+    /// update as [`change_member`](Self::change_member) does (only when the
+    /// bot is an administrator; also when only the rights change).
+    pub fn change_admin(&self, chat_id: i64, user_id: i64, rights: AdminRights) {
+        self.with(|s| {
+            s.change_membership(
+                chat_id,
+                user_id,
+                MemberStatus::Administrator,
+                world::Terms::Admin(rights),
+                None,
+                true,
+            )
+        });
+    }
+
+    /// Makes the bot an administrator with `rights`, queuing
+    /// `my_chat_member` as [`set_bot_status`](Self::set_bot_status) does
+    /// (also when only its rights change, as on Telegram). Its rights
+    /// decide what it may do: see [`AdminRights`].
+    pub fn set_bot_admin(&self, chat_id: i64, rights: AdminRights) {
+        self.with(|s| {
+            s.change_membership(
+                chat_id,
+                BOT_ID,
+                MemberStatus::Administrator,
+                world::Terms::Admin(rights),
+                None,
+                true,
+            )
+        });
+    }
+
+    /// The rights of an administrator (all of them for the creator); None
+    /// for anyone else.
+    pub fn admin_rights(&self, chat_id: i64, user_id: i64) -> Option<AdminRights> {
+        self.read(|s| s.rights(chat_id, user_id))
+    }
+
+    /// Sets a group's or supergroup's default permissions silently, as an
+    /// administrator would in the app (getChat's `permissions`; a member
+    /// may then send only what they allow). New groups have
+    /// [`ChatPermissions::group_default`].
+    pub fn set_chat_permissions(&self, chat_id: i64, permissions: ChatPermissions) {
+        self.with(|s| match s.chats.get_mut(&chat_id) {
+            Some(c) if matches!(c.kind, ChatKind::Group | ChatKind::Supergroup) => {
+                c.permissions = permissions;
+            }
+            Some(_) => panic!("fake-bot-api: chat {chat_id} is not a group or supergroup"),
+            None => panic!("fake-bot-api: unknown chat {chat_id}"),
+        });
+    }
+
+    /// A group's or supergroup's default permissions.
+    pub fn chat_permissions(&self, chat_id: i64) -> ChatPermissions {
+        self.read(|s| match s.chats.get(&chat_id) {
+            Some(c) => c.permissions,
+            None => panic!("fake-bot-api: unknown chat {chat_id}"),
+        })
+    }
+
+    /// A restricted member's permissions and `until_date` (0: forever);
+    /// None when the user is not restricted. [`MemberStatus::Restricted`]
+    /// set by a test is `(ChatPermissions::none(), 0)`.
+    pub fn restriction(&self, chat_id: i64, user_id: i64) -> Option<(ChatPermissions, i64)> {
+        self.read(|s| match s.status(chat_id, user_id) {
+            MemberStatus::Restricted { .. } => {
+                let t = s.terms(chat_id, user_id);
+                Some((t.permissions(), t.until()))
+            }
+            _ => None,
+        })
+    }
+
+    /// A banned user's `until_date` (0: forever); None when not banned.
+    pub fn ban_until(&self, chat_id: i64, user_id: i64) -> Option<i64> {
+        self.read(|s| {
+            (s.status(chat_id, user_id) == MemberStatus::Kicked)
+                .then(|| s.terms(chat_id, user_id).until())
+        })
     }
 
     /// Renames a chat silently (no service message, no update).

@@ -10,8 +10,8 @@ use crate::params::{ApiError, ApiResult, Params};
 use crate::text::{self, Entity};
 use crate::webhook::{self, QueueKey, WebhookState};
 use crate::{
-    ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, BusinessRights, Fault, IncomingMessage, MemberStatus,
-    MigrationDelivery, RecordedRequest, SentMessage,
+    ANONYMOUS_ADMIN_ID, AdminRights, BOT_ID, BOT_USERNAME, BusinessRights, ChatPermissions, Fault,
+    IncomingMessage, MemberStatus, MigrationDelivery, RecordedRequest, SentMessage,
 };
 
 pub(crate) fn now() -> i64 {
@@ -73,6 +73,188 @@ pub(crate) struct StoredMsg {
     pub reply_markup: Option<Value>,
 }
 
+/// What a membership carries beyond its status. `Plain` stands for the
+/// status's defaults: [`AdminRights::usual`] for an administrator, no
+/// permission and no end for a restricted member, no end for a ban; so a
+/// test's `set_member` means what it always meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Terms {
+    #[default]
+    Plain,
+    Admin(AdminRights),
+    Restricted {
+        permissions: ChatPermissions,
+        until: i64,
+    },
+    Banned {
+        until: i64,
+    },
+}
+
+impl Terms {
+    /// The terms kept for a member of `status`: those of another status
+    /// are dropped, defaults become `Plain` (one representation each, so
+    /// memberships compare equal when Telegram's would).
+    pub fn fit(self, status: &MemberStatus) -> Terms {
+        match (status, self) {
+            (MemberStatus::Administrator, Terms::Admin(mut r)) => {
+                // Any right implies can_manage_chat (TDLib makes an
+                // administrator without any right a member): always on.
+                r.can_manage_chat = true;
+                if r == AdminRights::usual() {
+                    Terms::Plain
+                } else {
+                    Terms::Admin(r)
+                }
+            }
+            (MemberStatus::Restricted { .. }, Terms::Restricted { permissions, until })
+                if permissions == ChatPermissions::none() && until == 0 =>
+            {
+                Terms::Plain
+            }
+            (MemberStatus::Restricted { .. }, t @ Terms::Restricted { .. }) => t,
+            (MemberStatus::Kicked, Terms::Banned { until: 0 }) => Terms::Plain,
+            (MemberStatus::Kicked, t @ Terms::Banned { .. }) => t,
+            _ => Terms::Plain,
+        }
+    }
+
+    /// An administrator's rights.
+    pub fn rights(self) -> AdminRights {
+        match self {
+            Terms::Admin(r) => r,
+            _ => AdminRights::usual(),
+        }
+    }
+
+    /// A restricted member's permissions.
+    pub fn permissions(self) -> ChatPermissions {
+        match self {
+            Terms::Restricted { permissions, .. } => permissions,
+            _ => ChatPermissions::none(),
+        }
+    }
+
+    /// When a restriction or ban ends (0: never).
+    pub fn until(self) -> i64 {
+        match self {
+            Terms::Restricted { until, .. } | Terms::Banned { until } => until,
+            _ => 0,
+        }
+    }
+}
+
+/// How Telegram keeps the `until_date` of a ban or restriction: less than
+/// 30 seconds or more than 366 days from now (or absent, or 0) is forever,
+/// stored as 0 (TDLib's `get_dialog_participant_status`).
+pub(crate) fn fix_until_date(until: i64, now: i64) -> i64 {
+    if until < now + 30 || until > now + 366 * 86_400 {
+        0
+    } else {
+        until
+    }
+}
+
+/// The `permissions` parameter of restrictChatMember and
+/// setChatPermissions, read like the Bot API server does: an absent field
+/// is false, except `can_manage_topics` and `can_edit_tag` (default: the
+/// value of `can_pin_messages`) and `can_react_to_messages` (default: the
+/// value of `can_send_messages`); the legacy `can_send_media_messages`
+/// stands for the six media fields when none of them is given. Unless
+/// `use_independent_chat_permissions`, `can_send_other_messages` or
+/// `can_add_web_page_previews` imply the media fields and
+/// `can_send_messages`, and `can_send_polls` implies `can_send_messages`.
+pub(crate) fn permissions_param(p: &Params) -> Result<ChatPermissions, ApiError> {
+    let independent = p.bool("use_independent_chat_permissions");
+    let value = match p.get("permissions") {
+        None => return Ok(ChatPermissions::none()),
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+            .map_err(|_| ApiError::bad("can't parse permissions JSON object"))?,
+        Some(v) => v.clone(),
+    };
+    let Some(o) = value.as_object() else {
+        return Err(ApiError::bad("object expected as permissions"));
+    };
+    let has = |name: &str| o.get(name).is_some_and(|v| !v.is_null());
+    let field = |name: &str| -> Result<bool, ApiError> {
+        match o.get(name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(ApiError::bad(format!(
+                "can't parse chat permissions: Field \"{name}\" must be of type Boolean"
+            ))),
+        }
+    };
+    let mut r = ChatPermissions::none();
+    r.can_send_messages = field("can_send_messages")?;
+    r.can_send_polls = field("can_send_polls")?;
+    r.can_send_other_messages = field("can_send_other_messages")?;
+    r.can_add_web_page_previews = field("can_add_web_page_previews")?;
+    r.can_change_info = field("can_change_info")?;
+    r.can_invite_users = field("can_invite_users")?;
+    r.can_pin_messages = field("can_pin_messages")?;
+    r.can_manage_topics = if has("can_manage_topics") {
+        field("can_manage_topics")?
+    } else {
+        r.can_pin_messages
+    };
+    const MEDIA: [&str; 6] = [
+        "can_send_audios",
+        "can_send_documents",
+        "can_send_photos",
+        "can_send_videos",
+        "can_send_video_notes",
+        "can_send_voice_notes",
+    ];
+    let media = if MEDIA.iter().any(|m| has(m)) {
+        [
+            field(MEDIA[0])?,
+            field(MEDIA[1])?,
+            field(MEDIA[2])?,
+            field(MEDIA[3])?,
+            field(MEDIA[4])?,
+            field(MEDIA[5])?,
+        ]
+    } else {
+        let legacy = field("can_send_media_messages")?;
+        if legacy && !independent {
+            r.can_send_messages = true;
+        }
+        [legacy; 6]
+    };
+    [
+        r.can_send_audios,
+        r.can_send_documents,
+        r.can_send_photos,
+        r.can_send_videos,
+        r.can_send_video_notes,
+        r.can_send_voice_notes,
+    ] = media;
+    r.can_edit_tag = if has("can_edit_tag") {
+        field("can_edit_tag")?
+    } else {
+        r.can_pin_messages
+    };
+    r.can_react_to_messages = if has("can_react_to_messages") {
+        field("can_react_to_messages")?
+    } else {
+        r.can_send_messages
+    };
+    if (r.can_send_other_messages || r.can_add_web_page_previews) && !independent {
+        r.can_send_audios = true;
+        r.can_send_documents = true;
+        r.can_send_photos = true;
+        r.can_send_videos = true;
+        r.can_send_video_notes = true;
+        r.can_send_voice_notes = true;
+        r.can_send_messages = true;
+    }
+    if r.can_send_polls && !independent {
+        r.can_send_messages = true;
+    }
+    Ok(r)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ChatRec {
     pub id: i64,
@@ -80,6 +262,10 @@ pub(crate) struct ChatRec {
     pub title: String,
     pub username: Option<String>,
     pub members: HashMap<i64, MemberStatus>,
+    /// The members' terms other than `Terms::Plain`.
+    pub terms: HashMap<i64, Terms>,
+    /// The default permissions of a group or supergroup.
+    pub permissions: ChatPermissions,
     pub messages: BTreeMap<i32, StoredMsg>,
     pub deleted: Vec<i32>,
     pub next_message_id: i32,
@@ -469,6 +655,8 @@ impl State {
                 title: title.into(),
                 username: username.map(|u| u.trim_start_matches('@').to_owned()),
                 members,
+                terms: HashMap::new(),
+                permissions: ChatPermissions::group_default(),
                 messages: BTreeMap::new(),
                 deleted: Vec::new(),
                 next_message_id: 1,
@@ -495,6 +683,8 @@ impl State {
                 title: String::new(),
                 username: None,
                 members,
+                terms: HashMap::new(),
+                permissions: ChatPermissions::group_default(),
                 messages: BTreeMap::new(),
                 deleted: Vec::new(),
                 next_message_id: 1,
@@ -509,6 +699,29 @@ impl State {
             .get(&chat)
             .and_then(|c| c.members.get(&user).cloned())
             .unwrap_or(MemberStatus::Left)
+    }
+
+    /// A member's terms (`Terms::Plain` when they have none).
+    pub fn terms(&self, chat: i64, user: i64) -> Terms {
+        self.chats
+            .get(&chat)
+            .and_then(|c| c.terms.get(&user).copied())
+            .unwrap_or_default()
+    }
+
+    /// The rights of a creator (all) or administrator; None for others.
+    pub fn rights(&self, chat: i64, user: i64) -> Option<AdminRights> {
+        match self.status(chat, user) {
+            MemberStatus::Creator => Some(AdminRights::all()),
+            MemberStatus::Administrator => Some(self.terms(chat, user).rights()),
+            _ => None,
+        }
+    }
+
+    /// Whether the bot is an administrator of the chat with the right
+    /// `right` picks.
+    fn bot_can(&self, chat: i64, right: impl Fn(&AdminRights) -> bool) -> bool {
+        self.rights(chat, BOT_ID).is_some_and(|r| right(&r))
     }
 
     fn actor_for(&self, chat: i64, fallback: i64) -> i64 {
@@ -538,7 +751,23 @@ impl State {
         actor: Option<i64>,
         notify: bool,
     ) {
+        self.change_membership(chat_id, user, new, Terms::Plain, actor, notify);
+    }
+
+    /// [`change_member`](Self::change_member) with the new member's terms
+    /// (rights, permissions, end), kept as far as they fit the status.
+    pub fn change_membership(
+        &mut self,
+        chat_id: i64,
+        user: i64,
+        new: MemberStatus,
+        terms: Terms,
+        actor: Option<i64>,
+        notify: bool,
+    ) {
         let old = self.status(chat_id, user);
+        let old_terms = self.terms(chat_id, user);
+        let terms = terms.fit(&new);
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             panic!("fake-bot-api: unknown chat {chat_id}");
         };
@@ -547,7 +776,12 @@ impl State {
         } else {
             chat.members.insert(user, new.clone());
         }
-        if !notify || old == new {
+        if terms == Terms::Plain {
+            chat.terms.remove(&user);
+        } else {
+            chat.terms.insert(user, terms);
+        }
+        if !notify || (old == new && old_terms == terms) {
             return;
         }
         let actor = actor.unwrap_or_else(|| {
@@ -570,8 +804,8 @@ impl State {
             "chat": self.chat_json(chat_id),
             "from": self.user_json(actor, true),
             "date": now(),
-            "old_chat_member": self.member_json(chat_id, user, &old),
-            "new_chat_member": self.member_json(chat_id, user, &new),
+            "old_chat_member": self.member_json(chat_id, user, &old, old_terms),
+            "new_chat_member": self.member_json(chat_id, user, &new, terms),
         });
         if user == BOT_ID {
             self.push_update("my_chat_member", payload);
@@ -780,15 +1014,7 @@ impl State {
         });
         if let Some(c) = self.chats.get(&id) {
             if matches!(c.kind, ChatKind::Group | ChatKind::Supergroup) {
-                v["permissions"] = json!({
-                    "can_send_messages": true, "can_send_audios": true,
-                    "can_send_documents": true, "can_send_photos": true,
-                    "can_send_videos": true, "can_send_video_notes": true,
-                    "can_send_voice_notes": true, "can_send_polls": true,
-                    "can_send_other_messages": true, "can_add_web_page_previews": true,
-                    "can_change_info": false, "can_invite_users": true,
-                    "can_pin_messages": false, "can_manage_topics": false,
-                });
+                v["permissions"] = c.permissions.to_json();
             }
             if c.kind == ChatKind::Private {
                 // Nothing more for a user without a bio.
@@ -797,7 +1023,10 @@ impl State {
         v
     }
 
-    pub fn member_json(&self, chat: i64, user: i64, status: &MemberStatus) -> Value {
+    /// A `ChatMember` object: `terms` give an administrator's rights (only
+    /// those of the chat's kind, as the Bot API server writes them), a
+    /// restricted member's permissions and the end of a restriction or ban.
+    pub fn member_json(&self, chat: i64, user: i64, status: &MemberStatus, terms: Terms) -> Value {
         let u = self.user_json(user, false);
         let kind = self
             .chats
@@ -806,46 +1035,53 @@ impl State {
         match status {
             MemberStatus::Creator => json!({"status": "creator", "user": u, "is_anonymous": false}),
             MemberStatus::Administrator => {
+                let r = terms.rights();
                 let mut v = json!({
                     "status": "administrator", "user": u,
-                    "can_be_edited": false, "is_anonymous": false,
-                    "can_manage_chat": true, "can_delete_messages": true,
-                    "can_manage_video_chats": true, "can_restrict_members": true,
-                    "can_promote_members": false, "can_change_info": true,
-                    "can_invite_users": true, "can_post_stories": false,
-                    "can_edit_stories": false, "can_delete_stories": false,
+                    "can_be_edited": r.can_be_edited, "is_anonymous": r.is_anonymous,
+                    "can_manage_chat": r.can_manage_chat,
+                    "can_delete_messages": r.can_delete_messages,
+                    "can_manage_video_chats": r.can_manage_video_chats,
+                    "can_restrict_members": r.can_restrict_members,
+                    "can_promote_members": r.can_promote_members,
+                    "can_change_info": r.can_change_info,
+                    "can_invite_users": r.can_invite_users,
+                    "can_post_stories": r.can_post_stories,
+                    "can_edit_stories": r.can_edit_stories,
+                    "can_delete_stories": r.can_delete_stories,
                 });
-                match kind {
-                    ChatKind::Channel => {
-                        v["can_post_messages"] = json!(true);
-                        v["can_edit_messages"] = json!(true);
-                    }
-                    ChatKind::Supergroup => {
-                        v["can_pin_messages"] = json!(true);
-                        v["can_manage_topics"] = json!(false);
-                    }
-                    _ => {
-                        v["can_pin_messages"] = json!(true);
-                    }
+                if kind == ChatKind::Channel {
+                    v["can_post_messages"] = json!(r.can_post_messages);
+                    v["can_edit_messages"] = json!(r.can_edit_messages);
+                    v["can_manage_direct_messages"] = json!(r.can_manage_direct_messages);
+                } else {
+                    v["can_pin_messages"] = json!(r.can_pin_messages);
+                    v["can_manage_tags"] = json!(r.can_manage_tags);
+                }
+                if kind == ChatKind::Supergroup {
+                    v["can_manage_topics"] = json!(r.can_manage_topics);
                 }
                 v
             }
             MemberStatus::Member => json!({"status": "member", "user": u}),
-            MemberStatus::Restricted { is_member } => json!({
-                "status": "restricted", "user": u, "is_member": is_member,
-                "can_send_messages": false, "can_send_audios": false,
-                "can_send_documents": false, "can_send_photos": false,
-                "can_send_videos": false, "can_send_video_notes": false,
-                "can_send_voice_notes": false, "can_send_polls": false,
-                "can_send_other_messages": false, "can_add_web_page_previews": false,
-                "can_react_to_messages": false, "can_edit_tag": false,
-                "can_change_info": false, "can_invite_users": false,
-                "can_pin_messages": false, "can_manage_topics": false,
-                "until_date": 0,
-            }),
+            MemberStatus::Restricted { is_member } => {
+                let mut v = terms.permissions().to_json();
+                v["status"] = json!("restricted");
+                v["user"] = u;
+                v["is_member"] = json!(is_member);
+                v["until_date"] = json!(terms.until());
+                v
+            }
             MemberStatus::Left => json!({"status": "left", "user": u}),
-            MemberStatus::Kicked => json!({"status": "kicked", "user": u, "until_date": 0}),
+            MemberStatus::Kicked => {
+                json!({"status": "kicked", "user": u, "until_date": terms.until()})
+            }
         }
+    }
+
+    /// The current `ChatMember` object of `user` in `chat`.
+    pub fn current_member_json(&self, chat: i64, user: i64) -> Value {
+        self.member_json(chat, user, &self.status(chat, user), self.terms(chat, user))
     }
 
     fn entity_json(&self, e: &Entity) -> Value {
@@ -903,12 +1139,38 @@ impl State {
                 MemberStatus::Left => {
                     self.change_member(chat_id, msg.from, MemberStatus::Member, None, false);
                 }
-                MemberStatus::Restricted { .. } => panic!(
-                    "fake-bot-api: user {} is restricted in chat {chat_id} (can't send messages); \
-                     Telegram would refuse the message",
-                    msg.from
-                ),
                 _ => {}
+            }
+            // Telegram refuses what the member's permissions (and the
+            // chat's) forbid: text needs can_send_messages, a photo
+            // can_send_photos.
+            let status = self.status(chat_id, msg.from);
+            let chat_perms = self.chats.get(&chat_id).map(|c| c.permissions);
+            let own = match status {
+                MemberStatus::Restricted { .. } => {
+                    Some(self.terms(chat_id, msg.from).permissions())
+                }
+                MemberStatus::Member => Some(ChatPermissions::all()),
+                _ => None,
+            };
+            if let (Some(own), Some(chat_perms)) = (own, chat_perms) {
+                let may = |p: ChatPermissions| {
+                    if msg.caption.is_some() {
+                        p.can_send_photos
+                    } else {
+                        p.can_send_messages
+                    }
+                };
+                if status == (MemberStatus::Restricted { is_member: false })
+                    || !may(own)
+                    || !may(chat_perms)
+                {
+                    panic!(
+                        "fake-bot-api: user {} may not send this in chat {chat_id} ({status:?}, \
+                         permissions {own:?}, chat's {chat_perms:?}); Telegram would refuse the message",
+                        msg.from
+                    );
+                }
             }
         }
         let chat_json = self.chat_json(chat_id);
@@ -1132,6 +1394,8 @@ impl State {
         let new_id = self.add_chat(ChatKind::Supergroup, &old.title, None);
         if let Some(c) = self.chats.get_mut(&new_id) {
             c.members = old.members.clone();
+            c.terms = old.terms.clone();
+            c.permissions = old.permissions;
             c.last_bot_sender = old.last_bot_sender;
         }
         if let Some(c) = self.chats.get_mut(&group_id) {
@@ -1401,6 +1665,8 @@ impl State {
                 title: String::new(),
                 username: None,
                 members: HashMap::from([(owner, MemberStatus::Member)]),
+                terms: HashMap::new(),
+                permissions: ChatPermissions::group_default(),
                 messages: BTreeMap::new(),
                 deleted: Vec::new(),
                 next_message_id: 1,
@@ -1922,6 +2188,7 @@ impl State {
                 Ok(json!(true))
             }
             "banChatMember" | "unbanChatMember" | "restrictChatMember" => self.moderate(method, p),
+            "setChatPermissions" => self.set_chat_permissions(p),
             "pinChatMessage" | "unpinChatMessage" if business_connection_param(p).is_some() => {
                 let bc = business_connection_param(p).unwrap_or_default();
                 let place = self.business_place(p, &bc)?;
@@ -1943,7 +2210,15 @@ impl State {
                 let id = self.resolve_chat_id(p, "chat_id")?;
                 self.not_migrated(id)?;
                 let chat = self.member_chat(id)?;
-                if chat.kind != ChatKind::Private && !self.status(id, BOT_ID).is_admin() {
+                // Channels pin with can_edit_messages.
+                let may_pin = self.bot_can(id, |r| {
+                    if chat.kind == ChatKind::Channel {
+                        r.can_edit_messages
+                    } else {
+                        r.can_pin_messages
+                    }
+                });
+                if chat.kind != ChatKind::Private && !may_pin {
                     return Err(ApiError::bad(
                         "not enough rights to manage pinned messages in the chat",
                     ));
@@ -1970,11 +2245,11 @@ impl State {
         let user = self.user_id(p, "user_id")?;
         if chat.kind == ChatKind::Private {
             if user == id || user == BOT_ID {
-                return Ok(self.member_json(id, user, &MemberStatus::Member));
+                return Ok(self.member_json(id, user, &MemberStatus::Member, Terms::Plain));
             }
             return Err(ApiError::bad("user not found"));
         }
-        Ok(self.member_json(id, user, &self.status(id, user)))
+        Ok(self.current_member_json(id, user))
     }
 
     fn get_chat_administrators(&self, p: &Params) -> ApiResult {
@@ -1996,88 +2271,150 @@ impl State {
         Ok(Value::Array(
             admins
                 .iter()
-                .map(|(uid, s)| self.member_json(id, *uid, s))
+                .map(|(uid, _)| self.current_member_json(id, *uid))
                 .collect(),
         ))
     }
 
+    /// banChatMember, unbanChatMember and restrictChatMember, checked in
+    /// the order of the Bot API server and TDLib (`set_channel_participant_status`):
+    /// the chat (access, kind), the user, the bot itself, nothing to
+    /// change, the owner, the bot's `can_restrict_members`, an
+    /// administrator. The bot is the actor of the `chat_member` update.
     fn moderate(&mut self, method: &str, p: &Params) -> ApiResult {
+        // The server reads the permissions before it looks at the chat.
+        let permissions = if method == "restrictChatMember" {
+            Some(permissions_param(p)?)
+        } else {
+            None
+        };
+        let until = fix_until_date(p.i64("until_date")?.unwrap_or(0), now());
         let id = self.resolve_chat_id(p, "chat_id")?;
         self.not_migrated(id)?;
-        let chat = self.member_chat(id)?;
+        let kind = self.member_chat(id)?.kind;
+        match (method, kind) {
+            ("banChatMember", ChatKind::Private) => {
+                return Err(ApiError::bad("can't ban members in private chats"));
+            }
+            ("unbanChatMember", ChatKind::Private | ChatKind::Group) => {
+                return Err(ApiError::bad(
+                    "method is available for supergroup and channel chats only",
+                ));
+            }
+            ("restrictChatMember", k) if k != ChatKind::Supergroup => {
+                return Err(ApiError::bad("method is available only for supergroups"));
+            }
+            _ => {}
+        }
         let user = self.user_id(p, "user_id")?;
-        if chat.kind == ChatKind::Private {
-            return Err(ApiError::bad(
-                "chat member status can't be changed in private chats",
-            ));
+        if kind == ChatKind::Group {
+            return self.remove_from_group(id, user);
         }
-        if method == "restrictChatMember" && chat.kind != ChatKind::Supergroup {
-            return Err(ApiError::bad("method is available only for supergroups"));
+        let old = self.status(id, user);
+        let (new, terms) = match method {
+            "banChatMember" => (MemberStatus::Kicked, Terms::Banned { until }),
+            "unbanChatMember" => {
+                if p.bool("only_if_banned") && old != MemberStatus::Kicked {
+                    return Ok(json!(true));
+                }
+                (MemberStatus::Left, Terms::Plain)
+            }
+            _ => {
+                let permissions = permissions.unwrap_or_else(ChatPermissions::none);
+                let present = old.is_present();
+                if permissions == ChatPermissions::all() {
+                    // TDLib: a restriction to everything is no restriction.
+                    let plain = if present {
+                        MemberStatus::Member
+                    } else {
+                        MemberStatus::Left
+                    };
+                    (plain, Terms::Plain)
+                } else {
+                    (
+                        MemberStatus::Restricted { is_member: present },
+                        Terms::Restricted { permissions, until },
+                    )
+                }
+            }
+        };
+        if user == BOT_ID {
+            if new == MemberStatus::Left {
+                // TDLib turns "make me Left" into leaving the chat.
+                self.change_member(id, BOT_ID, MemberStatus::Left, Some(BOT_ID), true);
+                return Ok(json!(true));
+            }
+            return Err(ApiError::bad("can't restrict self"));
         }
-        if !self.status(id, BOT_ID).is_admin() {
+        if old != MemberStatus::Creator && old == new && self.terms(id, user) == terms.fit(&new) {
+            return Ok(json!(true));
+        }
+        self.may_remove(id, &old)?;
+        self.change_membership(id, user, new, terms, Some(BOT_ID), true);
+        Ok(json!(true))
+    }
+
+    /// The refusals of removing or restricting a member whose status is
+    /// `target`, in TDLib's order: the owner first, then the bot's right,
+    /// then an administrator (refused by Telegram's server, even one the
+    /// bot promoted: the fake does not model demoting first).
+    fn may_remove(&self, chat: i64, target: &MemberStatus) -> Result<(), ApiError> {
+        if *target == MemberStatus::Creator {
+            return Err(ApiError::bad("can't remove chat owner"));
+        }
+        if !self.bot_can(chat, |r| r.can_restrict_members) {
             return Err(ApiError::bad(
                 "not enough rights to restrict/unrestrict chat member",
             ));
         }
+        if *target == MemberStatus::Administrator {
+            return Err(ApiError::bad("user is an administrator of the chat"));
+        }
+        Ok(())
+    }
+
+    /// banChatMember in a basic group removes the member (TDLib's
+    /// `delete_chat_participant`): basic groups keep no ban list, so the
+    /// user becomes Left and `until_date` does not apply; the bot naming
+    /// itself leaves the group; a user not in it is refused by Telegram's
+    /// server ("USER_NOT_PARTICIPANT").
+    fn remove_from_group(&mut self, id: i64, user: i64) -> ApiResult {
         if user == BOT_ID {
-            return Err(ApiError::bad(if method == "restrictChatMember" {
-                "can't restrict self"
-            } else {
-                "can't remove self"
-            }));
+            self.change_member(id, BOT_ID, MemberStatus::Left, Some(BOT_ID), true);
+            return Ok(json!(true));
         }
-        let current = self.status(id, user);
-        match current {
-            MemberStatus::Creator => return Err(ApiError::bad("can't remove chat owner")),
-            MemberStatus::Administrator => {
-                return Err(ApiError::bad("user is an administrator of the chat"));
-            }
-            _ => {}
+        let old = self.status(id, user);
+        self.may_remove(id, &old)?;
+        if !old.is_present() {
+            return Err(ApiError::bad("USER_NOT_PARTICIPANT"));
         }
-        let new = match method {
-            "banChatMember" => MemberStatus::Kicked,
-            "unbanChatMember" => {
-                if current == MemberStatus::Kicked
-                    || (!p.bool("only_if_banned") && current.is_present())
-                {
-                    MemberStatus::Left
-                } else {
-                    return Ok(json!(true));
-                }
+        self.change_member(id, user, MemberStatus::Left, Some(BOT_ID), true);
+        Ok(json!(true))
+    }
+
+    /// setChatPermissions (TDLib's `set_dialog_permissions`): a group's or
+    /// supergroup's default permissions; no update is sent.
+    fn set_chat_permissions(&mut self, p: &Params) -> ApiResult {
+        let permissions = permissions_param(p)?;
+        let id = self.resolve_chat_id(p, "chat_id")?;
+        self.not_migrated(id)?;
+        match self.member_chat(id)?.kind {
+            ChatKind::Private => {
+                return Err(ApiError::bad("can't change private chat permissions"));
             }
-            _ => {
-                let perms = p
-                    .json("permissions")?
-                    .ok_or_else(|| ApiError::bad("permissions is empty"))?;
-                let all_allowed = perms.as_object().is_some_and(|o| {
-                    [
-                        "can_send_messages",
-                        "can_send_audios",
-                        "can_send_documents",
-                        "can_send_photos",
-                        "can_send_videos",
-                        "can_send_video_notes",
-                        "can_send_voice_notes",
-                        "can_send_polls",
-                        "can_send_other_messages",
-                        "can_add_web_page_previews",
-                    ]
-                    .iter()
-                    .all(|k| o.get(*k).and_then(Value::as_bool) == Some(true))
-                });
-                let present = current.is_present();
-                if all_allowed {
-                    if present {
-                        MemberStatus::Member
-                    } else {
-                        MemberStatus::Left
-                    }
-                } else {
-                    MemberStatus::Restricted { is_member: present }
-                }
+            ChatKind::Channel => {
+                return Err(ApiError::bad("can't change channel chat permissions"));
             }
-        };
-        self.change_member(id, user, new, Some(BOT_ID), true);
+            ChatKind::Group | ChatKind::Supergroup => {}
+        }
+        if !self.bot_can(id, |r| r.can_restrict_members) {
+            return Err(ApiError::bad(
+                "not enough rights to change chat permissions",
+            ));
+        }
+        if let Some(c) = self.chats.get_mut(&id) {
+            c.permissions = permissions;
+        }
         Ok(json!(true))
     }
 
@@ -2438,8 +2775,8 @@ impl State {
         let Some(m) = chat.messages.get(&mid) else {
             return Err(ApiError::bad("message to delete not found"));
         };
-        let bot_admin = self.status(chat_id, BOT_ID).is_admin();
-        if chat.kind != ChatKind::Private && m.from != BOT_ID && !bot_admin {
+        let bot_may = self.bot_can(chat_id, |r| r.can_delete_messages);
+        if chat.kind != ChatKind::Private && m.from != BOT_ID && !bot_may {
             return Err(ApiError::bad("message can't be deleted"));
         }
         if let Some(c) = self.chats.get_mut(&chat_id) {

@@ -1,10 +1,25 @@
-//! Feature modules, one file each.
+//! Feature modules, one folder each, each declaring itself once as a
+//! [`registry::ModuleSpec`].
 
 pub mod business;
 pub mod connections;
+pub mod lifecycle;
 pub mod misc;
+pub mod moderation;
 pub mod notes;
+pub mod registry;
 pub mod rules;
+
+/// Every module, in `/help` order.
+pub static MODULES: &[&registry::ModuleSpec] = &[
+    &connections::MODULE,
+    &notes::MODULE,
+    &rules::MODULE,
+    &moderation::MODULE,
+    &business::MODULE,
+    &misc::MODULE,
+    &lifecycle::MODULE,
+];
 
 use teloxide::payloads::{
     AnswerCallbackQuery, AnswerCallbackQuerySetters, EditMessageText, EditMessageTextSetters,

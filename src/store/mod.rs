@@ -398,6 +398,128 @@ pub enum BusinessRecorded {
     Superseded,
 }
 
+/// How many warnings make a limit in a chat that never set one.
+pub const DEFAULT_WARN_LIMIT: u32 = 3;
+
+/// How many actions a chat's log keeps: inserting one more drops the oldest.
+pub const ACTION_LOG_LIMIT: u32 = 1000;
+
+/// A warning of a user in a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warn {
+    /// Names the warning for its "remove warning" button; never reused.
+    pub id: i64,
+    /// The admin who warned.
+    pub actor_id: i64,
+    pub reason: Option<String>,
+    /// When, in Unix time.
+    pub at: i64,
+}
+
+/// What [`Store::add_warn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarnAdded {
+    /// The new warning's id.
+    pub id: i64,
+    /// The user's warnings in the chat with this one.
+    pub count: u32,
+    /// `count` reached the limit: the punishment is due, and the user's
+    /// warnings in the chat are gone already.
+    pub limit_reached: bool,
+}
+
+/// What reaching the warn limit does to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WarnMode {
+    #[default]
+    Ban,
+    Kick,
+    Mute,
+    /// A ban for this many seconds.
+    TempBan(u64),
+    /// A mute for this many seconds.
+    TempMute(u64),
+}
+
+impl WarnMode {
+    /// The `mode` and `seconds` columns' values (seconds beyond the column's
+    /// range are kept as its largest value).
+    pub(crate) fn to_columns(self) -> (&'static str, Option<i64>) {
+        let seconds = |seconds: u64| Some(i64::try_from(seconds).unwrap_or(i64::MAX));
+        match self {
+            WarnMode::Ban => ("ban", None),
+            WarnMode::Kick => ("kick", None),
+            WarnMode::Mute => ("mute", None),
+            WarnMode::TempBan(s) => ("tban", seconds(s)),
+            WarnMode::TempMute(s) => ("tmute", seconds(s)),
+        }
+    }
+
+    /// Rebuilds a mode from its two columns; `None` for a mode this
+    /// castellan does not know (written by a newer one), or a temporary one
+    /// without a length.
+    pub(crate) fn from_columns(mode: &str, seconds: Option<i64>) -> Option<WarnMode> {
+        let seconds = || seconds.and_then(|s| u64::try_from(s).ok());
+        match mode {
+            "ban" => Some(WarnMode::Ban),
+            "kick" => Some(WarnMode::Kick),
+            "mute" => Some(WarnMode::Mute),
+            "tban" => seconds().map(WarnMode::TempBan),
+            "tmute" => seconds().map(WarnMode::TempMute),
+            _ => None,
+        }
+    }
+}
+
+/// A chat's warn settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarnSettings {
+    /// How many warnings trigger `mode`; at least 1.
+    pub limit: u32,
+    pub mode: WarnMode,
+}
+
+impl Default for WarnSettings {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_WARN_LIMIT,
+            mode: WarnMode::Ban,
+        }
+    }
+}
+
+/// One entry of a chat's action log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModAction {
+    pub chat_id: i64,
+    /// The admin who acted.
+    pub actor_id: i64,
+    /// What was done: `"ban"`, `"tban"`, `"unban"`, `"kick"`, `"mute"`,
+    /// `"tmute"`, `"unmute"`, `"warn"`, `"rmwarn"`, `"resetwarns"`, …
+    /// (stored as given).
+    pub action: String,
+    /// The user acted on.
+    pub target_id: i64,
+    pub reason: Option<String>,
+    /// When a temporary restriction ends, in Unix time; `None` for none.
+    pub until: Option<i64>,
+    /// The admin acted from their private chat, through a connection.
+    pub via_connection: bool,
+    /// When, in Unix time.
+    pub at: i64,
+}
+
+/// A member of a group as last seen there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    /// The user id.
+    pub id: i64,
+    /// Without the `@`, as Telegram spells it.
+    pub username: Option<String>,
+    pub first_name: String,
+    pub last_name: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -480,12 +602,74 @@ pub trait Store: Send + Sync + 'static {
     /// `false` for a chat never paused.
     async fn business_chat_paused(&self, owner_id: i64, chat_id: i64) -> StoreResult<bool>;
 
+    // --- warnings --------------------------------------------------------
+
+    /// Warns `user_id` in `chat_id` (`at` in Unix time) and returns the new
+    /// warning's id and the user's count in the chat with it, in one
+    /// transaction. When the count reaches `limit` (0 counts as 1) the
+    /// user's warnings in the chat are removed in the same transaction and
+    /// `limit_reached` is set. Every change to one user's warnings in a chat
+    /// is serialized, so concurrent warns never both miss, or both reach,
+    /// the limit.
+    async fn add_warn(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+        actor_id: i64,
+        reason: Option<&str>,
+        at: i64,
+        limit: u32,
+    ) -> StoreResult<WarnAdded>;
+    /// The user's warnings in the chat, oldest first.
+    async fn warns(&self, chat_id: i64, user_id: i64) -> StoreResult<Vec<Warn>>;
+    /// Removes the user's newest warning in the chat; `true` if there was one.
+    async fn remove_latest_warn(&self, chat_id: i64, user_id: i64) -> StoreResult<bool>;
+    /// Removes warning `warn_id` if it is one of `chat_id`'s (an id from a
+    /// button is not trusted: one of another chat is left alone), and
+    /// returns whom it warned.
+    async fn remove_warn(&self, chat_id: i64, warn_id: i64) -> StoreResult<Option<i64>>;
+    /// Removes every warning of the user in the chat; returns how many.
+    async fn reset_warns(&self, chat_id: i64, user_id: i64) -> StoreResult<u64>;
+
+    /// The chat's warn limit and mode; [`WarnSettings::default`] for a chat
+    /// never configured.
+    async fn warn_settings(&self, chat_id: i64) -> StoreResult<WarnSettings>;
+    /// Sets the limit (0 is stored as 1), keeping the mode.
+    async fn set_warn_limit(&self, chat_id: i64, limit: u32) -> StoreResult<()>;
+    /// Sets the mode, keeping the limit.
+    async fn set_warn_mode(&self, chat_id: i64, mode: WarnMode) -> StoreResult<()>;
+
+    // --- action log ------------------------------------------------------
+
+    /// Appends to the chat's log, and trims it to its newest
+    /// [`ACTION_LOG_LIMIT`] entries, in one transaction.
+    async fn record_action(&self, action: &ModAction) -> StoreResult<()>;
+    /// The chat's newest `limit` actions, newest (last recorded) first.
+    async fn recent_actions(&self, chat_id: i64, limit: u32) -> StoreResult<Vec<ModAction>>;
+
+    // --- user directory --------------------------------------------------
+
+    /// Remembers `user` as seen in `chat_id` at `at` (Unix time), replacing
+    /// what was known of them there. Usernames are unique at any time: one
+    /// another member of the chat had is taken from them, in the same
+    /// transaction.
+    async fn learn_user(&self, chat_id: i64, user: &KnownUser, at: i64) -> StoreResult<()>;
+    /// The member of the chat with this username (without the `@`, in any
+    /// case).
+    async fn user_by_username(
+        &self,
+        chat_id: i64,
+        username: &str,
+    ) -> StoreResult<Option<KnownUser>>;
+    async fn known_user(&self, chat_id: i64, user_id: i64) -> StoreResult<Option<KnownUser>>;
+
     // --- chat lifecycle --------------------------------------------------
 
     /// A group was upgraded to a supergroup: every record of the space
     /// `Space::Chat(from_chat_id)` (and every setting keyed by that chat id)
-    /// moves to `to_chat_id` (records already present under the new id win),
-    /// in one transaction. Business records never move.
+    /// moves to `to_chat_id` (records already present under the new id win;
+    /// warnings and logged actions of both ids are all kept), in one
+    /// transaction. Business records never move.
     async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()>;
 
     /// The bot left or was removed from a group: every connection to it ends
@@ -569,7 +753,7 @@ pub trait Store: Send + Sync + 'static {
 /// new ones win), then move the rest. Tables with a `space` column move only
 /// `'chat'` rows: a business account's records are keyed by its owner's
 /// user id, which may be the same number.
-const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
+const MIGRATE_CHAT_STATEMENTS: [&str; 16] = [
     // Keyed by user: a user connected to the old chat is now connected to the new one.
     "UPDATE current_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
     "UPDATE ended_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
@@ -598,6 +782,33 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 10] = [
      ON CONFLICT DO NOTHING",
     "DELETE FROM rules WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM rules WHERE chat_id = $2)",
+    "INSERT INTO warn_settings (chat_id, warn_limit, mode, seconds)
+     SELECT $2, warn_limit, mode, seconds FROM warn_settings WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM warn_settings WHERE chat_id = $1
+     AND EXISTS (SELECT 1 FROM warn_settings WHERE chat_id = $2)",
+    // Keyed by nothing of the chat's: warnings and actions under both ids
+    // all happened, so they are merged (keeping their ids, hence their
+    // order). A count beyond the limit is acted on at the next warning; a
+    // log beyond its bound is trimmed at the next action.
+    "UPDATE warnings SET chat_id = $2 WHERE chat_id = $1",
+    "UPDATE mod_actions SET chat_id = $2 WHERE chat_id = $1",
+    // The directory: a member already known in the new chat wins, and so
+    // does a username one of its members holds there (the moving member
+    // keeps their row without it).
+    "INSERT INTO known_users
+     (chat_id, user_id, username, username_lower, first_name, last_name, seen_at)
+     SELECT $2, o.user_id,
+         CASE WHEN taken.user_id IS NULL THEN o.username END,
+         CASE WHEN taken.user_id IS NULL THEN o.username_lower END,
+         o.first_name, o.last_name, o.seen_at
+     FROM known_users o
+     LEFT JOIN known_users taken
+         ON taken.chat_id = $2 AND taken.username_lower = o.username_lower
+     WHERE o.chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM known_users WHERE chat_id = $1
+     AND user_id IN (SELECT user_id FROM known_users WHERE chat_id = $2)",
 ];
 
 /// What [`Store::claim_update`] found.

@@ -9,7 +9,7 @@
 //! `excluded.`, `ON CONFLICT` and `RETURNING`. What must differ is written in
 //! a `match` on the backend, with a comment saying why: SQLite's write
 //! serialization (in the macros), the source of the history's `seq`, and the
-//! PostgreSQL lock on a business account's owner.
+//! PostgreSQL locks on a business account's owner and on a user's warnings.
 //!
 //! # SQLite
 //!
@@ -38,6 +38,13 @@
 //! `record_business_connection` first takes a transaction-scoped advisory
 //! lock on the owner's user id: the owner may have no row yet to lock, and
 //! two connections of one owner recorded at once must still see each other.
+//! Every change to one user's warnings in one chat first takes a
+//! transaction-scoped advisory lock on the pair (hashed, in the two-key
+//! space, apart from the owners' one-key locks), for the same reason: two
+//! warns at once must count each other, or both would miss (or both reach)
+//! the limit. `learn_user` and `migrate_chat` resolve conflicts with
+//! concurrent writers (a username taken meanwhile, a deadlock) by running
+//! again ([`retry_conflicts`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -49,10 +56,10 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::{
-    AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded, ConnectedChat,
-    DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, FormattedText, HISTORY_LIMIT, MIN_POSTGRES_POOL_SIZE,
-    Note, OpenOptions, Space, Store, StoreError, StoreResult, StoredBusinessConnection,
-    UpdateClaim,
+    ACTION_LOG_LIMIT, AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded,
+    ConnectedChat, DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, FormattedText, HISTORY_LIMIT,
+    KnownUser, MIN_POSTGRES_POOL_SIZE, ModAction, Note, OpenOptions, Space, Store, StoreError,
+    StoreResult, StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -140,6 +147,23 @@ macro_rules! write_tx {
             }
         }
     }};
+}
+
+/// Inside a `write_tx!` body: on PostgreSQL, waits for and takes (until
+/// commit) the lock on `$user_id`'s warnings in `$chat_id`, see the module
+/// docs. SQLite's writers are serialized already.
+macro_rules! lock_warns {
+    ($backend:expr, $tx:ident, $chat_id:expr, $user_id:expr) => {
+        if $backend == Backend::Postgres {
+            // A hash collision of two pairs only makes one wait; a
+            // transaction never holds two of these locks.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashint8($1), hashint8($2))")
+                .bind($chat_id)
+                .bind($user_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
 }
 
 /// The history upsert of `connect`, with the backend's `seq` source spliced
@@ -799,6 +823,352 @@ impl Store for SqlStore {
         Ok(row.is_some())
     }
 
+    // --- warnings --------------------------------------------------------
+
+    async fn add_warn(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+        actor_id: i64,
+        reason: Option<&str>,
+        at: i64,
+        limit: u32,
+    ) -> StoreResult<WarnAdded> {
+        let backend = self.backend();
+        let limit = i64::from(limit.max(1));
+        let (id, count, limit_reached) = write_tx!(self, |tx| {
+            lock_warns!(backend, tx, chat_id, user_id);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO warnings (chat_id, user_id, actor_id, reason, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .bind(actor_id)
+            .bind(reason)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM warnings WHERE chat_id = $1 AND user_id = $2",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            // At or beyond: a lowered limit, or warnings merged by a group's
+            // upgrade, may have left more than the limit.
+            let limit_reached = count >= limit;
+            if limit_reached {
+                sqlx::query("DELETE FROM warnings WHERE chat_id = $1 AND user_id = $2")
+                    .bind(chat_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (id, count, limit_reached)
+        });
+        Ok(WarnAdded {
+            id,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            limit_reached,
+        })
+    }
+
+    async fn warns(&self, chat_id: i64, user_id: i64) -> StoreResult<Vec<Warn>> {
+        let rows: Vec<(i64, i64, Option<String>, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, actor_id, reason, created_at FROM warnings
+                 WHERE chat_id = $1 AND user_id = $2 ORDER BY id",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, actor_id, reason, at)| Warn {
+                id,
+                actor_id,
+                reason,
+                at,
+            })
+            .collect())
+    }
+
+    async fn remove_latest_warn(&self, chat_id: i64, user_id: i64) -> StoreResult<bool> {
+        let backend = self.backend();
+        let removed = write_tx!(self, |tx| {
+            // Locked: two removals at once remove two warnings.
+            lock_warns!(backend, tx, chat_id, user_id);
+            sqlx::query(
+                "DELETE FROM warnings WHERE id = (
+                     SELECT MAX(id) FROM warnings WHERE chat_id = $1 AND user_id = $2)",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        });
+        Ok(removed > 0)
+    }
+
+    async fn remove_warn(&self, chat_id: i64, warn_id: i64) -> StoreResult<Option<i64>> {
+        let backend = self.backend();
+        let removed = write_tx!(self, |tx| {
+            let user_id: Option<i64> =
+                sqlx::query_scalar("SELECT user_id FROM warnings WHERE id = $1 AND chat_id = $2")
+                    .bind(warn_id)
+                    .bind(chat_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match user_id {
+                None => None,
+                Some(user_id) => {
+                    lock_warns!(backend, tx, chat_id, user_id);
+                    // Gone meanwhile (the limit was reached): nothing removed.
+                    let removed =
+                        sqlx::query("DELETE FROM warnings WHERE id = $1 AND chat_id = $2")
+                            .bind(warn_id)
+                            .bind(chat_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    (removed > 0).then_some(user_id)
+                }
+            }
+        });
+        Ok(removed)
+    }
+
+    async fn reset_warns(&self, chat_id: i64, user_id: i64) -> StoreResult<u64> {
+        let backend = self.backend();
+        Ok(write_tx!(self, |tx| {
+            lock_warns!(backend, tx, chat_id, user_id);
+            sqlx::query("DELETE FROM warnings WHERE chat_id = $1 AND user_id = $2")
+                .bind(chat_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    async fn warn_settings(&self, chat_id: i64) -> StoreResult<WarnSettings> {
+        let row: Option<(i32, String, Option<i64>)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT warn_limit, mode, seconds FROM warn_settings WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((limit, mode, seconds)) = row else {
+            return Ok(WarnSettings::default());
+        };
+        let mode = WarnMode::from_columns(&mode, seconds).unwrap_or_else(|| {
+            tracing::warn!(
+                chat_id,
+                mode,
+                seconds,
+                "an unknown warn mode is taken for a ban"
+            );
+            WarnMode::Ban
+        });
+        Ok(WarnSettings {
+            limit: u32::try_from(limit).map_or(WarnSettings::default().limit, |limit| limit.max(1)),
+            mode,
+        })
+    }
+
+    async fn set_warn_limit(&self, chat_id: i64, limit: u32) -> StoreResult<()> {
+        // A new row takes the default mode.
+        let (mode, seconds) = WarnSettings::default().mode.to_columns();
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO warn_settings (chat_id, warn_limit, mode, seconds)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (chat_id) DO UPDATE SET warn_limit = excluded.warn_limit",
+            )
+            .bind(chat_id)
+            .bind(warn_limit(limit))
+            .bind(mode)
+            .bind(seconds)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn set_warn_mode(&self, chat_id: i64, mode: WarnMode) -> StoreResult<()> {
+        // A new row takes the default limit.
+        let limit = warn_limit(WarnSettings::default().limit);
+        let (mode, seconds) = mode.to_columns();
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO warn_settings (chat_id, warn_limit, mode, seconds)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (chat_id) DO UPDATE
+                 SET mode = excluded.mode, seconds = excluded.seconds",
+            )
+            .bind(chat_id)
+            .bind(limit)
+            .bind(mode)
+            .bind(seconds)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    // --- action log ------------------------------------------------------
+
+    async fn record_action(&self, action: &ModAction) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO mod_actions
+                 (chat_id, actor_id, action, target_id, reason, until, via_connection, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(action.chat_id)
+            .bind(action.actor_id)
+            .bind(&action.action)
+            .bind(action.target_id)
+            .bind(action.reason.as_deref())
+            .bind(action.until)
+            .bind(action.via_connection)
+            .bind(action.at)
+            .execute(&mut *tx)
+            .await?;
+            // Trimmed here rather than by a periodic prune: the bound then
+            // holds at all times with no job to schedule, and the cost is
+            // small and paid per action (rare, next to messages): a walk of
+            // the chat's newest ACTION_LOG_LIMIT index entries (a few pages)
+            // and, once the log is full, one row deleted. Concurrent
+            // inserts into one chat may each miss the other's row: the log
+            // then holds a row or two more until the next action.
+            sqlx::query(
+                "DELETE FROM mod_actions WHERE chat_id = $1 AND id <= (
+                     SELECT id FROM mod_actions WHERE chat_id = $1
+                     ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(action.chat_id)
+            .bind(i64::from(ACTION_LOG_LIMIT))
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn recent_actions(&self, chat_id: i64, limit: u32) -> StoreResult<Vec<ModAction>> {
+        let rows: Vec<ActionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT chat_id, actor_id, action, target_id, reason, until, via_connection, at
+                 FROM mod_actions WHERE chat_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(chat_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(chat_id, actor_id, action, target_id, reason, until, via_connection, at)| {
+                    ModAction {
+                        chat_id,
+                        actor_id,
+                        action,
+                        target_id,
+                        reason,
+                        until,
+                        via_connection,
+                        at,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    // --- user directory --------------------------------------------------
+
+    async fn learn_user(&self, chat_id: i64, user: &KnownUser, at: i64) -> StoreResult<()> {
+        // Telegram never sends an empty username; one would mean none.
+        let username = user.username.as_deref().filter(|name| !name.is_empty());
+        let lower = username.map(username_key);
+        let lower = lower.as_deref();
+        // A concurrent learn_user may give the username to another member
+        // between the two statements (23505 on the unique index): a second
+        // run sees it and takes it from them.
+        retry_conflicts("learning a user", || async move {
+            write_tx!(self, |tx| {
+                if let Some(lower) = lower {
+                    sqlx::query(
+                        "UPDATE known_users SET username = NULL, username_lower = NULL
+                         WHERE chat_id = $1 AND username_lower = $2 AND user_id <> $3",
+                    )
+                    .bind(chat_id)
+                    .bind(lower)
+                    .bind(user.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO known_users
+                     (chat_id, user_id, username, username_lower, first_name, last_name, seen_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (chat_id, user_id) DO UPDATE
+                     SET username = excluded.username, username_lower = excluded.username_lower,
+                         first_name = excluded.first_name, last_name = excluded.last_name,
+                         seen_at = excluded.seen_at",
+                )
+                .bind(chat_id)
+                .bind(user.id)
+                .bind(username)
+                .bind(lower)
+                .bind(&user.first_name)
+                .bind(user.last_name.as_deref())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_username(
+        &self,
+        chat_id: i64,
+        username: &str,
+    ) -> StoreResult<Option<KnownUser>> {
+        let row: Option<KnownUserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT user_id, username, first_name, last_name FROM known_users
+                 WHERE chat_id = $1 AND username_lower = $2",
+            )
+            .bind(chat_id)
+            .bind(username_key(username))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(known_user))
+    }
+
+    async fn known_user(&self, chat_id: i64, user_id: i64) -> StoreResult<Option<KnownUser>> {
+        let row: Option<KnownUserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT user_id, username, first_name, last_name FROM known_users
+                 WHERE chat_id = $1 AND user_id = $2",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(known_user))
+    }
+
     // --- chat lifecycle --------------------------------------------------
 
     async fn migrate_chat(&self, from_chat_id: i64, to_chat_id: i64) -> StoreResult<()> {
@@ -807,34 +1177,19 @@ impl Store for SqlStore {
         }
         // The statements resolve conflicts themselves; a deadlock or
         // serialization failure against a concurrent writer is retried.
-        let mut attempt = 0;
-        loop {
-            let result: StoreResult<()> = async {
-                write_tx!(self, |tx| {
-                    for statement in super::MIGRATE_CHAT_STATEMENTS {
-                        sqlx::query(statement)
-                            .bind(from_chat_id)
-                            .bind(to_chat_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                });
-                Ok(())
-            }
-            .await;
-            match result {
-                Err(StoreError::Database(sqlx::Error::Database(error)))
-                    if attempt < 3
-                        && error.code().is_some_and(|code| {
-                            matches!(code.as_ref(), "40001" | "40P01" | "23505")
-                        }) =>
-                {
-                    attempt += 1;
-                    tracing::warn!(%error, "moving a group's records met a concurrent write; retrying");
+        retry_conflicts("moving a group's records", || async move {
+            write_tx!(self, |tx| {
+                for statement in super::MIGRATE_CHAT_STATEMENTS {
+                    sqlx::query(statement)
+                        .bind(from_chat_id)
+                        .bind(to_chat_id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                other => return other,
-            }
-        }
+            });
+            Ok(())
+        })
+        .await
     }
 
     async fn end_connections_to(&self, chat_id: i64) -> StoreResult<u64> {
@@ -1054,6 +1409,66 @@ async fn admin_channel(pool: &PgPool) -> Result<String, sqlx::Error> {
         .fetch_one(pool)
         .await?;
     Ok(format!("castellan_admins.{schema}"))
+}
+
+/// Runs `attempt` again, at most three more times, while it fails on a
+/// conflict with a concurrent transaction that running again resolves: a
+/// serialization failure, a deadlock, or a unique key taken meanwhile.
+async fn retry_conflicts<T, F, Fut>(what: &str, mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(StoreError::Database(sqlx::Error::Database(error)))
+                if retries < 3
+                    && error.code().is_some_and(|code| {
+                        matches!(code.as_ref(), "40001" | "40P01" | "23505")
+                    }) =>
+            {
+                retries += 1;
+                tracing::warn!(%error, "{what} met a concurrent write; retrying");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `chat_id, actor_id, action, target_id, reason, until, via_connection, at`.
+type ActionRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    bool,
+    i64,
+);
+
+/// `user_id, username, first_name, last_name`.
+type KnownUserRow = (i64, Option<String>, String, Option<String>);
+
+fn known_user((id, username, first_name, last_name): KnownUserRow) -> KnownUser {
+    KnownUser {
+        id,
+        username,
+        first_name,
+        last_name,
+    }
+}
+
+/// The `username_lower` of a username: lower-cased here, not by the
+/// database, so both backends (and every locale) agree.
+fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// The `warn_limit` column's value: at least 1.
+fn warn_limit(limit: u32) -> i32 {
+    i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
 }
 
 /// `space, chat_id, chat_title`.

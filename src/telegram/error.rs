@@ -18,6 +18,9 @@ pub enum Refusal {
     UserBlockedBot,
     /// The user is not known in the chat asked about.
     UserNotFound,
+    /// The member cannot be banned or restricted: an administrator, the
+    /// chat's creator, or the bot itself.
+    ProtectedMember,
     /// An edit that changes nothing (a button pressed twice).
     NotModified,
     /// The message to edit is gone or too old to edit.
@@ -122,6 +125,17 @@ pub fn classify(code: u16, api: &ApiError, chat_id: Option<i64>) -> Refusal {
             Refusal::UserBlockedBot
         }
         E::UserNotFound => Refusal::UserNotFound,
+        E::CantRestrictSelf | E::CantDemoteChatCreator => Refusal::ProtectedMember,
+        // teloxide has no variant for these two: read them here, the one
+        // place Telegram's answers are classified.
+        E::Unknown(text)
+            if text == "Bad Request: user is an administrator of the chat"
+                || text == "Bad Request: can't remove chat owner"
+                || text == "Bad Request: can't restrict chat owner" =>
+        {
+            Refusal::ProtectedMember
+        }
+        E::Unknown(text) if text == "Bad Request: PARTICIPANT_ID_INVALID" => Refusal::UserNotFound,
         E::NotEnoughRightsToPinMessage
         | E::NotEnoughRightsToManagePins
         | E::NotEnoughRightsToChangeChatPermissions
@@ -189,6 +203,30 @@ mod tests {
                 Refusal::QueryExpired,
             ),
             (401, "Unauthorized", None, Refusal::InvalidToken),
+            (
+                400,
+                "Bad Request: user is an administrator of the chat",
+                Some(-100),
+                Refusal::ProtectedMember,
+            ),
+            (
+                400,
+                "Bad Request: can't remove chat owner",
+                Some(-100),
+                Refusal::ProtectedMember,
+            ),
+            (
+                400,
+                "Bad Request: can't restrict self",
+                Some(-100),
+                Refusal::ProtectedMember,
+            ),
+            (
+                400,
+                "Bad Request: not enough rights to restrict/unrestrict chat member",
+                Some(-100),
+                Refusal::BotLacksRights,
+            ),
         ];
         for (code, description, chat, expected) in cases {
             assert_eq!(

@@ -136,6 +136,7 @@ async fn help_lists_modules_and_opens_each(backend: Backend) {
             "help.connections",
             "help.notes",
             "help.rules",
+            "help.moderation",
             "help.business",
             "help.misc"
         ]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use castellan::commands::{Access, ConnectionKind};
+use castellan::commands::ConnectionKind;
 use fake_bot_api::{Fault, IncomingMessage, MemberStatus, RecordedRequest};
 
 use crate::app::{TestApp, button_data, button_urls, spawn_unlimited};
@@ -638,9 +638,10 @@ async fn allowconnect_through_a_connection(backend: Backend) {
     assert!(reply.text.contains("allow only admins"), "{}", reply.text);
 }
 
-/// What the bot's registry says is usable through a connection at `access`.
-fn registry_list(access: Access) -> Vec<String> {
-    castellan::commands::connection_commands(ConnectionKind::Group, access)
+/// What the bot's registry says is usable through a connection, by admins
+/// (`admin`) or members.
+fn registry_list(admin: bool) -> Vec<String> {
+    castellan::modules::registry::connection_commands(ConnectionKind::Group, admin)
         .map(|spec| format!("/{}", spec.name))
         .collect()
 }
@@ -677,7 +678,20 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
             "/save",
             "/clear",
             "/setrules",
-            "/clearrules"
+            "/clearrules",
+            "/ban",
+            "/tban",
+            "/unban",
+            "/kick",
+            "/mute",
+            "/tmute",
+            "/unmute",
+            "/warn",
+            "/rmwarn",
+            "/resetwarns",
+            "/warnlimit",
+            "/warnmode",
+            "/modlog"
         ]
     );
     assert_eq!(button_data(&list), vec!["connbtns.Main"]);
@@ -693,8 +707,8 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
         .skip(1)
         .filter_map(|l| l.split(" — ").next())
         .collect();
-    assert_eq!(listed, registry_list(Access::Member));
-    assert_eq!(listed, vec!["/get", "/notes", "/rules"]);
+    assert_eq!(listed, registry_list(false));
+    assert_eq!(listed, vec!["/get", "/notes", "/rules", "/warns"]);
 
     let id = app
         .tg

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use castellan::store::{
-    BusinessConnectionRecord, BusinessRecorded, ConnectedChat, FormattedText, HISTORY_LIMIT, Note,
-    Space, SqlStore, Store, StoredBusinessConnection, UpdateClaim,
+    ACTION_LOG_LIMIT, BusinessConnectionRecord, BusinessRecorded, ConnectedChat,
+    DEFAULT_WARN_LIMIT, FormattedText, HISTORY_LIMIT, KnownUser, ModAction, Note, Space, SqlStore,
+    Store, StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
 };
 
 use crate::db::{Backend, TestDb};
@@ -49,6 +50,20 @@ crate::backend_tests!(
     upgrade_from_0001_keeps_data,
     handled_updates_are_claimed_finished_and_released,
     business_fetches_are_claimed_once,
+    warns_count_up_to_the_limit_and_reset,
+    warns_are_per_chat_and_user,
+    remove_latest_warn_and_reset_warns,
+    forged_warn_id_from_another_chat_removes_nothing,
+    warn_settings_default_and_round_trip,
+    unknown_warn_mode_reads_as_ban,
+    concurrent_warns_reach_the_limit_exactly,
+    concurrent_warn_removals_each_remove_one,
+    action_log_is_newest_first_and_bounded,
+    directory_learns_and_renames,
+    username_moves_to_its_new_holder,
+    username_lookup_ignores_case,
+    migrate_chat_moves_moderation_records_on_conflict,
+    migrate_chat_survives_concurrent_moderation_writes,
 );
 
 fn chat(chat_id: i64, title: &str) -> ConnectedChat {
@@ -413,6 +428,60 @@ async fn large_ids_and_unicode_round_trip(backend: Backend) {
     );
     store.set_allow_connect(group, false).await.unwrap();
     assert!(!store.allow_connect(group).await.unwrap());
+
+    let reason = "спам 🚫 'quoted' \"double\" ; DROP TABLE warnings; --";
+    let added = store
+        .add_warn(group, user, i64::MIN, Some(reason), i64::MAX, u32::MAX)
+        .await
+        .unwrap();
+    assert_eq!(added.count, 1);
+    assert!(!added.limit_reached);
+    assert_eq!(
+        store.warns(group, user).await.unwrap(),
+        [Warn {
+            id: added.id,
+            actor_id: i64::MIN,
+            reason: Some(reason.to_owned()),
+            at: i64::MAX,
+        }]
+    );
+    assert_eq!(
+        store.remove_warn(group, added.id).await.unwrap(),
+        Some(user)
+    );
+    store
+        .set_warn_mode(group, WarnMode::TempMute(u64::MAX))
+        .await
+        .unwrap();
+    store.set_warn_limit(group, u32::MAX).await.unwrap();
+    assert_eq!(
+        store.warn_settings(group).await.unwrap(),
+        WarnSettings {
+            limit: i32::MAX as u32,
+            mode: WarnMode::TempMute(i64::MAX as u64),
+        },
+        "beyond the columns' range: their largest values"
+    );
+
+    let logged = action(group, "tban", i64::MAX, title, i64::MAX);
+    store.record_action(&logged).await.unwrap();
+    assert_eq!(store.recent_actions(group, 5).await.unwrap(), [logged]);
+
+    let member = KnownUser {
+        id: i64::MAX,
+        username: Some("Ünï_User".to_owned()),
+        first_name: "Zoë 👋 «first»".to_owned(),
+        last_name: Some("O'Brien; DROP TABLE known_users; --".to_owned()),
+    };
+    store.learn_user(group, &member, i64::MAX).await.unwrap();
+    assert_eq!(
+        store.known_user(group, i64::MAX).await.unwrap(),
+        Some(member.clone())
+    );
+    assert_eq!(
+        store.user_by_username(group, "üNÏ_uSER").await.unwrap(),
+        Some(member)
+    );
 }
 
 // --- chat migration ------------------------------------------------------
@@ -441,12 +510,82 @@ async fn migrate_chat_moves_everything(backend: Backend) {
         .save_note(Space::Chat(-6), &note("a", "six"))
         .await
         .unwrap();
+    let first = store
+        .add_warn(old, 7, 1, Some("spam"), 1_000, 3)
+        .await
+        .unwrap();
+    let second = store.add_warn(old, 7, 1, None, 1_001, 3).await.unwrap();
+    store.add_warn(old, 8, 1, None, 1_002, 3).await.unwrap();
+    store.set_warn_limit(old, 5).await.unwrap();
+    store
+        .set_warn_mode(old, WarnMode::TempBan(3_600))
+        .await
+        .unwrap();
+    let actions = [
+        action(old, "warn", 7, "spam", 1_000),
+        action(old, "ban", 9, "flood", 1_003),
+    ];
+    for logged in &actions {
+        store.record_action(logged).await.unwrap();
+    }
+    let member = known("alice", 7);
+    store.learn_user(old, &member, 1_000).await.unwrap();
+    store
+        .learn_user(-6, &known("alice", 9), 1_000)
+        .await
+        .unwrap();
 
     store.migrate_chat(old, new).await.unwrap();
 
     assert_eq!(
         store.current_connection(1).await.unwrap(),
         Some(chat(new, "Group"))
+    );
+    assert_eq!(
+        ids_of(&store.warns(new, 7).await.unwrap()),
+        [first.id, second.id]
+    );
+    assert_eq!(
+        store.warns(new, 7).await.unwrap()[0].reason.as_deref(),
+        Some("spam")
+    );
+    assert_eq!(store.warns(new, 8).await.unwrap().len(), 1);
+    assert!(store.warns(old, 7).await.unwrap().is_empty());
+    // The buttons of the old chat's warnings now work in the new one.
+    assert_eq!(store.remove_warn(old, first.id).await.unwrap(), None);
+    assert_eq!(store.remove_warn(new, first.id).await.unwrap(), Some(7));
+    assert_eq!(
+        store.warn_settings(new).await.unwrap(),
+        WarnSettings {
+            limit: 5,
+            mode: WarnMode::TempBan(3_600)
+        }
+    );
+    assert_eq!(
+        store.warn_settings(old).await.unwrap(),
+        WarnSettings::default()
+    );
+    let moved: Vec<ModAction> = actions
+        .iter()
+        .rev()
+        .map(|logged| ModAction {
+            chat_id: new,
+            ..logged.clone()
+        })
+        .collect();
+    assert_eq!(store.recent_actions(new, 10).await.unwrap(), moved);
+    assert!(store.recent_actions(old, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.user_by_username(new, "alice").await.unwrap(),
+        Some(member.clone())
+    );
+    assert_eq!(store.known_user(new, 7).await.unwrap(), Some(member));
+    assert_eq!(store.known_user(old, 7).await.unwrap(), None);
+    assert_eq!(store.user_by_username(old, "alice").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_username(-6, "alice").await.unwrap(),
+        Some(known("alice", 9)),
+        "other chats' directories stay"
     );
     assert_eq!(
         store.current_connection(2).await.unwrap(),
@@ -488,6 +627,10 @@ async fn migrate_chat_moves_everything(backend: Backend) {
         "chat_settings",
         "notes",
         "rules",
+        "warnings",
+        "warn_settings",
+        "mod_actions",
+        "known_users",
     ] {
         let left = db
             .query_i64(
@@ -605,6 +748,22 @@ async fn write_sample(store: &dyn Store) {
         .await
         .unwrap();
     store.set_rules(-100, &text("r", "[]")).await.unwrap();
+    store
+        .add_warn(-100, 5, 1, Some("why"), 1_000, 3)
+        .await
+        .unwrap();
+    store
+        .set_warn_mode(-100, WarnMode::TempMute(60))
+        .await
+        .unwrap();
+    store
+        .record_action(&action(-100, "mute", 5, "why", 1_000))
+        .await
+        .unwrap();
+    store
+        .learn_user(-100, &known("Sample", 5), 1_000)
+        .await
+        .unwrap();
 }
 
 async fn check_sample(store: &dyn Store) {
@@ -621,6 +780,32 @@ async fn check_sample(store: &dyn Store) {
         Some(note("n", "body"))
     );
     assert_eq!(store.rules(-100).await.unwrap(), Some(text("r", "[]")));
+    let warns = store.warns(-100, 5).await.unwrap();
+    assert_eq!(warns.len(), 1);
+    assert_eq!(
+        (warns[0].actor_id, warns[0].reason.as_deref(), warns[0].at),
+        (1, Some("why"), 1_000)
+    );
+    assert_eq!(
+        store.warn_settings(-100).await.unwrap(),
+        WarnSettings {
+            limit: DEFAULT_WARN_LIMIT,
+            mode: WarnMode::TempMute(60)
+        }
+    );
+    assert_eq!(
+        store.recent_actions(-100, 10).await.unwrap(),
+        [action(-100, "mute", 5, "why", 1_000)]
+    );
+    assert_eq!(
+        store.user_by_username(-100, "sample").await.unwrap(),
+        Some(known("Sample", 5))
+    );
+    // Warning ids go on after a restart: none is used twice.
+    let next = store.add_warn(-100, 5, 1, None, 1_001, 3).await.unwrap();
+    assert!(next.id > warns[0].id);
+    assert_eq!(next.count, 2);
+    assert_eq!(store.remove_warn(-100, next.id).await.unwrap(), Some(5));
 }
 
 async fn persists_across_reopening(backend: Backend) {
@@ -832,11 +1017,12 @@ async fn tables_live_in_the_test_database(backend: Backend) {
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN
                      ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
                       'business_connections', 'business_connection_misses', 'business_chat_pauses',
+                      'warnings', 'warn_settings', 'mod_actions', 'known_users',
                       '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(tables, 9);
+            assert_eq!(tables, 13);
         }
         Backend::Postgres => {
             let schema = db.schema.clone().unwrap();
@@ -846,11 +1032,12 @@ async fn tables_live_in_the_test_database(backend: Backend) {
                      WHERE table_schema = current_schema() AND table_name IN
                      ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
                       'business_connections', 'business_connection_misses', 'business_chat_pauses',
+                      'warnings', 'warn_settings', 'mod_actions', 'known_users',
                       '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(in_schema, 9);
+            assert_eq!(in_schema, 13);
             let is_test_schema = db
                 .query_i64(
                     &format!("SELECT COUNT(*) WHERE current_schema() = '{schema}'"),
@@ -1693,6 +1880,7 @@ async fn per_update_lookups_use_indexes() {
         "SELECT since FROM business_connection_misses WHERE id = 'x'",
         "SELECT owner_id FROM business_chat_pauses WHERE owner_id = 1 AND chat_id = 2",
     ];
+    let lookups = lookups.iter().chain(MODERATION_LOOKUPS.iter());
     for lookup in lookups {
         let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {lookup}"))
             .fetch_all(&mut conn)
@@ -1806,4 +1994,867 @@ async fn business_fetches_are_claimed_once(backend: Backend) {
             .await
             .unwrap()
     );
+}
+
+// --- moderation ----------------------------------------------------------
+
+/// An action of admin 1; a temporary one (`t…`) ends an hour after `at`.
+fn action(chat_id: i64, kind: &str, target_id: i64, reason: &str, at: i64) -> ModAction {
+    ModAction {
+        chat_id,
+        actor_id: 1,
+        action: kind.to_owned(),
+        target_id,
+        reason: Some(reason.to_owned()),
+        until: kind.starts_with('t').then_some(at.saturating_add(3_600)),
+        via_connection: at % 2 == 1,
+        at,
+    }
+}
+
+fn known(username: &str, id: i64) -> KnownUser {
+    KnownUser {
+        id,
+        username: Some(username.to_owned()),
+        first_name: format!("User {id}"),
+        last_name: None,
+    }
+}
+
+fn ids_of(warns: &[Warn]) -> Vec<i64> {
+    warns.iter().map(|warn| warn.id).collect()
+}
+
+/// The moderation commands' lookups, with literal arguments (the store's
+/// SQL as each backend runs it; `$N` become values).
+const MODERATION_LOOKUPS: [&str; 14] = [
+    "SELECT COUNT(*) FROM warnings WHERE chat_id = -1 AND user_id = 1",
+    "SELECT id, actor_id, reason, created_at FROM warnings \
+     WHERE chat_id = -1 AND user_id = 1 ORDER BY id",
+    "DELETE FROM warnings WHERE id = ( \
+     SELECT MAX(id) FROM warnings WHERE chat_id = -1 AND user_id = 1)",
+    "SELECT user_id FROM warnings WHERE id = 1 AND chat_id = -1",
+    "DELETE FROM warnings WHERE id = 1 AND chat_id = -1",
+    "DELETE FROM warnings WHERE chat_id = -1 AND user_id = 1",
+    "SELECT warn_limit, mode, seconds FROM warn_settings WHERE chat_id = -1",
+    "SELECT chat_id, actor_id, action, target_id, reason, until, via_connection, at \
+     FROM mod_actions WHERE chat_id = -1 ORDER BY id DESC LIMIT 20",
+    "DELETE FROM mod_actions WHERE chat_id = -1 AND id <= ( \
+     SELECT id FROM mod_actions WHERE chat_id = -1 ORDER BY id DESC LIMIT 1 OFFSET 1000)",
+    "UPDATE known_users SET username = NULL, username_lower = NULL \
+     WHERE chat_id = -1 AND username_lower = 'x' AND user_id <> 1",
+    "SELECT user_id, username, first_name, last_name FROM known_users \
+     WHERE chat_id = -1 AND username_lower = 'x'",
+    "SELECT user_id, username, first_name, last_name FROM known_users \
+     WHERE chat_id = -1 AND user_id = 1",
+    "UPDATE warnings SET chat_id = -2 WHERE chat_id = -1",
+    "UPDATE mod_actions SET chat_id = -2 WHERE chat_id = -1",
+];
+
+/// SQLite serves the moderation lookups from indexes too: every table in
+/// each plan is searched (never scanned), and nothing is sorted apart.
+#[tokio::test]
+async fn sqlite_moderation_lookups_use_indexes() {
+    use sqlx::Connection;
+
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let _store = db.open().await;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    for lookup in MODERATION_LOOKUPS {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {lookup}"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("EXPLAIN QUERY PLAN {lookup}: {e}"));
+        let plan: Vec<String> = plan.into_iter().map(|(_, _, _, detail)| detail).collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("USING")
+                && !plan.lines().any(|line| line.starts_with("SCAN"))
+                && !plan.contains("TEMP B-TREE"),
+            "{lookup}\n{plan}"
+        );
+    }
+}
+
+async fn warns_count_up_to_the_limit_and_reset(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (group, user) = (-100, 7);
+    assert!(store.warns(group, user).await.unwrap().is_empty());
+
+    let first = store
+        .add_warn(group, user, 1, Some("spam"), 1_000, 3)
+        .await
+        .unwrap();
+    assert_eq!((first.count, first.limit_reached), (1, false));
+    let second = store
+        .add_warn(group, user, 2, None, 1_001, 3)
+        .await
+        .unwrap();
+    assert_eq!((second.count, second.limit_reached), (2, false));
+    assert!(second.id > first.id);
+    assert_eq!(
+        store.warns(group, user).await.unwrap(),
+        [
+            Warn {
+                id: first.id,
+                actor_id: 1,
+                reason: Some("spam".to_owned()),
+                at: 1_000,
+            },
+            Warn {
+                id: second.id,
+                actor_id: 2,
+                reason: None,
+                at: 1_001,
+            },
+        ]
+    );
+
+    let third = store
+        .add_warn(group, user, 1, Some("again"), 1_002, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        WarnAdded {
+            id: third.id,
+            count: 3,
+            limit_reached: true
+        }
+    );
+    assert!(third.id > second.id);
+    assert!(store.warns(group, user).await.unwrap().is_empty());
+    let rows = db
+        .query_i64(
+            "SELECT COUNT(*) FROM warnings WHERE chat_id = $1 AND user_id = $2",
+            &[group, user],
+        )
+        .await;
+    assert_eq!(rows, 0, "removed from the table");
+
+    // Counting starts again.
+    let next = store
+        .add_warn(group, user, 1, None, 1_003, 3)
+        .await
+        .unwrap();
+    assert_eq!((next.count, next.limit_reached), (1, false));
+    store
+        .add_warn(group, user, 1, None, 1_004, 3)
+        .await
+        .unwrap();
+    // A limit lowered below the count is reached by the next warning.
+    let over = store
+        .add_warn(group, user, 1, None, 1_005, 2)
+        .await
+        .unwrap();
+    assert_eq!((over.count, over.limit_reached), (3, true));
+    // Limit 1: every warning reaches it; 0 counts as 1.
+    for limit in [1, 0] {
+        let warned = store
+            .add_warn(group, user, 1, None, 1_006, limit)
+            .await
+            .unwrap();
+        assert_eq!((warned.count, warned.limit_reached), (1, true));
+    }
+    assert!(store.warns(group, user).await.unwrap().is_empty());
+}
+
+async fn warns_are_per_chat_and_user(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    store.add_warn(-1, 7, 1, None, 1, 3).await.unwrap();
+    store.add_warn(-1, 7, 1, None, 2, 3).await.unwrap();
+    let other_user = store.add_warn(-1, 8, 1, None, 3, 3).await.unwrap();
+    let other_chat = store.add_warn(-2, 7, 1, None, 4, 3).await.unwrap();
+    // A business account's owner id may be the chat's number: unrelated.
+    assert_eq!(other_user.count, 1);
+    assert_eq!(other_chat.count, 1);
+
+    let reached = store.add_warn(-1, 7, 1, None, 5, 3).await.unwrap();
+    assert!(reached.limit_reached);
+    assert!(store.warns(-1, 7).await.unwrap().is_empty());
+    assert_eq!(ids_of(&store.warns(-1, 8).await.unwrap()), [other_user.id]);
+    assert_eq!(ids_of(&store.warns(-2, 7).await.unwrap()), [other_chat.id]);
+}
+
+async fn remove_latest_warn_and_reset_warns(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (group, user) = (-100, 7);
+    assert!(!store.remove_latest_warn(group, user).await.unwrap());
+    assert_eq!(store.reset_warns(group, user).await.unwrap(), 0);
+
+    let bystander = store.add_warn(group, 8, 1, None, 1, 10).await.unwrap();
+    let mut added = Vec::new();
+    for at in 1..=3 {
+        added.push(store.add_warn(group, user, 1, None, at, 10).await.unwrap());
+    }
+    assert!(store.remove_latest_warn(group, user).await.unwrap());
+    assert_eq!(
+        ids_of(&store.warns(group, user).await.unwrap()),
+        [added[0].id, added[1].id]
+    );
+    let again = store.add_warn(group, user, 1, None, 4, 10).await.unwrap();
+    assert_eq!(again.count, 3);
+    assert!(again.id > added[2].id, "ids are never reused");
+    assert_eq!(
+        ids_of(&store.warns(group, user).await.unwrap()),
+        [added[0].id, added[1].id, again.id]
+    );
+
+    assert_eq!(store.reset_warns(group, user).await.unwrap(), 3);
+    assert!(store.warns(group, user).await.unwrap().is_empty());
+    assert_eq!(store.reset_warns(group, user).await.unwrap(), 0);
+    assert!(!store.remove_latest_warn(group, user).await.unwrap());
+    assert_eq!(
+        ids_of(&store.warns(group, 8).await.unwrap()),
+        [bystander.id],
+        "other users keep theirs"
+    );
+}
+
+async fn forged_warn_id_from_another_chat_removes_nothing(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let here = store.add_warn(-1, 7, 1, None, 1, 3).await.unwrap();
+    let there = store.add_warn(-2, 7, 1, None, 1, 3).await.unwrap();
+
+    assert_eq!(store.remove_warn(-2, here.id).await.unwrap(), None);
+    assert_eq!(store.remove_warn(-1, there.id).await.unwrap(), None);
+    assert_eq!(store.remove_warn(-1, i64::MAX).await.unwrap(), None);
+    assert_eq!(ids_of(&store.warns(-1, 7).await.unwrap()), [here.id]);
+    assert_eq!(ids_of(&store.warns(-2, 7).await.unwrap()), [there.id]);
+
+    assert_eq!(store.remove_warn(-1, here.id).await.unwrap(), Some(7));
+    assert_eq!(store.remove_warn(-1, here.id).await.unwrap(), None);
+    assert!(store.warns(-1, 7).await.unwrap().is_empty());
+    assert_eq!(ids_of(&store.warns(-2, 7).await.unwrap()), [there.id]);
+
+    // A button of a warning removed by reaching the limit does nothing.
+    let stale = store.add_warn(-1, 9, 1, None, 1, 2).await.unwrap();
+    assert!(
+        store
+            .add_warn(-1, 9, 1, None, 2, 2)
+            .await
+            .unwrap()
+            .limit_reached
+    );
+    assert_eq!(store.remove_warn(-1, stale.id).await.unwrap(), None);
+}
+
+async fn warn_settings_default_and_round_trip(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(DEFAULT_WARN_LIMIT, 3);
+    assert_eq!(
+        WarnSettings::default(),
+        WarnSettings {
+            limit: 3,
+            mode: WarnMode::Ban
+        }
+    );
+    assert_eq!(
+        store.warn_settings(-100).await.unwrap(),
+        WarnSettings::default()
+    );
+
+    // A first setting keeps the other's default.
+    store
+        .set_warn_mode(-100, WarnMode::TempBan(86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.warn_settings(-100).await.unwrap(),
+        WarnSettings {
+            limit: 3,
+            mode: WarnMode::TempBan(86_400)
+        }
+    );
+    store.set_warn_limit(-100, 5).await.unwrap();
+    for mode in [
+        WarnMode::TempBan(86_400),
+        WarnMode::Kick,
+        WarnMode::Mute,
+        WarnMode::TempMute(600),
+        WarnMode::TempBan(0),
+        WarnMode::Ban,
+        WarnMode::TempMute(30),
+    ] {
+        store.set_warn_mode(-100, mode).await.unwrap();
+        assert_eq!(
+            store.warn_settings(-100).await.unwrap(),
+            WarnSettings { limit: 5, mode },
+            "the limit stays"
+        );
+    }
+
+    store.set_warn_limit(-200, 4).await.unwrap();
+    assert_eq!(
+        store.warn_settings(-200).await.unwrap(),
+        WarnSettings {
+            limit: 4,
+            mode: WarnMode::Ban
+        }
+    );
+    store.set_warn_limit(-200, 0).await.unwrap();
+    assert_eq!(store.warn_settings(-200).await.unwrap().limit, 1);
+    assert_eq!(
+        store.warn_settings(-100).await.unwrap(),
+        WarnSettings {
+            limit: 5,
+            mode: WarnMode::TempMute(30)
+        }
+    );
+    assert_eq!(
+        store.warn_settings(-300).await.unwrap(),
+        WarnSettings::default()
+    );
+}
+
+/// A mode a newer castellan wrote, or a temporary one without a length,
+/// reads as a ban (and the limit stays).
+async fn unknown_warn_mode_reads_as_ban(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    store.set_warn_limit(-100, 4).await.unwrap();
+    for (mode, seconds) in [("future", "60"), ("tban", "NULL"), ("tmute", "-5")] {
+        db.query_i64(
+            &format!(
+                "UPDATE warn_settings SET mode = '{mode}', seconds = {seconds}
+                 WHERE chat_id = $1 RETURNING chat_id"
+            ),
+            &[-100],
+        )
+        .await;
+        assert_eq!(
+            store.warn_settings(-100).await.unwrap(),
+            WarnSettings {
+                limit: 4,
+                mode: WarnMode::Ban
+            },
+            "{mode} {seconds}"
+        );
+    }
+}
+
+/// Two stores (two replicas) warn one user at once: each warning counts
+/// every earlier one, so the limit is reached exactly once per `limit`
+/// warnings.
+async fn concurrent_warns_reach_the_limit_exactly(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let stores = [db.open().await, db.open().await];
+    let (warns, limit) = (40_u32, 5_u32);
+    let tasks: Vec<_> = (0..warns)
+        .map(|i| {
+            let store = Arc::clone(&stores[(i % 2) as usize]);
+            tokio::spawn(async move { store.add_warn(-100, 7, 1, None, 1, limit).await })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for task in tasks {
+        added.push(task.await.unwrap().unwrap());
+    }
+    let mut counts: Vec<u32> = added.iter().map(|warned| warned.count).collect();
+    counts.sort_unstable();
+    let expected: Vec<u32> = (1..=limit)
+        .flat_map(|count| std::iter::repeat_n(count, (warns / limit) as usize))
+        .collect();
+    assert_eq!(counts, expected);
+    assert!(
+        added
+            .iter()
+            .all(|warned| warned.limit_reached == (warned.count == limit))
+    );
+    let distinct: HashSet<i64> = added.iter().map(|warned| warned.id).collect();
+    assert_eq!(distinct.len(), warns as usize);
+    assert!(stores[0].warns(-100, 7).await.unwrap().is_empty());
+}
+
+async fn concurrent_warn_removals_each_remove_one(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let stores = [db.open().await, db.open().await];
+    for at in 0..12 {
+        stores[0].add_warn(-100, 7, 1, None, at, 100).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            tokio::spawn(async move { store.remove_latest_warn(-100, 7).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap(), "each removed one");
+    }
+    let left = stores[1].warns(-100, 7).await.unwrap();
+    assert_eq!(
+        left.iter().map(|warn| warn.at).collect::<Vec<_>>(),
+        [0, 1],
+        "the oldest two are left"
+    );
+}
+
+async fn action_log_is_newest_first_and_bounded(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert!(store.recent_actions(-100, 10).await.unwrap().is_empty());
+    let logged = [
+        action(-100, "warn", 7, "spam", 1_000),
+        action(-100, "tban", 7, "spam again", 1_001),
+        ModAction {
+            reason: None,
+            via_connection: true,
+            ..action(-100, "unban", 7, "", 1_002)
+        },
+    ];
+    for entry in &logged {
+        store.record_action(entry).await.unwrap();
+    }
+    assert_eq!(logged[1].until, Some(4_601));
+    store
+        .record_action(&action(-200, "kick", 8, "elsewhere", 1_003))
+        .await
+        .unwrap();
+    let newest_first: Vec<ModAction> = logged.iter().rev().cloned().collect();
+    assert_eq!(store.recent_actions(-100, 10).await.unwrap(), newest_first);
+    assert_eq!(
+        store.recent_actions(-100, 2).await.unwrap(),
+        newest_first[..2]
+    );
+    assert!(store.recent_actions(-100, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.recent_actions(-200, 10).await.unwrap(),
+        [action(-200, "kick", 8, "elsewhere", 1_003)]
+    );
+
+    // Beyond the bound the oldest go; all in the same second, so recording
+    // order decides.
+    assert_eq!(ACTION_LOG_LIMIT, 1000);
+    let extra = 5_i64;
+    let total = i64::from(ACTION_LOG_LIMIT) + extra;
+    for target in 0..total {
+        store
+            .record_action(&action(-300, "kick", target, "flood", 5_000))
+            .await
+            .unwrap();
+    }
+    let rows = db
+        .query_i64(
+            "SELECT COUNT(*) FROM mod_actions WHERE chat_id = $1",
+            &[-300],
+        )
+        .await;
+    assert_eq!(rows, i64::from(ACTION_LOG_LIMIT), "trimmed in the table");
+    let kept = store.recent_actions(-300, u32::MAX).await.unwrap();
+    assert_eq!(kept.len(), ACTION_LOG_LIMIT as usize);
+    assert_eq!(kept[0].target_id, total - 1);
+    assert_eq!(kept[kept.len() - 1].target_id, extra);
+    assert_eq!(
+        store.recent_actions(-100, 10).await.unwrap(),
+        newest_first,
+        "other chats' logs are untouched"
+    );
+}
+
+async fn directory_learns_and_renames(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(store.known_user(-100, 7).await.unwrap(), None);
+    assert_eq!(store.user_by_username(-100, "alice").await.unwrap(), None);
+
+    let alice = KnownUser {
+        id: 7,
+        username: Some("Alice".to_owned()),
+        first_name: "Alice".to_owned(),
+        last_name: Some("Smith".to_owned()),
+    };
+    store.learn_user(-100, &alice, 1_000).await.unwrap();
+    store.learn_user(-100, &alice, 1_001).await.unwrap();
+    assert_eq!(
+        store.known_user(-100, 7).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.user_by_username(-100, "Alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.known_user(-200, 7).await.unwrap(), None);
+    assert_eq!(store.user_by_username(-200, "alice").await.unwrap(), None);
+
+    // New names replace the old ones; the old username finds nobody.
+    let renamed = KnownUser {
+        id: 7,
+        username: Some("alice_b".to_owned()),
+        first_name: "Alicia".to_owned(),
+        last_name: None,
+    };
+    store.learn_user(-100, &renamed, 1_002).await.unwrap();
+    assert_eq!(
+        store.known_user(-100, 7).await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(store.user_by_username(-100, "alice").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_username(-100, "ALICE_B").await.unwrap(),
+        Some(renamed.clone())
+    );
+
+    // No username any more (an empty one is none).
+    let anonymous = KnownUser {
+        username: None,
+        ..renamed.clone()
+    };
+    store.learn_user(-100, &anonymous, 1_003).await.unwrap();
+    assert_eq!(
+        store.known_user(-100, 7).await.unwrap(),
+        Some(anonymous.clone())
+    );
+    assert_eq!(store.user_by_username(-100, "alice_b").await.unwrap(), None);
+    store
+        .learn_user(
+            -100,
+            &KnownUser {
+                username: Some(String::new()),
+                ..known("x", 8)
+            },
+            1_004,
+        )
+        .await
+        .unwrap();
+    store
+        .learn_user(
+            -100,
+            &KnownUser {
+                username: Some(String::new()),
+                ..known("x", 9)
+            },
+            1_004,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.known_user(-100, 9).await.unwrap().unwrap().username,
+        None
+    );
+    assert_eq!(store.user_by_username(-100, "").await.unwrap(), None);
+
+    let rows = db
+        .query_i64(
+            "SELECT COUNT(*) FROM known_users WHERE chat_id = $1",
+            &[-100],
+        )
+        .await;
+    assert_eq!(rows, 3, "one row per member");
+}
+
+/// Usernames are unique at any time: one taken by another member of the
+/// chat leaves its earlier holder (in that chat only).
+async fn username_moves_to_its_new_holder(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    store
+        .learn_user(-100, &known("alice", 7), 1_000)
+        .await
+        .unwrap();
+    store
+        .learn_user(-200, &known("alice", 7), 1_000)
+        .await
+        .unwrap();
+    store
+        .learn_user(-100, &known("ALICE", 8), 1_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_username(-100, "alice").await.unwrap(),
+        Some(known("ALICE", 8))
+    );
+    assert_eq!(
+        store.known_user(-100, 7).await.unwrap(),
+        Some(KnownUser {
+            username: None,
+            ..known("alice", 7)
+        }),
+        "the earlier holder is still known, without it"
+    );
+    assert_eq!(
+        store.user_by_username(-200, "alice").await.unwrap(),
+        Some(known("alice", 7)),
+        "other chats keep theirs"
+    );
+
+    // And back; then two members swap theirs.
+    store
+        .learn_user(-100, &known("alice", 7), 1_002)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_username(-100, "alice").await.unwrap(),
+        Some(known("alice", 7))
+    );
+    assert_eq!(
+        store.known_user(-100, 8).await.unwrap().unwrap().username,
+        None
+    );
+    store
+        .learn_user(-100, &known("bob", 8), 1_003)
+        .await
+        .unwrap();
+    store
+        .learn_user(-100, &known("bob", 7), 1_004)
+        .await
+        .unwrap();
+    store
+        .learn_user(-100, &known("alice", 8), 1_004)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_username(-100, "bob").await.unwrap(),
+        Some(known("bob", 7))
+    );
+    assert_eq!(
+        store.user_by_username(-100, "alice").await.unwrap(),
+        Some(known("alice", 8))
+    );
+    let holders = db
+        .query_i64(
+            "SELECT COUNT(*) FROM known_users WHERE chat_id = $1 AND username IS NOT NULL",
+            &[-100],
+        )
+        .await;
+    assert_eq!(holders, 2);
+}
+
+async fn username_lookup_ignores_case(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let member = known("MiXeD_Case99", 7);
+    store.learn_user(-100, &member, 1).await.unwrap();
+    for asked in [
+        "mixed_case99",
+        "MIXED_CASE99",
+        "MiXeD_Case99",
+        "mIxEd_cAsE99",
+    ] {
+        assert_eq!(
+            store.user_by_username(-100, asked).await.unwrap(),
+            Some(member.clone()),
+            "{asked}"
+        );
+    }
+    for asked in ["mixed_case9", "mixed_case99_", "", "@mixed_case99"] {
+        assert_eq!(
+            store.user_by_username(-100, asked).await.unwrap(),
+            None,
+            "{asked}"
+        );
+    }
+    // Lower-cased by castellan, so beyond ASCII too, on either backend.
+    let umlaut = known("ÄrgerÖ", 8);
+    store.learn_user(-100, &umlaut, 1).await.unwrap();
+    assert_eq!(
+        store.user_by_username(-100, "äRGERö").await.unwrap(),
+        Some(umlaut)
+    );
+}
+
+async fn migrate_chat_moves_moderation_records_on_conflict(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (old, new) = (-100, -1_000_000_000_100);
+    // Warnings under both ids all happened: they are merged, in order.
+    let old_first = store.add_warn(old, 7, 1, None, 1, 10).await.unwrap();
+    let new_first = store.add_warn(new, 7, 1, None, 2, 10).await.unwrap();
+    let old_second = store.add_warn(old, 7, 1, None, 3, 10).await.unwrap();
+    store.set_warn_limit(old, 5).await.unwrap();
+    store.set_warn_mode(old, WarnMode::Kick).await.unwrap();
+    store.set_warn_mode(new, WarnMode::Mute).await.unwrap();
+    let logged = [
+        action(old, "warn", 7, "a", 1),
+        action(new, "warn", 7, "b", 2),
+        action(old, "mute", 7, "c", 3),
+    ];
+    for entry in &logged {
+        store.record_action(entry).await.unwrap();
+    }
+    let old_seven = KnownUser {
+        first_name: "Old seven".to_owned(),
+        ..known("alice", 7)
+    };
+    let new_seven = KnownUser {
+        first_name: "New seven".to_owned(),
+        ..known("alice7", 7)
+    };
+    store.learn_user(old, &old_seven, 1).await.unwrap();
+    store.learn_user(old, &known("bob", 8), 1).await.unwrap();
+    store.learn_user(new, &new_seven, 2).await.unwrap();
+    store.learn_user(new, &known("bob", 9), 2).await.unwrap();
+
+    store.migrate_chat(old, new).await.unwrap();
+
+    assert_eq!(
+        ids_of(&store.warns(new, 7).await.unwrap()),
+        [old_first.id, new_first.id, old_second.id]
+    );
+    // Settings: the new chat's win.
+    assert_eq!(
+        store.warn_settings(new).await.unwrap(),
+        WarnSettings {
+            limit: DEFAULT_WARN_LIMIT,
+            mode: WarnMode::Mute
+        }
+    );
+    // Beyond the limit after the merge: the next warning reaches it.
+    let next = store.add_warn(new, 7, 1, None, 4, 3).await.unwrap();
+    assert_eq!((next.count, next.limit_reached), (4, true));
+    let merged: Vec<ModAction> = logged
+        .iter()
+        .rev()
+        .map(|entry| ModAction {
+            chat_id: new,
+            ..entry.clone()
+        })
+        .collect();
+    assert_eq!(store.recent_actions(new, 10).await.unwrap(), merged);
+    // The directory: a member known in the new chat keeps that row; a
+    // username held there stays with its holder, and the member moving in
+    // comes without it.
+    assert_eq!(
+        store.known_user(new, 7).await.unwrap(),
+        Some(new_seven.clone())
+    );
+    assert_eq!(store.user_by_username(new, "alice").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_username(new, "alice7").await.unwrap(),
+        Some(new_seven)
+    );
+    assert_eq!(
+        store.user_by_username(new, "bob").await.unwrap(),
+        Some(known("bob", 9))
+    );
+    assert_eq!(
+        store.known_user(new, 8).await.unwrap(),
+        Some(KnownUser {
+            username: None,
+            ..known("bob", 8)
+        })
+    );
+    for table in ["warnings", "warn_settings", "mod_actions", "known_users"] {
+        let left = db
+            .query_i64(
+                &format!("SELECT COUNT(*) FROM {table} WHERE chat_id = $1"),
+                &[old],
+            )
+            .await;
+        assert_eq!(left, 0, "{table} still has rows of the old chat id");
+    }
+}
+
+/// Moderation writes under both ids while a group's records move: nothing
+/// fails, and after the upgrade's second message nothing is left behind.
+async fn migrate_chat_survives_concurrent_moderation_writes(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    for round in 0..10_i64 {
+        let (old, new) = (-100 - round, -1_000_000_000_000 - round);
+        store.set_warn_limit(old, 7).await.unwrap();
+        for user in 0..10 {
+            store.add_warn(old, user, 1, None, 1, 100).await.unwrap();
+            store
+                .learn_user(old, &known(&format!("u{user}"), user), 1)
+                .await
+                .unwrap();
+            store
+                .record_action(&action(old, "warn", user, "seed", 1))
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(
+                async move { store.migrate_chat(old, new).await },
+            ));
+        }
+        {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                store.set_warn_mode(new, WarnMode::Kick).await
+            }));
+        }
+        for user in 0..10 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for chat in [old, new] {
+                    store.add_warn(chat, user, 1, None, 2, 100).await?;
+                    store
+                        .record_action(&action(chat, "warn", user, "w", 2))
+                        .await?;
+                }
+                // A member of the new chat takes the moving member's
+                // username; the moving member is seen renamed in the old.
+                store
+                    .learn_user(new, &known(&format!("u{user}"), user + 100), 2)
+                    .await?;
+                store
+                    .learn_user(old, &known(&format!("v{user}"), user), 2)
+                    .await
+            }));
+        }
+        for task in tasks {
+            task.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        store.migrate_chat(old, new).await.unwrap();
+
+        for user in 0..10 {
+            assert_eq!(
+                store.warns(new, user).await.unwrap().len(),
+                3,
+                "round {round}"
+            );
+            assert_eq!(
+                store
+                    .user_by_username(new, &format!("u{user}"))
+                    .await
+                    .unwrap()
+                    .map(|member| member.id),
+                Some(user + 100),
+                "round {round}"
+            );
+            assert!(store.known_user(new, user).await.unwrap().is_some());
+        }
+        assert_eq!(
+            store.recent_actions(new, 100).await.unwrap().len(),
+            30,
+            "round {round}"
+        );
+        assert_eq!(store.warn_settings(new).await.unwrap().mode, WarnMode::Kick);
+        for table in ["warnings", "warn_settings", "mod_actions", "known_users"] {
+            let left = db
+                .query_i64(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE chat_id = $1"),
+                    &[old],
+                )
+                .await;
+            assert_eq!(left, 0, "round {round}: {table} has rows of the old id");
+        }
+    }
 }

@@ -10,25 +10,99 @@
 //! The connection is stored before any reply says it exists.
 
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Recipient};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, Recipient};
 
-use crate::auth::{AccessError, Denial, Role, check_business};
+use crate::auth::{AccessError, Denial, Right, Rights, Role, check_business};
 use crate::business::LiveConnection;
-use crate::commands::{self, Access, ConnectionKind};
+use crate::commands::{Access, ConnectionKind, Via};
 use crate::context::{
-    AppState, Ctx, HandlerResult, Target, connection_check_failed, connection_kind,
-    connection_title, ended_connection_notice,
+    AppState, Connected as Checked, Ctx, HandlerResult, Target, check_connection, connection_kind,
+    connection_title,
 };
 use crate::format::echo;
 use crate::i18n::{Html, Lang};
 use crate::modules::misc::url_keyboard;
+use crate::modules::registry::{
+    self, ButtonSpec, CommandSpec, Interests, ModuleSpec, Press, Scope,
+};
 use crate::modules::{answer, edit_or_send, plain};
 use crate::payload::{
     Button, ChatRef, ConnectionPage, HistoryTarget, StartPayload, parse_chat_ref,
 };
 use crate::store::{ConnectedChat, Space};
 use crate::t;
-use crate::telegram::Telegram;
+
+pub static MODULE: ModuleSpec = ModuleSpec {
+    id: "connections",
+    aliases: &["connection", "connect", "connexions", "conexiones"],
+    help: Some(("module-connections", "help-connections")),
+    commands: &[
+        CommandSpec {
+            name: "connect",
+            aliases: &[],
+            scope: Scope::Personal {
+                in_groups: true,
+                run: |ctx, command| Box::pin(connect(ctx, command.args)),
+            },
+            in_private_menu: true,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "disconnect",
+            aliases: &[],
+            scope: Scope::Personal {
+                in_groups: false,
+                run: |ctx, _| Box::pin(disconnect(ctx)),
+            },
+            in_private_menu: true,
+            in_group_menu: false,
+        },
+        CommandSpec {
+            name: "reconnect",
+            aliases: &[],
+            scope: Scope::Personal {
+                in_groups: false,
+                run: |ctx, _| Box::pin(reconnect(ctx)),
+            },
+            in_private_menu: true,
+            in_group_menu: false,
+        },
+        CommandSpec {
+            name: "connection",
+            aliases: &[],
+            scope: Scope::Personal {
+                in_groups: false,
+                run: |ctx, _| Box::pin(connection(ctx)),
+            },
+            in_private_menu: true,
+            in_group_menu: false,
+        },
+        CommandSpec {
+            name: "allowconnect",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Admin(Right::ChangeInfo),
+                via: Via::GROUP,
+                run: |ctx, target, command| Box::pin(allow_connect(ctx, target, command.args)),
+            },
+            in_private_menu: false,
+            in_group_menu: true,
+        },
+    ],
+    buttons: &[
+        ButtonSpec {
+            prefix: "connbtns",
+            in_groups: false,
+            run: |press| Box::pin(page_button(press)),
+        },
+        ButtonSpec {
+            prefix: "connect",
+            in_groups: false,
+            run: |press| Box::pin(reconnect_button(press)),
+        },
+    ],
+    interests: Interests::NONE,
+};
 
 fn recipient(chat: &ChatRef) -> Option<Recipient> {
     match chat {
@@ -38,49 +112,10 @@ fn recipient(chat: &ChatRef) -> Option<Recipient> {
     }
 }
 
-/// A connection that passed its check: what the views show.
-struct Checked {
-    chat: ConnectedChat,
-    role: Role,
-    /// For a business account: its connection as it stands.
-    business: Option<LiveConnection>,
-}
-
-/// The check of every use of an existing connection.
-async fn check_current(
-    state: &AppState,
-    user_id: UserId,
-    chat: ConnectedChat,
-    allow_connect: bool,
-) -> Result<Checked, AccessError> {
-    match chat.space {
-        Space::Chat(chat_id) => {
-            let store = state.store.as_ref();
-            let role = state
-                .auth
-                .check_use_known(store, chat_id, user_id, Some(allow_connect))
-                .await?;
-            Ok(Checked {
-                chat,
-                role,
-                business: None,
-            })
-        }
-        Space::Business(owner_id) => {
-            let live = check_business(state.store.as_ref(), owner_id, user_id).await?;
-            Ok(Checked {
-                chat,
-                role: Role::Admin,
-                business: Some(live),
-            })
-        }
-    }
-}
-
 /// The connected view: what you are connected to, and the command lists.
 fn connected_view(lang: Lang, key: &str, checked: &Checked) -> (String, InlineKeyboardMarkup) {
     let mut rows = Vec::new();
-    if checked.role == Role::Admin {
+    if checked.role.is_admin() {
         rows.push(vec![InlineKeyboardButton::callback(
             t!(lang, "button-admin-commands"),
             Button::Connection(ConnectionPage::Admin),
@@ -94,12 +129,11 @@ fn connected_view(lang: Lang, key: &str, checked: &Checked) -> (String, InlineKe
         lang,
         match (&checked.business, checked.role) {
             (Some(_), _) => "role-owner",
-            (None, Role::Admin) => "role-admin",
+            (None, Role::Admin(_)) => "role-admin",
             (None, Role::Member) => "role-member",
         }
     );
-    let title = connection_title(lang, &checked.chat);
-    let mut text = t!(lang, key, title = &title, role = Html(role_text));
+    let mut text = t!(lang, key, title = &checked.title, role = Html(role_text));
     if let Some(live) = &checked.business {
         text.push_str("\n\n");
         text.push_str(&business_state(lang, live));
@@ -124,14 +158,15 @@ fn command_list(
     lang: Lang,
     title: &str,
     kind: ConnectionKind,
-    access: Access,
+    admin: bool,
 ) -> (String, InlineKeyboardMarkup) {
-    let lines: Vec<String> = commands::connection_commands(kind, access)
+    let lines: Vec<String> = registry::connection_commands(kind, admin)
         .map(|spec| spec.describe(lang))
         .collect();
-    let key = match access {
-        Access::Admin => "connbtns-admin-list",
-        Access::Member => "connbtns-user-list",
+    let key = if admin {
+        "connbtns-admin-list"
+    } else {
+        "connbtns-user-list"
     };
     let text = t!(lang, key, title = title, commands = Html(lines.join("\n")));
     let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
@@ -151,6 +186,7 @@ async fn check_new(
     state: &AppState,
     user_id: UserId,
     chat: &ChatRef,
+    lang: Lang,
 ) -> Result<Checked, AccessError> {
     match recipient(chat) {
         Some(recipient) => {
@@ -159,6 +195,7 @@ async fn check_new(
                 .check_connect(state.store.as_ref(), recipient, user_id)
                 .await?;
             Ok(Checked {
+                title: group.title.clone(),
                 chat: ConnectedChat {
                     space: Space::Chat(group.id),
                     title: group.title,
@@ -170,12 +207,14 @@ async fn check_new(
         None => {
             let owner_id = user_id.0 as i64;
             let live = check_business(state.store.as_ref(), owner_id, user_id).await?;
+            let chat = ConnectedChat {
+                space: Space::Business(owner_id),
+                title: String::new(),
+            };
             Ok(Checked {
-                chat: ConnectedChat {
-                    space: Space::Business(owner_id),
-                    title: String::new(),
-                },
-                role: Role::Admin,
+                title: connection_title(lang, &chat),
+                chat,
+                role: Role::Admin(Rights::ALL),
                 business: Some(live),
             })
         }
@@ -187,8 +226,9 @@ async fn try_connect(
     state: &AppState,
     user_id: UserId,
     chat: &ChatRef,
+    lang: Lang,
 ) -> Result<Outcome, crate::store::StoreError> {
-    match check_new(state, user_id, chat).await {
+    match check_new(state, user_id, chat, lang).await {
         Ok(checked) => {
             state.store.connect(user_id.0 as i64, &checked.chat).await?;
             tracing::debug!(user = user_id.0, space = ?checked.chat.space, role = ?checked.role, "connected");
@@ -216,7 +256,7 @@ fn refusal_text(lang: Lang, error: &AccessError) -> String {
 
 /// Connects from a message (`/connect <chat>`, deep link, `/reconnect`).
 async fn connect_and_reply(ctx: &Ctx<'_>, chat: &ChatRef) -> HandlerResult {
-    match try_connect(ctx.state, ctx.user.id, chat).await? {
+    match try_connect(ctx.state, ctx.user.id, chat, ctx.lang).await? {
         Outcome::Connected(checked) => {
             let (text, keyboard) = connected_view(ctx.lang, "connect-success", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
@@ -305,7 +345,7 @@ async fn connect_in_group(ctx: &Ctx<'_>) -> HandlerResult {
         || (!ctx.is_foreign_chat_sender()
             // The stored setting first: it spares most users a Telegram call.
             && (ctx.store().allow_connect(chat_id).await?
-                || ctx.group_role().await? == Role::Admin));
+                || ctx.group_role().await?.is_admin()));
     if !may_connect {
         let denial = if ctx.is_foreign_chat_sender() {
             "error-channel-sender"
@@ -368,26 +408,16 @@ pub async fn reconnect(ctx: &Ctx<'_>) -> HandlerResult {
 
 /// `/connection`: the current connection, checked again.
 pub async fn connection(ctx: &Ctx<'_>) -> HandlerResult {
-    let user_id = ctx.user.id.0 as i64;
-    let Some((current, allow_connect)) = ctx.store().current_connection_for_use(user_id).await?
-    else {
-        let text = match ended_connection_notice(ctx.store(), ctx.lang, user_id).await? {
-            Some(notice) => notice,
-            None => t!(ctx.lang, "connection-none"),
-        };
-        ctx.reply(text).await?;
-        return Ok(());
-    };
-    let title = connection_title(ctx.lang, &current);
-    let checked = current.clone();
-    match check_current(ctx.state, ctx.user.id, current, allow_connect).await {
+    let check = check_connection(ctx.state, ctx.user.id, ctx.lang, None).await?;
+    let not_connected = t!(ctx.lang, "connection-none");
+    match check.refusal(ctx.lang, "connection", not_connected) {
         Ok(checked) => {
             let (text, keyboard) = connected_view(ctx.lang, "connection-current", &checked);
             ctx.reply_with(text, Some(keyboard)).await?;
-            Ok(())
         }
-        Err(error) => ctx.report_access_error(error, &checked, &title).await,
+        Err(text) => ctx.reply(text).await?,
     }
+    Ok(())
 }
 
 /// What `/allowconnect` was given.
@@ -448,49 +478,25 @@ pub async fn allow_connect(ctx: &Ctx<'_>, target: &Target, args: &str) -> Handle
 
 /// The pages of the current connection: every press re-checks the
 /// connection, and the Admin list needs a live admin.
-pub async fn page_button(
-    tg: &Telegram,
-    state: &AppState,
-    query: &CallbackQuery,
-    lang: Lang,
-    page: ConnectionPage,
-) -> HandlerResult {
-    let user_id = query.from.id;
-    let Some((current, allow_connect)) = state
-        .store
-        .current_connection_for_use(user_id.0 as i64)
-        .await?
-    else {
-        let notice = ended_connection_notice(state.store.as_ref(), lang, user_id.0 as i64).await?;
-        let text = notice.map_or_else(
-            || t!(lang, "connbtns-not-connected"),
-            |html: String| plain(&html),
-        );
-        answer(tg, query, Some(text), true).await?;
+async fn page_button(press: &Press<'_>) -> HandlerResult {
+    let (tg, query, lang) = (press.tg, press.query, press.lang);
+    let Some(Button::Connection(page)) = Button::parse(press.data) else {
+        answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
         return Ok(());
     };
-    let title = connection_title(lang, &current);
-    let kind = connection_kind(current.space);
-    let space = current.space;
-    let checked = match check_current(state, user_id, current, allow_connect).await {
+    let check = check_connection(press.state, query.from.id, lang, None).await?;
+    let not_connected = t!(lang, "connbtns-not-connected");
+    let checked = match check.refusal(lang, "connection", not_connected) {
         Ok(checked) => checked,
-        Err(error) => {
-            let text = connection_check_failed(
-                state.store.as_ref(),
-                lang,
-                user_id.0 as i64,
-                space,
-                &title,
-                error,
-            )
-            .await?;
+        Err(text) => {
             answer(tg, query, Some(plain(&text)), true).await?;
             return Ok(());
         }
     };
+    let kind = connection_kind(checked.chat.space);
     let (text, keyboard) = match page {
-        ConnectionPage::Admin if checked.role == Role::Admin => {
-            command_list(lang, &title, kind, Access::Admin)
+        ConnectionPage::Admin if checked.role.is_admin() => {
+            command_list(lang, &checked.title, kind, true)
         }
         ConnectionPage::Admin => {
             answer(
@@ -502,7 +508,7 @@ pub async fn page_button(
             .await?;
             return Ok(());
         }
-        ConnectionPage::User => command_list(lang, &title, kind, Access::Member),
+        ConnectionPage::User => command_list(lang, &checked.title, kind, false),
         ConnectionPage::Main => connected_view(lang, "connection-current", &checked),
     };
     answer(tg, query, None, false).await?;
@@ -511,18 +517,17 @@ pub async fn page_button(
 }
 
 /// A history button: connects after the full check.
-pub async fn reconnect_button(
-    tg: &Telegram,
-    state: &AppState,
-    query: &CallbackQuery,
-    lang: Lang,
-    target: HistoryTarget,
-) -> HandlerResult {
+async fn reconnect_button(press: &Press<'_>) -> HandlerResult {
+    let (tg, query, lang) = (press.tg, press.query, press.lang);
+    let Some(Button::Reconnect(target)) = Button::parse(press.data) else {
+        answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
+        return Ok(());
+    };
     let chat = match target {
         HistoryTarget::Group(chat_id) => ChatRef::Id(chat_id),
         HistoryTarget::Business => ChatRef::Business,
     };
-    match try_connect(state, query.from.id, &chat).await? {
+    match try_connect(press.state, query.from.id, &chat, lang).await? {
         Outcome::Connected(checked) => {
             answer(tg, query, None, false).await?;
             let (text, keyboard) = connected_view(lang, "connect-success", &checked);

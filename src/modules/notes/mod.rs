@@ -2,21 +2,83 @@
 
 use std::ops::Range;
 
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, UserId};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
-use crate::auth::Role;
-use crate::commands::{self, Access, ParsedCommand, Scope, SpaceCommand};
-use crate::context::{
-    AppState, Ctx, HandlerError, HandlerResult, Target, connection_check_failed, connection_kind,
-    connection_title,
-};
+use crate::auth::Right;
+use crate::commands::{Access, Via};
+use crate::context::{AppState, Ctx, HandlerError, HandlerResult, Target, check_connection};
 use crate::format::{echo, message_tail, replied_content, stored_to_html, utf16_len};
 use crate::i18n::{Html, Lang, escape};
+use crate::modules::registry::{
+    ButtonSpec, CommandSpec, Interests, ModuleSpec, ParsedCommand, Press, Scope,
+};
 use crate::modules::{answer, edit_or_send, plain};
 use crate::payload::Button;
 use crate::store::{Note, Space};
 use crate::t;
-use crate::telegram::Telegram;
+
+/// Who may list notes, in the group and through a connection: the page
+/// buttons check the same.
+const LIST_ACCESS: Access = Access::Member;
+const LIST_VIA: Via = Via::GROUP_AND_BUSINESS;
+
+pub static MODULE: ModuleSpec = ModuleSpec {
+    id: "notes",
+    aliases: &["note", "saved", "notas"],
+    help: Some(("module-notes", "help-notes")),
+    commands: &[
+        CommandSpec {
+            name: "get",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Member,
+                via: Via::GROUP_AND_BUSINESS,
+                run: |ctx, target, command| Box::pin(get(ctx, target, command.args)),
+            },
+            in_private_menu: true,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "notes",
+            aliases: &["saved"],
+            scope: Scope::Space {
+                access: LIST_ACCESS,
+                via: LIST_VIA,
+                run: |ctx, target, _| Box::pin(list(ctx, target)),
+            },
+            in_private_menu: true,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "save",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Admin(Right::ChangeInfo),
+                via: Via::GROUP_AND_BUSINESS,
+                run: |ctx, target, command| Box::pin(save(ctx, target, command)),
+            },
+            in_private_menu: false,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "clear",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Admin(Right::ChangeInfo),
+                via: Via::GROUP_AND_BUSINESS,
+                run: |ctx, target, command| Box::pin(clear(ctx, target, command.args)),
+            },
+            in_private_menu: false,
+            in_group_menu: true,
+        },
+    ],
+    buttons: &[ButtonSpec {
+        prefix: "notes",
+        in_groups: false,
+        run: |press| Box::pin(page_button(press)),
+    }],
+    interests: Interests::NONE,
+};
 
 /// The longest note name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
@@ -298,96 +360,49 @@ pub async fn list(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
     Ok(())
 }
 
-/// Who may use `/notes` through a connection, from the registry.
-fn notes_scope() -> Option<(&'static str, Access, commands::Via)> {
-    commands::COMMANDS.iter().find_map(|spec| match spec.scope {
-        Scope::Space {
-            command: SpaceCommand::Notes,
-            access,
-            via,
-        } => Some((spec.name, access, via)),
-        _ => None,
-    })
-}
-
 /// The space (and its title) whose notes a page button shows the presser,
-/// or why not as plain text. The checks of `/notes` sent in PM: the current
-/// connection, of a kind `/notes` works through, checked again live (a
-/// definite denial ends the connection), with the access `/notes` needs.
+/// or why not as plain text: the checks of `/notes` sent in PM.
 async fn notes_connection(
     state: &AppState,
     lang: Lang,
-    user_id: UserId,
+    user_id: teloxide::types::UserId,
 ) -> Result<Result<(Space, String), String>, HandlerError> {
-    let Some((command, access, via)) = notes_scope() else {
-        return Ok(Err(t!(lang, "button-unknown")));
+    let check = check_connection(state, user_id, lang, Some(LIST_VIA)).await?;
+    let not_connected = t!(lang, "connbtns-not-connected");
+    let connected = match check.refusal(lang, "notes", not_connected) {
+        Ok(connected) => connected,
+        Err(text) => return Ok(Err(plain(&text))),
     };
-    let Some((current, allow_connect)) = state
-        .store
-        .current_connection_for_use(user_id.0 as i64)
-        .await?
-    else {
-        return Ok(Err(t!(lang, "connbtns-not-connected")));
-    };
-    let title = connection_title(lang, &current);
-    if !via.accepts(connection_kind(current.space)) {
-        let text = t!(lang, "error-not-through-business", command = command);
-        return Ok(Err(plain(&text)));
-    }
-    let role = match state
-        .auth
-        .check_space(
-            state.store.as_ref(),
-            current.space,
-            user_id,
-            Some(allow_connect),
-        )
-        .await
+    if let Access::Admin(right) = LIST_ACCESS
+        && !connected.role.holds(right)
     {
-        Ok(role) => role,
-        Err(error) => {
-            let store = state.store.as_ref();
-            let text = connection_check_failed(
-                store,
-                lang,
-                user_id.0 as i64,
-                current.space,
-                &title,
-                error,
-            )
-            .await?;
-            return Ok(Err(plain(&text)));
-        }
-    };
-    if access == Access::Admin && role != Role::Admin {
         let text = t!(
             lang,
             "error-admins-only-in",
-            command = command,
-            title = &title
+            command = "notes",
+            title = &connected.title
         );
         return Ok(Err(plain(&text)));
     }
-    Ok(Ok((current.space, title)))
+    Ok(Ok((connected.chat.space, connected.title)))
 }
 
 /// A ◀/▶ press under `/notes` in PM: that page of the current connection's
 /// notes, after the checks `/notes` itself makes.
-pub async fn page_button(
-    tg: &Telegram,
-    state: &AppState,
-    query: &CallbackQuery,
-    lang: Lang,
-    page: u32,
-) -> HandlerResult {
-    let (space, title) = match notes_connection(state, lang, query.from.id).await? {
+async fn page_button(press: &Press<'_>) -> HandlerResult {
+    let (tg, query, lang) = (press.tg, press.query, press.lang);
+    let Some(Button::Notes { page }) = Button::parse(press.data) else {
+        answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
+        return Ok(());
+    };
+    let (space, title) = match notes_connection(press.state, lang, query.from.id).await? {
         Ok(allowed) => allowed,
         Err(refusal) => {
             answer(tg, query, Some(refusal), true).await?;
             return Ok(());
         }
     };
-    let names = state.store.note_names(space).await?;
+    let names = press.state.store.note_names(space).await?;
     let page = usize::try_from(page).unwrap_or(usize::MAX);
     let (text, keyboard) = page_view(lang, &title, &names, page);
     answer(tg, query, None, false).await?;

@@ -22,12 +22,28 @@ use crate::format::stored_to_html;
 use crate::i18n::{Html, Lang};
 use crate::modules::connections::business_state;
 use crate::modules::notes::hashtag_name;
+use crate::modules::registry::{ButtonSpec, Interests, ModuleSpec, Press};
 use crate::modules::{answer, edit_or_send, plain};
 use crate::pace::Pace;
 use crate::payload::Button;
 use crate::store::{BusinessRecorded, Space};
 use crate::t;
 use crate::telegram::Telegram;
+
+/// Its commands are the notes' (through `/connect business`); its own are
+/// the updates of business connections, which dispatch hands it by kind.
+pub static MODULE: ModuleSpec = ModuleSpec {
+    id: "business",
+    aliases: &["negocio", "negocios", "empresa"],
+    help: Some(("module-business", "help-business")),
+    commands: &[],
+    buttons: &[ButtonSpec {
+        prefix: "biz",
+        in_groups: false,
+        run: |press| Box::pin(pause_button(press)),
+    }],
+    interests: Interests::NONE,
+};
 
 /// A `business_connection` update: stored, and the owner told what changed.
 pub async fn connection_update(
@@ -251,14 +267,12 @@ pub async fn manage_chat(ctx: &Ctx<'_>, chat_id: i64) -> HandlerResult {
 }
 
 /// The pause / resume button of a customer chat's view.
-pub async fn pause_button(
-    tg: &Telegram,
-    state: &AppState,
-    query: &CallbackQuery,
-    lang: Lang,
-    chat_id: i64,
-    paused: bool,
-) -> HandlerResult {
+async fn pause_button(press: &Press<'_>) -> HandlerResult {
+    let (tg, state, query, lang) = (press.tg, press.state, press.query, press.lang);
+    let Some(Button::BusinessChat { chat_id, paused }) = Button::parse(press.data) else {
+        answer(tg, query, Some(t!(lang, "button-unknown")), true).await?;
+        return Ok(());
+    };
     let owner_id = query.from.id.0 as i64;
     let live = match check_business(state.store.as_ref(), owner_id, query.from.id).await {
         Ok(live) => live,

@@ -1,10 +1,55 @@
 //! Rules: one formatted text per chat.
 
-use crate::commands::ParsedCommand;
+use crate::auth::Right;
+use crate::commands::{Access, Via};
 use crate::context::{Ctx, HandlerResult, Target};
 use crate::format::{message_tail, replied_content, stored_to_html};
 use crate::i18n::Html;
+use crate::modules::registry::{CommandSpec, Interests, ModuleSpec, ParsedCommand, Scope};
 use crate::t;
+
+pub static MODULE: ModuleSpec = ModuleSpec {
+    id: "rules",
+    aliases: &["rule", "reglas"],
+    help: Some(("module-rules", "help-rules")),
+    commands: &[
+        CommandSpec {
+            name: "rules",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Member,
+                via: Via::GROUP,
+                run: |ctx, target, _| Box::pin(show(ctx, target)),
+            },
+            in_private_menu: true,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "setrules",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Admin(Right::ChangeInfo),
+                via: Via::GROUP,
+                run: |ctx, target, command| Box::pin(set(ctx, target, command)),
+            },
+            in_private_menu: false,
+            in_group_menu: true,
+        },
+        CommandSpec {
+            name: "clearrules",
+            aliases: &[],
+            scope: Scope::Space {
+                access: Access::Admin(Right::ChangeInfo),
+                via: Via::GROUP,
+                run: |ctx, target, _| Box::pin(clear(ctx, target)),
+            },
+            in_private_menu: false,
+            in_group_menu: true,
+        },
+    ],
+    buttons: &[],
+    interests: Interests::NONE,
+};
 
 /// `/rules`
 pub async fn show(ctx: &Ctx<'_>, target: &Target) -> HandlerResult {
