@@ -1094,17 +1094,21 @@ enum Workload {
     Connection,
     Connect,
     GetConnected,
+    /// `/get` through a connection to a group where the bot is an
+    /// administrator: membership is known from Telegram's reports.
+    GetConnectedAdmin,
     BusyGroup,
     Mix,
 }
 
 impl Workload {
-    const ALL: [Workload; 7] = [
+    const ALL: [Workload; 8] = [
         Workload::Chatter,
         Workload::Id,
         Workload::Connection,
         Workload::Connect,
         Workload::GetConnected,
+        Workload::GetConnectedAdmin,
         Workload::BusyGroup,
         Workload::Mix,
     ];
@@ -1117,6 +1121,7 @@ impl Workload {
             Workload::Connection => "connection",
             Workload::Connect => "connect",
             Workload::GetConnected => "get",
+            Workload::GetConnectedAdmin => "get-admin",
             Workload::BusyGroup => "busy",
             Workload::Mix => "mix",
         }
@@ -1129,6 +1134,7 @@ impl Workload {
             Workload::Connection => "/connection (connected)",
             Workload::Connect => "/connect <id> in PM",
             Workload::GetConnected => "/get through a connection",
+            Workload::GetConnectedAdmin => "/get through a connection, bot admin",
             Workload::BusyGroup => "one busy group",
             Workload::Mix => "realistic mix",
         }
@@ -1176,8 +1182,11 @@ impl Workload {
                         .collect(),
                 }
             }
-            Workload::GetConnected => {
+            Workload::GetConnected | Workload::GetConnectedAdmin => {
                 let group = Group::new(tg, 0, 100);
+                if self == Workload::GetConnectedAdmin {
+                    tg.set_bot_status(group.id, MemberStatus::Administrator);
+                }
                 let mut setup = vec![group.save_note()];
                 setup.extend(group.connect_members());
                 Plan {

@@ -256,6 +256,7 @@ mod-kicked = { $user } was removed by { $admin }.
 mod-muted = { $user } was muted by { $admin }.
 mod-muted-for = { $user } was muted by { $admin } for { $duration }.
 mod-unmuted = { $user } can write again ({ $admin }).
+mod-supergroup-only = Telegram allows that in supergroups only. Any change to the group’s settings (for example making its history visible) makes it one.
 mod-reason = Reason: { $reason }
 mod-anonymous-confirm = An anonymous admin asked for /{ $command } on { $user }. An admin with the right to ban users can confirm it.
 mod-confirm-gone = That request is gone: send the command again.

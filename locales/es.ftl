@@ -256,6 +256,7 @@ mod-kicked = { $admin } sacó a { $user } del grupo.
 mod-muted = { $admin } silenció a { $user }.
 mod-muted-for = { $admin } silenció a { $user } durante { $duration }.
 mod-unmuted = { $user } puede volver a escribir ({ $admin }).
+mod-supergroup-only = Telegram solo lo permite en supergrupos. Cualquier cambio en los ajustes del grupo (por ejemplo, hacer visible su historial) lo convierte en uno.
 mod-reason = Motivo: { $reason }
 mod-anonymous-confirm = Un administrador anónimo pidió /{ $command } sobre { $user }. Un administrador con permiso para expulsar usuarios puede confirmarlo.
 mod-confirm-gone = Esa petición ya no está: envía el comando de nuevo.

@@ -1,13 +1,13 @@
-//! Who may do what in which chat: membership and admin checks against
-//! Telegram, the admin cache, and the connection access rules.
+//! Who may do what in which chat: rights, membership and admin checks
+//! against Telegram, the member cache, and the connection access rules.
 //!
-//! Rights are always judged in the target chat. Checks that guard a
-//! connection go to Telegram live; the admin cache only serves commands sent
-//! inside the group itself, lives at most [`ADMIN_CACHE_TTL`] and is dropped
-//! for a chat on every chat_member / my_chat_member update of that chat.
-//! Telegram sends chat_member updates only to a bot that is an administrator
-//! of the chat, so only such chats are cached: elsewhere nothing would tell
-//! castellan of a demotion, and the check is asked live.
+//! Rights are always judged in the target chat. Where the bot is an
+//! administrator, Telegram reports every member change (chat_member
+//! updates), so a member's standing learned from getChatMember or from such
+//! a report is kept, at most [`ADMIN_CACHE_TTL`], and replaced or dropped by
+//! the next report (here, and through the database's announcements in every
+//! other castellan). Elsewhere nothing would tell castellan of a demotion,
+//! a departure or a ban, so nothing is kept and every check asks Telegram.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

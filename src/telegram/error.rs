@@ -21,6 +21,9 @@ pub enum Refusal {
     /// The member cannot be banned or restricted: an administrator, the
     /// chat's creator, or the bot itself.
     ProtectedMember,
+    /// The method works in supergroups only (a basic group keeps no ban
+    /// list and no member permissions).
+    SupergroupOnly,
     /// An edit that changes nothing (a button pressed twice).
     NotModified,
     /// The message to edit is gone or too old to edit.
@@ -135,7 +138,20 @@ pub fn classify(code: u16, api: &ApiError, chat_id: Option<i64>) -> Refusal {
         {
             Refusal::ProtectedMember
         }
-        E::Unknown(text) if text == "Bad Request: PARTICIPANT_ID_INVALID" => Refusal::UserNotFound,
+        E::Unknown(text)
+            if text == "Bad Request: PARTICIPANT_ID_INVALID"
+                || text == "Bad Request: USER_NOT_PARTICIPANT" =>
+        {
+            Refusal::UserNotFound
+        }
+        E::MethodNotAvailableInPrivateChats => Refusal::SupergroupOnly,
+        E::Unknown(text)
+            if text == "Bad Request: method is available only for supergroups"
+                || text
+                    == "Bad Request: method is available for supergroup and channel chats only" =>
+        {
+            Refusal::SupergroupOnly
+        }
         E::NotEnoughRightsToPinMessage
         | E::NotEnoughRightsToManagePins
         | E::NotEnoughRightsToChangeChatPermissions
@@ -214,6 +230,12 @@ mod tests {
                 "Bad Request: can't remove chat owner",
                 Some(-100),
                 Refusal::ProtectedMember,
+            ),
+            (
+                400,
+                "Bad Request: method is available only for supergroups",
+                Some(-100),
+                Refusal::SupergroupOnly,
             ),
             (
                 400,

@@ -6,7 +6,10 @@ use fake_bot_api::MemberStatus;
 use crate::app::{TestApp, spawn_unlimited};
 use crate::db::Backend;
 
-crate::backend_tests!(common_updates_cost_the_fewest_calls);
+crate::backend_tests!(
+    common_updates_cost_the_fewest_calls,
+    where_the_bot_is_an_admin_membership_is_known_not_asked,
+);
 
 /// The Bot API methods called since request number `start`, without the
 /// polling itself.
@@ -58,4 +61,36 @@ async fn common_updates_cost_the_fewest_calls(backend: Backend) {
             "{command}"
         );
     }
+}
+
+/// Where the bot is an administrator, Telegram reports every member change
+/// (chat_member updates): a member's standing, asked once, is kept, and a
+/// command through a connection then costs no check at all, until a
+/// report says the member changed.
+async fn where_the_bot_is_an_admin_membership_is_known_not_asked(backend: Backend) {
+    let Some(app) = spawn_unlimited(backend).await else {
+        return;
+    };
+    let (chat, owner) = app.group_with_owner("Team");
+    app.tg.set_bot_status(chat, MemberStatus::Administrator);
+    let member = app.user_in(chat, "Bea", MemberStatus::Member);
+    app.say(owner, chat, "/save welcome Hi").await;
+    app.pm(member, &format!("/connect {chat}")).await;
+
+    for _ in 0..2 {
+        let start = app.tg.request_count();
+        let note = app.pm(member, "/get welcome").await;
+        assert_eq!(note.text, "Hi");
+        assert_eq!(calls_since(&app, start), ["sendMessage"], "/get welcome");
+    }
+
+    // Banned: the report reaches castellan, and the next use is refused
+    // without asking Telegram.
+    app.tg.change_member(chat, member, MemberStatus::Kicked);
+    // The group's lane takes the report before the owner's /id after it.
+    app.id_in_group(owner, chat).await;
+    let start = app.tg.request_count();
+    let refused = app.pm(member, "/get welcome").await;
+    assert!(refused.text.contains("banned"), "{}", refused.text);
+    assert_eq!(calls_since(&app, start), ["sendMessage"]);
 }

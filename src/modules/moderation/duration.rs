@@ -39,11 +39,24 @@ pub fn parse(word: &str) -> Result<Duration, DurationError> {
     }
 }
 
-/// A duration as users write it back ("2d 4h").
+/// A duration as users write it ("2d 4h"), to the minute.
 pub fn format(duration: Duration) -> String {
-    // Whole minutes: the seconds of a parsed duration are never shown.
-    let minutes = Duration::from_secs(duration.as_secs() / 60 * 60);
-    humantime::format_duration(minutes).to_string()
+    let minutes = duration.as_secs() / 60;
+    let parts = [
+        (minutes / (24 * 60), "d"),
+        (minutes / 60 % 24, "h"),
+        (minutes % 60, "m"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0m".to_owned()
+    } else {
+        text.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -75,10 +88,9 @@ mod tests {
 
     #[test]
     fn durations_read_back() {
-        assert_eq!(
-            format(Duration::from_secs(2 * 86400 + 4 * 3600)),
-            "2days 4h"
-        );
+        assert_eq!(format(Duration::from_secs(2 * 86400 + 4 * 3600)), "2d 4h");
+        assert_eq!(format(Duration::from_secs(7 * 86400 + 30 * 60)), "7d 30m");
         assert_eq!(format(Duration::from_secs(90)), "1m");
+        assert_eq!(format(LONGEST), "365d");
     }
 }

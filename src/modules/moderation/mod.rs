@@ -166,8 +166,12 @@ async fn confirmed(
     match command {
         "warn" => {
             let reason = sanction::reason_of(rest);
-            let (text, _) = warns::give(state, lang, acting, subject, reason).await?;
-            Ok(Applied::Done(text))
+            let (given, text, _) = warns::give(state, lang, acting, subject, reason).await?;
+            Ok(if given {
+                Applied::Done(text)
+            } else {
+                Applied::Refused(text)
+            })
         }
         "rmwarn" | "resetwarns" => {
             let all = command == "resetwarns";

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use teloxide::payloads::{
-    BanChatMemberSetters, GetChat, RestrictChatMember, RestrictChatMemberSetters,
-    UnbanChatMemberSetters,
+    BanChatMemberSetters, RestrictChatMember, RestrictChatMemberSetters, UnbanChatMemberSetters,
 };
 use teloxide::prelude::*;
 use teloxide::types::{ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup, User};
@@ -210,8 +209,14 @@ async fn carry_out(
             // lets them come back.
             tg.call(teloxide::payloads::BanChatMember::new(chat, user))
                 .await?;
-            tg.call(teloxide::payloads::UnbanChatMember::new(chat, user).only_if_banned(true))
-                .await?;
+            let lift = teloxide::payloads::UnbanChatMember::new(chat, user).only_if_banned(true);
+            match tg.call(lift).await {
+                // A basic group keeps no ban list: the ban only removed them.
+                Err(error) if error.refusal() == Some(Refusal::SupergroupOnly) => {}
+                answer => {
+                    answer?;
+                }
+            }
         }
         Sanction::Mute | Sanction::TempMute => {
             let mut mute = RestrictChatMember::new(chat, user, ChatPermissions::empty())
@@ -222,17 +227,11 @@ async fn carry_out(
             tg.call(mute).await?;
         }
         Sanction::Unmute => {
-            // Back to what every member of the group may do.
-            let defaults = tg
-                .call(GetChat::new(chat))
-                .await?
-                .permissions()
-                .unwrap_or_else(ChatPermissions::all);
-            tg.call(
-                RestrictChatMember::new(chat, user, defaults)
-                    .use_independent_chat_permissions(true),
-            )
-            .await?;
+            // Every permission granted lifts the member's own restriction:
+            // the group's defaults are what they may do again.
+            let lift = RestrictChatMember::new(chat, user, ChatPermissions::all())
+                .use_independent_chat_permissions(true);
+            tg.call(lift).await?;
         }
     }
     // Telegram reports the change to castellan as a chat_member update only
@@ -258,6 +257,7 @@ pub async fn apply(
             Some(Refusal::ProtectedMember) => t!(lang, "mod-target-admin", user = mention),
             Some(Refusal::BotLacksRights) => bot_lacks_right(lang, request.acting.title),
             Some(Refusal::UserNotFound) => t!(lang, "mod-not-in-group", user = mention),
+            Some(Refusal::SupergroupOnly) => t!(lang, "mod-supergroup-only"),
             _ => return Err(error.into()),
         };
         return Ok(Applied::Refused(text));

@@ -36,7 +36,7 @@ pub async fn warn(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
         return sanction::ask_to_confirm(ctx, &subject, name).await;
     }
     let acting = Acting::of(ctx, chat_id, target);
-    let (text, keyboard) = give(
+    let (given, text, keyboard) = give(
         ctx.state,
         ctx.lang,
         &acting,
@@ -44,7 +44,10 @@ pub async fn warn(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
         sanction::reason_of(rest),
     )
     .await?;
-    if target.via_connection && keyboard.is_some() {
+    // A warning given through a connection is told in the group too (with
+    // its button, or with the sanction the limit brought); a refusal only
+    // to the sender.
+    if target.via_connection && given {
         crate::context::send_html(
             ctx.tg,
             teloxide::types::ChatId(chat_id),
@@ -69,7 +72,7 @@ pub async fn give(
     acting: &Acting<'_>,
     subject: Subject,
     reason: Option<String>,
-) -> Result<(String, Option<InlineKeyboardMarkup>), HandlerError> {
+) -> Result<(bool, String, Option<InlineKeyboardMarkup>), HandlerError> {
     let Acting {
         chat_id,
         actor,
@@ -77,7 +80,7 @@ pub async fn give(
         ..
     } = *acting;
     if let Some(text) = refusal(state, lang, chat_id, actor, &subject).await? {
-        return Ok((text, None));
+        return Ok((false, text, None));
     }
     let settings = state.store.warn_settings(chat_id).await?;
     let at = crate::store::unix_ms() / 1000;
@@ -122,7 +125,7 @@ pub async fn give(
             t!(lang, "button-remove-warn"),
             format!("{REMOVE_PREFIX}.{}", added.id),
         );
-        return Ok((text, Some(InlineKeyboardMarkup::new([[button]]))));
+        return Ok((true, text, Some(InlineKeyboardMarkup::new([[button]]))));
     }
     let (sanction, duration) = match settings.mode {
         WarnMode::Ban => (Sanction::Ban, None),
@@ -149,7 +152,7 @@ pub async fn give(
             text.push_str(&t!(lang, "mod-limit-not-applied", reason = Html(why)));
         }
     }
-    Ok((text, None))
+    Ok((true, text, None))
 }
 
 /// The refusals a warning shares with a ban, without the bot's right to
@@ -491,10 +494,12 @@ pub async fn mode(ctx: &Ctx<'_>, target: &Target, command: &ParsedCommand<'_>) -
                 )
             }
             Err(Some(error)) if error != duration::DurationError::Invalid => {
+                // The duration is the word after the mode.
+                let word = command.args.split_whitespace().nth(1).unwrap_or_default();
                 t!(
                     ctx.lang,
                     error.locale_key(),
-                    duration = crate::format::echo(command.args.trim())
+                    duration = crate::format::echo(word)
                 )
             }
             Err(_) => t!(
