@@ -286,3 +286,102 @@ mod-warnmode-bad = “{ $input }” is not a warn mode: use ban, kick, mute, tba
 mod-log-empty = Nothing has been moderated in <b>{ $title }</b> yet.
 mod-log = Latest moderation in <b>{ $title }</b>:
     { $actions }
+
+## Guards
+module-locks = Locks
+module-blacklists = Blacklists
+module-antiflood = Antiflood
+module-filters = Filters
+module-disabling = Disabling
+help-locks = Forbid kinds of messages in the group; a member's locked message is deleted (admins are exempt).
+    • /lock sticker url — /unlock url — /locks — /locktypes
+    • "bot": a bot a member adds is removed.
+help-blacklists = Words and phrases the group does not want (one per line; * stands for the rest of a word). A member's message holding one is deleted and the blacklist action applied.
+    • /addblacklist, /rmblacklist, /blacklist, /blacklistmode delete|warn|mute|kick|ban|tmute 2h|tban 2d
+help-antiflood = Sanctions a member who sends too many messages: in a row (/setflood 5) or within a time (/setfloodtimer 10 30s). /setfloodmode chooses the sanction; /flood shows the settings.
+help-filters = Keywords the bot answers: /filter hello Welcome! — several at once: /filter ("good morning", hi) Hello! — or reply to a message with /filter hi "good morning" to answer with it. Keywords match whole words, in any letter case. /stop removes one, /stopall (the creator) all, /filters lists them.
+help-disabling = Turn members' commands off in the group: /disable id rules. Admins keep them. /enable, /disabled, /disableable, /disabledel on|off (delete the disabled commands members send).
+cmd-lock = Lock kinds of messages
+cmd-unlock = Unlock kinds of messages
+cmd-locks = Show what is locked
+cmd-locktypes = Show what can be locked
+cmd-addblacklist = Add blacklist entries (one per line)
+cmd-rmblacklist = Remove blacklist entries
+cmd-blacklist = Show the blacklist
+cmd-blacklistmode = Show or set what happens to a blacklisted message's sender
+cmd-setflood = Set how many messages in a row are a flood (or off)
+cmd-setfloodtimer = Set how many messages within a time are a flood (or off)
+cmd-setfloodmode = Set the flood sanction
+cmd-flood = Show the antiflood settings
+cmd-filter = Add a filter: a keyword and its answer
+cmd-stop = Remove a filter
+cmd-stopall = Remove every filter (the creator)
+cmd-filters = List the filters
+cmd-disable = Turn commands off for members
+cmd-enable = Turn commands on again
+cmd-disabled = Show the commands turned off
+cmd-disableable = Show the commands that can be turned off
+cmd-disabledel = Delete turned-off commands members send (on/off)
+guard-bot-lacks-right = ⚠️ I need the admin right to { $right } in <b>{ $title }</b> for this to work.
+guard-privacy-mode = ⚠️ My privacy mode hides ordinary group messages from me: make me an admin (or turn privacy mode off with @BotFather) for this to work.
+guard-action-bad = “{ $input }” is not one of: { $actions }.
+guard-action-delete = delete the message
+guard-action-warn = warn
+onoff-bad-option = “{ $option }” is not an option: use on or off.
+locks-usage = What should I lock? For example: /{ $command } sticker url. /locktypes lists them.
+locks-unknown = I do not know these kinds: { $kinds }. /locktypes lists them.
+locks-locked = Locked in <b>{ $title }</b>: { $kinds }.
+locks-unlocked = Unlocked in <b>{ $title }</b>: { $kinds }.
+locks-none = Nothing is locked in <b>{ $title }</b>.
+locks-list = Locked in <b>{ $title }</b>: { $kinds }.
+locks-types = Kinds that can be locked: { $kinds }.
+blacklist-usage = Give the entries, one per line: /{ $command } casino
+blacklist-too-many = <b>{ $title }</b> can have at most { $max } blacklist entries.
+blacklist-added = Blacklisted in <b>{ $title }</b>: { $entries }.
+blacklist-removed = Removed from the blacklist of <b>{ $title }</b>: { $count }.
+blacklist-none = <b>{ $title }</b> has no blacklist.
+blacklist-list = Blacklist of <b>{ $title }</b> (action: { $action }):
+    { $entries }
+blacklistmode-is = In <b>{ $title }</b>, a blacklisted message is deleted, and then: { $action }.
+blacklistmode-set = In <b>{ $title }</b>, a blacklisted message is now deleted, and then: { $action }.
+blacklist-reason = a blacklisted word
+flood-off = off
+flood-consecutive = { $count } messages in a row
+flood-timer = { $count } messages within { $duration }
+flood-settings = Antiflood in <b>{ $title }</b>:
+    • in a row: { $consecutive }
+    • in a time: { $timer }
+    • sanction: { $action }
+flood-bad-count = “{ $input }” is not a flood limit: give a number from { $min } to { $max }, or off.
+flood-timer-usage = Give a count from { $min } to { $max } and a duration from 1s to 24h, for example /setfloodtimer 10 30s, or off.
+flood-reason = flooding
+filters-usage = Give a keyword and its answer: /filter hello Welcome! — or several: /filter ("good morning", hi) Hello! — or reply to a message with /filter hi.
+filters-keyword-too-long = “{ $keyword }” is too long for a keyword: at most { $max } characters.
+filters-too-many = <b>{ $title }</b> can have at most { $max } filters.
+filters-saved = Filters saved in <b>{ $title }</b>: { $keywords }.
+filters-stop-usage = Which filter? /stop hello
+filters-stopped = Filters removed from <b>{ $title }</b>: { $keywords }.
+filters-not-found = <b>{ $title }</b> has no filter for { $keywords }.
+filters-creator-only = Only the creator of <b>{ $title }</b> can remove every filter.
+# plain
+filters-creator-only-plain = Only the group's creator can remove every filter.
+filters-clear-confirm = Remove every filter of <b>{ $title }</b>? This cannot be undone.
+button-filters-clear = Remove every filter
+filters-cleared = { $count } filters removed.
+filters-none = <b>{ $title }</b> has no filters.
+filters-list = { $count } filters in <b>{ $title }</b>:
+    { $filters }
+disable-usage = Which commands? /disable id rules — /disableable lists them.
+enable-usage = Which commands? /enable id rules
+disabled-now = Turned off for members in <b>{ $title }</b>: { $commands }.
+enabled-now = Turned on again in <b>{ $title }</b>: { $commands }.
+disable-not-disableable = These cannot be turned off: { $commands }. /disableable lists those that can.
+disabled-none = No command is turned off in <b>{ $title }</b>.
+disabled-list = Turned off for members in <b>{ $title }</b>: { $commands }.
+disabledel-on-note = Members' uses of them are deleted.
+disableable-list = Commands a group can turn off for its members:
+    { $commands }
+disabledel-is-on = In <b>{ $title }</b>, turned-off commands members send are deleted.
+disabledel-is-off = In <b>{ $title }</b>, turned-off commands members send are ignored, not deleted.
+disabledel-set-on = In <b>{ $title }</b>, turned-off commands members send are now deleted.
+disabledel-set-off = In <b>{ $title }</b>, turned-off commands members send are now only ignored.

@@ -286,3 +286,102 @@ mod-warnmode-bad = «{ $input }» no es un modo de advertencia: usa ban, kick, m
 mod-log-empty = Todavía no se ha moderado nada en <b>{ $title }</b>.
 mod-log = Últimas acciones de moderación en <b>{ $title }</b>:
     { $actions }
+
+## Guards
+module-locks = Bloqueos
+module-blacklists = Lista negra
+module-antiflood = Antiflood
+module-filters = Filtros
+module-disabling = Desactivar comandos
+help-locks = Prohíbe tipos de mensajes en el grupo; el mensaje bloqueado de un miembro se borra (los administradores están exentos).
+    • /lock sticker url — /unlock url — /locks — /locktypes
+    • «bot»: se quita el bot que añada un miembro.
+help-blacklists = Palabras y frases que el grupo no quiere (una por línea; * vale por el resto de una palabra). El mensaje de un miembro que contenga una se borra y se aplica la acción de la lista negra.
+    • /addblacklist, /rmblacklist, /blacklist, /blacklistmode delete|warn|mute|kick|ban|tmute 2h|tban 2d
+help-antiflood = Sanciona a un miembro que envía demasiados mensajes: seguidos (/setflood 5) o en un tiempo (/setfloodtimer 10 30s). /setfloodmode elige la sanción; /flood muestra los ajustes.
+help-filters = Palabras clave que el bot responde: /filter hola ¡Bienvenido! — varias a la vez: /filter ("buenos días", hola) ¡Hola! — o responde a un mensaje con /filter hola "buenos días" para contestar con él. Las palabras coinciden enteras, sin importar mayúsculas. /stop quita una, /stopall (el creador) todas, /filters las lista.
+help-disabling = Desactiva comandos de miembros en el grupo: /disable id rules. Los administradores los conservan. /enable, /disabled, /disableable, /disabledel on|off (borrar los comandos desactivados que envíen los miembros).
+cmd-lock = Bloquear tipos de mensajes
+cmd-unlock = Desbloquear tipos de mensajes
+cmd-locks = Ver qué está bloqueado
+cmd-locktypes = Ver qué se puede bloquear
+cmd-addblacklist = Añadir a la lista negra (una entrada por línea)
+cmd-rmblacklist = Quitar de la lista negra
+cmd-blacklist = Ver la lista negra
+cmd-blacklistmode = Ver o fijar qué pasa con quien envía algo de la lista negra
+cmd-setflood = Fijar cuántos mensajes seguidos son flood (u off)
+cmd-setfloodtimer = Fijar cuántos mensajes en un tiempo son flood (u off)
+cmd-setfloodmode = Fijar la sanción por flood
+cmd-flood = Ver los ajustes de antiflood
+cmd-filter = Añadir un filtro: una palabra clave y su respuesta
+cmd-stop = Quitar un filtro
+cmd-stopall = Quitar todos los filtros (el creador)
+cmd-filters = Ver los filtros
+cmd-disable = Desactivar comandos para los miembros
+cmd-enable = Volver a activar comandos
+cmd-disabled = Ver los comandos desactivados
+cmd-disableable = Ver los comandos que se pueden desactivar
+cmd-disabledel = Borrar los comandos desactivados que envíen los miembros (on/off)
+guard-bot-lacks-right = ⚠️ Para que esto funcione necesito el permiso de administrador para { $right } en <b>{ $title }</b>.
+guard-privacy-mode = ⚠️ Mi modo de privacidad me oculta los mensajes normales del grupo: hazme administrador (o desactiva el modo de privacidad con @BotFather) para que esto funcione.
+guard-action-bad = «{ $input }» no es ninguna de estas: { $actions }.
+guard-action-delete = borrar el mensaje
+guard-action-warn = advertencia
+onoff-bad-option = «{ $option }» no es una opción: usa on u off.
+locks-usage = ¿Qué bloqueo? Por ejemplo: /{ $command } sticker url. /locktypes los lista.
+locks-unknown = No conozco estos tipos: { $kinds }. /locktypes los lista.
+locks-locked = Bloqueado en <b>{ $title }</b>: { $kinds }.
+locks-unlocked = Desbloqueado en <b>{ $title }</b>: { $kinds }.
+locks-none = No hay nada bloqueado en <b>{ $title }</b>.
+locks-list = Bloqueado en <b>{ $title }</b>: { $kinds }.
+locks-types = Tipos que se pueden bloquear: { $kinds }.
+blacklist-usage = Indica las entradas, una por línea: /{ $command } casino
+blacklist-too-many = <b>{ $title }</b> puede tener como mucho { $max } entradas en la lista negra.
+blacklist-added = Añadido a la lista negra de <b>{ $title }</b>: { $entries }.
+blacklist-removed = Quitado de la lista negra de <b>{ $title }</b>: { $count }.
+blacklist-none = <b>{ $title }</b> no tiene lista negra.
+blacklist-list = Lista negra de <b>{ $title }</b> (acción: { $action }):
+    { $entries }
+blacklistmode-is = En <b>{ $title }</b>, un mensaje de la lista negra se borra, y además: { $action }.
+blacklistmode-set = En <b>{ $title }</b>, un mensaje de la lista negra ahora se borra, y además: { $action }.
+blacklist-reason = una palabra de la lista negra
+flood-off = no
+flood-consecutive = { $count } mensajes seguidos
+flood-timer = { $count } mensajes en { $duration }
+flood-settings = Antiflood en <b>{ $title }</b>:
+    • seguidos: { $consecutive }
+    • en un tiempo: { $timer }
+    • sanción: { $action }
+flood-bad-count = «{ $input }» no es un límite de flood: indica un número del { $min } al { $max }, u off.
+flood-timer-usage = Indica un número del { $min } al { $max } y una duración de 1s a 24h, por ejemplo /setfloodtimer 10 30s, u off.
+flood-reason = flood
+filters-usage = Indica una palabra clave y su respuesta: /filter hola ¡Bienvenido! — o varias: /filter ("buenos días", hola) ¡Hola! — o responde a un mensaje con /filter hola.
+filters-keyword-too-long = «{ $keyword }» es demasiado larga para una palabra clave: como mucho { $max } caracteres.
+filters-too-many = <b>{ $title }</b> puede tener como mucho { $max } filtros.
+filters-saved = Filtros guardados en <b>{ $title }</b>: { $keywords }.
+filters-stop-usage = ¿Qué filtro? /stop hola
+filters-stopped = Filtros quitados de <b>{ $title }</b>: { $keywords }.
+filters-not-found = <b>{ $title }</b> no tiene filtro para { $keywords }.
+filters-creator-only = Solo el creador de <b>{ $title }</b> puede quitar todos los filtros.
+# plain
+filters-creator-only-plain = Solo el creador del grupo puede quitar todos los filtros.
+filters-clear-confirm = ¿Quitar todos los filtros de <b>{ $title }</b>? No se puede deshacer.
+button-filters-clear = Quitar todos los filtros
+filters-cleared = { $count } filtros quitados.
+filters-none = <b>{ $title }</b> no tiene filtros.
+filters-list = { $count } filtros en <b>{ $title }</b>:
+    { $filters }
+disable-usage = ¿Qué comandos? /disable id rules — /disableable los lista.
+enable-usage = ¿Qué comandos? /enable id rules
+disabled-now = Desactivado para los miembros en <b>{ $title }</b>: { $commands }.
+enabled-now = Activado de nuevo en <b>{ $title }</b>: { $commands }.
+disable-not-disableable = Estos no se pueden desactivar: { $commands }. /disableable lista los que sí.
+disabled-none = No hay comandos desactivados en <b>{ $title }</b>.
+disabled-list = Desactivado para los miembros en <b>{ $title }</b>: { $commands }.
+disabledel-on-note = Se borran cuando un miembro los usa.
+disableable-list = Comandos que un grupo puede desactivar para sus miembros:
+    { $commands }
+disabledel-is-on = En <b>{ $title }</b>, los comandos desactivados que envían los miembros se borran.
+disabledel-is-off = En <b>{ $title }</b>, los comandos desactivados que envían los miembros se ignoran, sin borrarlos.
+disabledel-set-on = En <b>{ $title }</b>, los comandos desactivados que envían los miembros ahora se borran.
+disabledel-set-off = En <b>{ $title }</b>, los comandos desactivados que envían los miembros ahora solo se ignoran.

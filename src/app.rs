@@ -231,6 +231,7 @@ pub async fn run_until(
         auth: Auth::new(tg.clone(), me.id),
         business: BusinessConnections::new(tg.clone(), Arc::clone(&store)),
         bot_username: me.username().to_owned(),
+        reads_all_group_messages: me.can_read_all_group_messages,
         pace: UserPace::new(config.user_pace),
         business_pace: UserPace::with_budget(
             config.user_pace,
@@ -239,6 +240,7 @@ pub async fn run_until(
         ),
         metrics: Arc::clone(&metrics),
         directory: Default::default(),
+        guards: Default::default(),
     });
     let _ = hook_state.set(Arc::downgrade(&state));
     // Subscribed before any update is handled, so no announcement is missed.
@@ -412,7 +414,11 @@ async fn follow_admin_changes(state: Arc<AppState>, first: Option<AdminChanges>)
             loop {
                 match changes.next().await {
                     Ok(AdminChange::Chat(chat_id)) => state.auth.invalidate(chat_id),
-                    Ok(AdminChange::Unknown) => state.auth.invalidate_all(),
+                    Ok(AdminChange::Guards(chat_id)) => state.guards.invalidate(chat_id),
+                    Ok(AdminChange::Unknown) => {
+                        state.auth.invalidate_all();
+                        state.guards.invalidate_all();
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "lost the admin-change announcements");
                         break;
@@ -421,12 +427,14 @@ async fn follow_admin_changes(state: Arc<AppState>, first: Option<AdminChanges>)
             }
         }
         state.auth.invalidate_all();
+        state.guards.invalidate_all();
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
         match state.store.admin_changes().await {
             Ok(Some(changes)) => {
                 // Whatever was announced meanwhile is lost: start afresh.
                 state.auth.invalidate_all();
+                state.guards.invalidate_all();
                 subscription = Some(changes);
             }
             // SQLite: one process, nobody else to hear.

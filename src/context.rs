@@ -27,15 +27,42 @@ pub struct AppState {
     pub auth: Auth,
     pub business: BusinessConnections,
     pub bot_username: String,
+    /// getMe's `can_read_all_group_messages`: privacy mode is off.
+    pub reads_all_group_messages: bool,
     pub pace: crate::pace::UserPace,
     /// `#name` answers per customer chat of a business connection.
     pub business_pace: crate::pace::UserPace,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What the user directory was last told, per group and user.
     pub directory: crate::directory::Seen,
+    /// Each group's message guards, compiled.
+    pub guards: crate::guards::GuardCache,
 }
 
 impl AppState {
+    /// A group's compiled guards: from memory, or read (one query) and
+    /// compiled on its first message since they changed.
+    pub async fn chat_guards(
+        &self,
+        chat_id: i64,
+    ) -> Result<Arc<crate::guards::ChatGuards>, crate::store::StoreError> {
+        if let Some(guards) = self.guards.get(chat_id) {
+            return Ok(guards);
+        }
+        let epoch = self.guards.epoch();
+        let set = self.store.guards(chat_id).await?;
+        let guards = Arc::new(crate::guards::ChatGuards::compile(set));
+        self.guards.keep(chat_id, Arc::clone(&guards), epoch);
+        Ok(guards)
+    }
+
+    /// An admin changed a group's guards: rebuilt here on its next message,
+    /// and in every other castellan on the database.
+    pub async fn guards_changed(&self, chat_id: i64) -> Result<(), crate::store::StoreError> {
+        self.guards.invalidate(chat_id);
+        self.store.announce_guards_changed(chat_id).await
+    }
+
     /// `https://t.me/<bot>?start=<payload>`
     pub fn deep_link(&self, payload: &StartPayload) -> String {
         format!("https://t.me/{}?start={payload}", self.bot_username)

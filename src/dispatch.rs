@@ -23,7 +23,9 @@ use crate::business::connection_id_of;
 use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target, send_html};
 use crate::i18n::Lang;
 use crate::metrics::CommandOutcome;
-use crate::modules::registry::{self, MemberRun, ParsedCommand, Press, Scope};
+use crate::modules::registry::{
+    self, Guarded, Inspected, MemberRun, ParsedCommand, Press, Scope, Verdict,
+};
 use crate::modules::{answer, business, notes, plain};
 use crate::pace::Pace;
 use crate::t;
@@ -66,7 +68,9 @@ impl Handled {
 pub fn asks_anything(update: &Update, state: &AppState) -> bool {
     match &update.kind {
         UpdateKind::Message(msg) => {
-            !Asked::of(msg, &state.bot_username).nothing() || observed(msg, state)
+            !Asked::of(msg, &state.bot_username).nothing()
+                || observed(msg, state)
+                || guards_have_work(msg, state)
         }
         UpdateKind::CallbackQuery(_)
         | UpdateKind::ChatMember(_)
@@ -234,6 +238,66 @@ fn observed(msg: &Message, state: &AppState) -> bool {
         .any(|(check, _)| check(state, msg))
 }
 
+fn in_group(msg: &Message) -> bool {
+    msg.chat.is_group() || msg.chat.is_supergroup()
+}
+
+/// Whether a group message has work to do with its chat's guards: when
+/// they are not loaded yet (its handler reads them), or when one fires.
+/// A chat with none costs one map lookup.
+fn guards_have_work(msg: &Message, state: &AppState) -> bool {
+    if !in_group(msg) {
+        return false;
+    }
+    let Some(guards) = state.guards.get(msg.chat.id.0) else {
+        return true;
+    };
+    if guards.is_empty() {
+        return false;
+    }
+    let inspected = inspect(msg, &guards);
+    registry::guards()
+        .iter()
+        .any(|guard| (guard.fires)(&guards, &inspected))
+}
+
+/// A message as every guard sees it: computed once.
+fn inspect<'m>(msg: &'m Message, guards: &crate::guards::ChatGuards) -> Inspected<'m> {
+    let text = msg.text().or_else(|| msg.caption());
+    let hits = text.map_or_else(Vec::new, |text| guards.hits(&crate::guards::fold(text)));
+    Inspected {
+        msg,
+        kinds: crate::guards::LockKind::of(msg),
+        hits,
+    }
+}
+
+/// Runs a group message past its chat's guards, in stage order; `Stop`
+/// when one dealt with it (nothing else, commands included, fires).
+async fn guard(msg: &Message, state: &AppState) -> Result<Verdict, HandlerError> {
+    if !in_group(msg) || msg.from.is_none() {
+        return Ok(Verdict::Pass);
+    }
+    let guards = state.chat_guards(msg.chat.id.0).await?;
+    if guards.is_empty() {
+        return Ok(Verdict::Pass);
+    }
+    let inspected = inspect(msg, &guards);
+    let guarded = Guarded {
+        state,
+        msg,
+        guards: &guards,
+        inspected: &inspected,
+        exempt: tokio::sync::OnceCell::new(),
+    };
+    for watch in registry::guards() {
+        if (watch.fires)(&guards, &inspected) && (watch.run)(&guarded).await? == Verdict::Stop {
+            return Ok(Verdict::Stop);
+        }
+    }
+    Ok(Verdict::Pass)
+}
+
 /// Runs the watchers that have work for a message: nobody asked, so a
 /// failure is logged, and the message's own handling goes on.
 async fn observe(msg: &Message, state: &AppState) -> Handled {
@@ -252,6 +316,20 @@ async fn observe(msg: &Message, state: &AppState) -> Handled {
 async fn message_endpoint(msg: Message, state: Arc<AppState>, tell: bool) -> Handled {
     let started = Instant::now();
     let watched = observe(&msg, &state).await;
+    // The guards come before anything the message asks: a deleted message
+    // fires nothing. Nobody asked for them: a failure is logged.
+    let mut stopped = false;
+    let guards = guarded("message guards", async {
+        stopped = guard(&msg, &state).await? == Verdict::Stop;
+        Ok(())
+    })
+    .await;
+    if Handled::of(&guards) == Handled::Unavailable {
+        return Handled::Unavailable;
+    }
+    if stopped {
+        return watched;
+    }
     let asked = Asked::of(&msg, &state.bot_username);
     if asked.nothing() {
         return watched;
@@ -398,6 +476,9 @@ async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> Handle
         }
         return Ok(());
     };
+    if !ctx.is_private() && disabled_for_sender(&ctx, &command).await? {
+        return Ok(());
+    }
     match command.spec.scope {
         Scope::Personal { in_groups, run } => {
             if !in_groups && !ctx.is_private() {
@@ -414,6 +495,34 @@ async fn on_message(msg: &Message, state: &AppState, asked: Asked<'_>) -> Handle
             run(&ctx, &target, &command).await
         }
     }
+}
+
+/// A command the group disabled, sent by a member: ignored (its message
+/// deleted when the group asks for that). Admins keep every command.
+async fn disabled_for_sender(
+    ctx: &Ctx<'_>,
+    command: &ParsedCommand<'_>,
+) -> Result<bool, HandlerError> {
+    if !command.spec.disableable {
+        return Ok(false);
+    }
+    let chat_id = ctx.msg.chat.id.0;
+    let guards = ctx.state.chat_guards(chat_id).await?;
+    if !guards.disabled.contains(command.spec.name) || ctx.group_role().await?.is_admin() {
+        return Ok(false);
+    }
+    if guards.disabled_delete
+        && let Err(error) = ctx
+            .tg
+            .call(teloxide::payloads::DeleteMessage::new(
+                ctx.msg.chat.id,
+                ctx.msg.id,
+            ))
+            .await
+    {
+        tracing::debug!(%error, "could not delete a disabled command");
+    }
+    Ok(true)
 }
 
 /// Takes one command from the sender's budget; `false` when they are too
@@ -557,10 +666,12 @@ mod tests {
             auth: Auth::new(tg.clone(), UserId(BOT_ID as u64)),
             business: BusinessConnections::new(tg.clone(), store),
             bot_username: fake_bot_api::BOT_USERNAME.to_owned(),
+            reads_all_group_messages: true,
             pace: UserPace::new(false),
             business_pace: UserPace::new(false),
             metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
             directory: Default::default(),
+            guards: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod dispatch;
 pub mod error;
 pub mod format;
+pub mod guards;
 pub mod http;
 pub mod i18n;
 pub mod intake;

@@ -141,6 +141,28 @@
 //!   bans and restrictions never expire, `revoke_messages` changes nothing
 //!   the bot can see, and public supergroups do not ignore
 //!   `can_change_info` / `can_pin_messages`.
+//! * Message kinds: [`IncomingMessage`] sends texts (with automatic
+//!   entities: bot_command, mention, hashtag, cashtag, email, and `url`
+//!   for `http(s)://...` and bare domains like `example.com`), photos,
+//!   stickers, GIFs (`animation` plus `document`, as Telegram sends them),
+//!   videos, voice notes, audios, documents, video notes, polls, dice,
+//!   contacts, locations, venues (`venue` plus `location`), games,
+//!   forwards (`forward_origin`) and messages via inline bots (`via_bot`),
+//!   captions on the media that take one; members may send only what
+//!   their permissions allow. In privacy mode a bot that is not an
+//!   administrator gets none of these unless addressed to it (a command,
+//!   a reply to it, a message sent through it inline); service messages
+//!   always. [`FakeTelegram::add_bot_to_group`] makes a user add another
+//!   bot.
+//! * Deletion: `deleteMessage` deletes the bot's own messages, anything in
+//!   a private chat, and others' messages when the bot is an administrator
+//!   with `can_delete_messages` (else 400 "Bad Request: message can't be
+//!   deleted"; an unknown id: "Bad Request: message to delete not
+//!   found"). `deleteMessages` takes 1-100 ids ("Bad Request: message
+//!   identifiers are not specified", "...too many message identifiers
+//!   specified", "...invalid message identifier specified"), deletes those
+//!   it may, skips the rest and answers `true`. See
+//!   [`FakeTelegram::is_deleted`].
 //! * Renaming a chat ([`FakeTelegram::rename_chat`]) delivers the
 //!   `new_chat_title` service message, in privacy mode too.
 //! * Button presses: answerCallbackQuery more than 15 s after the press
@@ -485,7 +507,143 @@ impl SentMessage {
     }
 }
 
-/// A message a user sends (see [`FakeTelegram::send_message`]).
+/// The content of a message other than a text (see the builder methods of
+/// [`IncomingMessage`], which set it). Each kind becomes the Message
+/// field(s) Telegram sends for it, with made-up but unique file ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Media {
+    /// `photo`: three `PhotoSize`s (90x68, 320x240, 800x600). May carry a
+    /// caption.
+    Photo,
+    /// `sticker`: a regular static 512x512 sticker (`type` "regular",
+    /// `is_animated` and `is_video` false, `emoji` "👍", a set name and a
+    /// thumbnail). No caption.
+    Sticker,
+    /// A GIF: `animation` and, as Telegram sends for backward
+    /// compatibility, `document` with the same file. May carry a caption.
+    Animation,
+    /// `video` (1280x720, 10 s, video/mp4). May carry a caption.
+    Video,
+    /// `voice` (a voice note, 4 s, audio/ogg). May carry a caption.
+    Voice,
+    /// `audio` (a song, 180 s, audio/mpeg, performer and title). May carry
+    /// a caption.
+    Audio,
+    /// `document` (file.pdf, application/pdf). May carry a caption.
+    Document,
+    /// `video_note` (a round video, 240 px, 5 s). No caption.
+    VideoNote,
+    /// `poll`: a regular, anonymous, open poll without votes. No caption.
+    Poll {
+        /// The question (1-300 characters).
+        question: String,
+        /// The options' texts (2-12, 1-100 characters each).
+        options: Vec<String>,
+    },
+    /// `dice`: one of Telegram's animated emoji with its value. No caption.
+    Dice {
+        /// "🎲", "🎯", "🎳" (values 1-6), "🏀", "⚽" (1-5) or "🎰" (1-64).
+        emoji: String,
+        /// The value shown; None lets the fake pick one in range.
+        value: Option<i32>,
+    },
+    /// `contact`. No caption.
+    Contact {
+        /// The phone number.
+        phone_number: String,
+        /// The contact's first name.
+        first_name: String,
+    },
+    /// `location`. No caption.
+    Location {
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+    },
+    /// `venue` and, as Telegram sends for backward compatibility,
+    /// `location`. No caption.
+    Venue {
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+        /// The venue's name.
+        title: String,
+        /// Its address.
+        address: String,
+    },
+    /// `game` (title, description, a photo array). Users post games
+    /// through an inline bot: add [`IncomingMessage::via_bot`] to be
+    /// faithful. No caption.
+    Game {
+        /// The game's title.
+        title: String,
+    },
+}
+
+impl Media {
+    /// Whether Telegram lets this kind carry a caption (photo, video,
+    /// animation, audio, document, voice).
+    pub fn takes_caption(&self) -> bool {
+        matches!(
+            self,
+            Media::Photo
+                | Media::Animation
+                | Media::Video
+                | Media::Voice
+                | Media::Audio
+                | Media::Document
+        )
+    }
+
+    /// The Message field that names this kind ("photo", "sticker"...).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Media::Photo => "photo",
+            Media::Sticker => "sticker",
+            Media::Animation => "animation",
+            Media::Video => "video",
+            Media::Voice => "voice",
+            Media::Audio => "audio",
+            Media::Document => "document",
+            Media::VideoNote => "video_note",
+            Media::Poll { .. } => "poll",
+            Media::Dice { .. } => "dice",
+            Media::Contact { .. } => "contact",
+            Media::Location { .. } => "location",
+            Media::Venue { .. } => "venue",
+            Media::Game { .. } => "game",
+        }
+    }
+}
+
+/// Where a forwarded message comes from: its `forward_origin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardFrom {
+    /// `MessageOriginUser`: a user (or bot) who allows linking to their
+    /// account.
+    User(i64),
+    /// A chat of the fake: `MessageOriginChannel` (with the channel's
+    /// latest message id, 1 if it has none) for a channel,
+    /// `MessageOriginChat` (its `sender_chat`) for a group or supergroup
+    /// (an anonymous administrator's message).
+    Chat(i64),
+    /// `MessageOriginHiddenUser`: a user who hides their account in
+    /// forwards; only their name is shown.
+    HiddenUser(String),
+}
+
+/// A message a user sends (see [`FakeTelegram::send_message`]). Start from
+/// [`IncomingMessage::new`] and add a kind: `new(from, chat, "").sticker()`
+/// sends a sticker; `new(from, chat, "look").photo()` a photo captioned
+/// "look" (the text becomes the caption of kinds that take one, and is
+/// dropped by the others). A member may send only what their permissions
+/// and the chat's allow (the fake panics otherwise, as Telegram would
+/// refuse the message): text, contacts, locations and venues need
+/// `can_send_messages`; photos, videos, voice notes, audios, documents and
+/// video notes their own right; polls `can_send_polls`; stickers, GIFs,
+/// games, dice and messages via an inline bot `can_send_other_messages`.
 #[derive(Debug, Clone, Default)]
 pub struct IncomingMessage {
     /// The sender (ignored for the `from` field when `sender_chat` is set:
@@ -495,15 +653,26 @@ pub struct IncomingMessage {
     pub chat_id: i64,
     /// The text (None for a caption-only or empty message).
     pub text: Option<String>,
-    /// A caption: the message becomes a photo with this caption.
+    /// A caption: the message becomes a photo with this caption unless
+    /// `media` says another kind (one that takes a caption).
     pub caption: Option<String>,
-    /// Entities; None = detected like Telegram (bot_command, hashtag, ...).
+    /// Entities (of the text or of the caption); None = detected like
+    /// Telegram (bot_command, hashtag, url, ...).
     pub entities: Option<Vec<Value>>,
     /// Reply to this message of the chat (the full stored message is
     /// included as `reply_to_message`).
     pub reply_to: Option<i32>,
     /// Sent on behalf of a chat (anonymous admin: the group itself).
     pub sender_chat: Option<i64>,
+    /// The kind of content other than a text; None = a text message (a
+    /// photo when `caption` is set).
+    pub media: Option<Media>,
+    /// A forwarded message: its `forward_origin` (the text or media is
+    /// kept).
+    pub forward_from: Option<ForwardFrom>,
+    /// Sent through this inline bot (`via_bot`, a user made with
+    /// [`FakeTelegram::add_bot_user`] or [`BOT_ID`]).
+    pub via_bot: Option<i64>,
 }
 
 impl IncomingMessage {
@@ -523,7 +692,8 @@ impl IncomingMessage {
         self
     }
 
-    /// Explicit entities instead of auto-detection.
+    /// Explicit entities instead of auto-detection (of the text, or of the
+    /// caption for media).
     pub fn entities(mut self, entities: Vec<Value>) -> IncomingMessage {
         self.entities = Some(entities);
         self
@@ -536,10 +706,169 @@ impl IncomingMessage {
         self
     }
 
-    /// A photo with this caption instead of a text.
+    /// A caption instead of a text: on the media kind set (before or
+    /// after), a photo when none is. Panics for a kind that takes no
+    /// caption (sticker, video note, poll, dice, contact, location, venue,
+    /// game).
     pub fn caption(mut self, caption: &str) -> IncomingMessage {
+        if let Some(m) = &self.media {
+            assert!(
+                m.takes_caption(),
+                "fake-bot-api: a {} message has no caption",
+                m.field()
+            );
+        }
         self.text = None;
         self.caption = Some(caption.to_owned());
+        self
+    }
+
+    /// Sets the kind: a non-empty text becomes the caption of a kind that
+    /// takes one (unless a caption is set); other kinds drop the text and
+    /// refuse a caption (panic).
+    pub fn with_media(mut self, media: Media) -> IncomingMessage {
+        if media.takes_caption() {
+            if self.caption.is_none() {
+                self.caption = self.text.take().filter(|t| !t.is_empty());
+            }
+        } else {
+            assert!(
+                self.caption.is_none(),
+                "fake-bot-api: a {} message has no caption",
+                media.field()
+            );
+        }
+        self.text = None;
+        self.media = Some(media);
+        self
+    }
+
+    /// A photo ([`Media::Photo`]); the text becomes its caption.
+    pub fn photo(self) -> IncomingMessage {
+        self.with_media(Media::Photo)
+    }
+
+    /// A sticker ([`Media::Sticker`]).
+    pub fn sticker(self) -> IncomingMessage {
+        self.with_media(Media::Sticker)
+    }
+
+    /// A GIF ([`Media::Animation`]: `animation` and `document`); the text
+    /// becomes its caption.
+    pub fn animation(self) -> IncomingMessage {
+        self.with_media(Media::Animation)
+    }
+
+    /// A video ([`Media::Video`]); the text becomes its caption.
+    pub fn video(self) -> IncomingMessage {
+        self.with_media(Media::Video)
+    }
+
+    /// A voice note ([`Media::Voice`]); the text becomes its caption.
+    pub fn voice(self) -> IncomingMessage {
+        self.with_media(Media::Voice)
+    }
+
+    /// An audio file ([`Media::Audio`]); the text becomes its caption.
+    pub fn audio(self) -> IncomingMessage {
+        self.with_media(Media::Audio)
+    }
+
+    /// A document ([`Media::Document`]); the text becomes its caption.
+    pub fn document(self) -> IncomingMessage {
+        self.with_media(Media::Document)
+    }
+
+    /// A round video note ([`Media::VideoNote`]).
+    pub fn video_note(self) -> IncomingMessage {
+        self.with_media(Media::VideoNote)
+    }
+
+    /// A poll with options "Yes" and "No" ([`Media::Poll`]; set `media`
+    /// for other options).
+    pub fn poll(self, question: &str) -> IncomingMessage {
+        self.with_media(Media::Poll {
+            question: question.to_owned(),
+            options: vec!["Yes".to_owned(), "No".to_owned()],
+        })
+    }
+
+    /// A dice ([`Media::Dice`]) with `emoji` ("🎲", "🎯", "🎳", "🏀", "⚽"
+    /// or "🎰") and a value in its range.
+    pub fn dice(self, emoji: &str) -> IncomingMessage {
+        self.with_media(Media::Dice {
+            emoji: emoji.to_owned(),
+            value: None,
+        })
+    }
+
+    /// A shared contact ([`Media::Contact`]).
+    pub fn contact(self, phone_number: &str, first_name: &str) -> IncomingMessage {
+        self.with_media(Media::Contact {
+            phone_number: phone_number.to_owned(),
+            first_name: first_name.to_owned(),
+        })
+    }
+
+    /// A shared location ([`Media::Location`]).
+    pub fn location(self, latitude: f64, longitude: f64) -> IncomingMessage {
+        self.with_media(Media::Location {
+            latitude,
+            longitude,
+        })
+    }
+
+    /// A venue ([`Media::Venue`]: `venue` and `location`).
+    pub fn venue(
+        self,
+        latitude: f64,
+        longitude: f64,
+        title: &str,
+        address: &str,
+    ) -> IncomingMessage {
+        self.with_media(Media::Venue {
+            latitude,
+            longitude,
+            title: title.to_owned(),
+            address: address.to_owned(),
+        })
+    }
+
+    /// A game ([`Media::Game`]); add [`via_bot`](Self::via_bot) for the
+    /// inline bot that posted it.
+    pub fn game(self, title: &str) -> IncomingMessage {
+        self.with_media(Media::Game {
+            title: title.to_owned(),
+        })
+    }
+
+    /// Forwarded from a user who allows linking to their account
+    /// (`forward_origin` of type "user").
+    pub fn forwarded_from_user(mut self, user_id: i64) -> IncomingMessage {
+        self.forward_from = Some(ForwardFrom::User(user_id));
+        self
+    }
+
+    /// Forwarded from a chat of the fake: a channel post (type "channel")
+    /// or a group's anonymous message (type "chat"); see
+    /// [`ForwardFrom::Chat`].
+    pub fn forwarded_from_chat(mut self, chat_id: i64) -> IncomingMessage {
+        self.forward_from = Some(ForwardFrom::Chat(chat_id));
+        self
+    }
+
+    /// Forwarded from a user who hides their account (type
+    /// "hidden_user", only `sender_user_name`).
+    pub fn forwarded_hidden(mut self, name: &str) -> IncomingMessage {
+        self.forward_from = Some(ForwardFrom::HiddenUser(name.to_owned()));
+        self
+    }
+
+    /// Sent through the inline bot `bot_user` (`via_bot`): a user made with
+    /// [`FakeTelegram::add_bot_user`] (or [`BOT_ID`]; in privacy mode the
+    /// bot receives the messages sent through itself).
+    pub fn via_bot(mut self, bot_user: i64) -> IncomingMessage {
+        self.via_bot = Some(bot_user);
         self
     }
 }
@@ -1178,6 +1507,23 @@ impl FakeTelegram {
             }
             id
         })
+    }
+
+    /// The user `by` adds a new bot (is_bot true, first name `bot_name`,
+    /// username made of it, ending in "bot") to a group or supergroup, as
+    /// Telegram shows it: the bot becomes a Member, a `chat_member` update
+    /// is queued (from `by`, only when this bot is an administrator) and
+    /// the `new_chat_members` service message from `by` with the new bot's
+    /// User is stored and delivered (privacy mode does not hide it).
+    /// Returns the new bot's user id: whether this bot then removed it
+    /// (banChatMember: Kicked in a supergroup, Left in a basic group) is
+    /// [`member_status`](Self::member_status); the service message is the
+    /// chat's latest ([`last_message_id`](Self::last_message_id)). Panics
+    /// when `by` is not in the chat or may not invite users (an
+    /// administrator without `can_invite_users`, or a member the chat's
+    /// permissions or their restriction forbid it).
+    pub fn add_bot_to_group(&self, by: i64, chat_id: i64, bot_name: &str) -> i64 {
+        self.with(|s| s.add_bot_to_group(by, chat_id, bot_name))
     }
 
     /// The bot's own membership; queues `my_chat_member` when it changes
@@ -1855,6 +2201,29 @@ impl FakeTelegram {
                 .get(&chat_id)
                 .map(|c| c.deleted.clone())
                 .unwrap_or_default()
+        })
+    }
+
+    /// Whether the bot deleted message `message_id` of the chat
+    /// (deleteMessage or deleteMessages); false for a message still there,
+    /// unknown, or in an unknown chat. [`message_json`](Self::message_json)
+    /// is None for a deleted message.
+    pub fn is_deleted(&self, chat_id: i64, message_id: i32) -> bool {
+        self.read(|s| {
+            s.chats
+                .get(&chat_id)
+                .is_some_and(|c| c.deleted.contains(&message_id))
+        })
+    }
+
+    /// The id of the chat's latest message (any sender, service messages
+    /// included, deleted or not); None before the first one.
+    pub fn last_message_id(&self, chat_id: i64) -> Option<i32> {
+        self.read(|s| {
+            s.chats
+                .get(&chat_id)
+                .map(|c| c.next_message_id - 1)
+                .filter(|id| *id > 0)
         })
     }
 

@@ -302,6 +302,7 @@ fn missing_message(method: &str, param: &str) -> String {
         ("answerCallbackQuery", "callback_query_id") => {
             "query is too old and response timeout expired or query ID is invalid".into()
         }
+        ("deleteMessages", "message_ids") => "message identifiers are not specified".into(),
         _ => format!("{param} is empty"),
     }
 }

@@ -212,6 +212,10 @@ fn discriminator(type_name: &str) -> Option<(&'static str, &'static str)> {
         "ChatMemberRestricted" => ("status", "restricted"),
         "ChatMemberLeft" => ("status", "left"),
         "ChatMemberBanned" => ("status", "kicked"),
+        "MessageOriginUser" => ("type", "user"),
+        "MessageOriginHiddenUser" => ("type", "hidden_user"),
+        "MessageOriginChat" => ("type", "chat"),
+        "MessageOriginChannel" => ("type", "channel"),
         _ => return None,
     })
 }

@@ -11,7 +11,8 @@ use crate::text::{self, Entity};
 use crate::webhook::{self, QueueKey, WebhookState};
 use crate::{
     ANONYMOUS_ADMIN_ID, AdminRights, BOT_ID, BOT_USERNAME, BusinessRights, ChatPermissions, Fault,
-    IncomingMessage, MemberStatus, MigrationDelivery, RecordedRequest, SentMessage,
+    ForwardFrom, IncomingMessage, Media, MemberStatus, MigrationDelivery, RecordedRequest,
+    SentMessage,
 };
 
 pub(crate) fn now() -> i64 {
@@ -533,6 +534,241 @@ fn normalize_inline_keyboard(markup: &Value) -> Value {
         .unwrap_or_default();
     json!({ "inline_keyboard": rows })
 }
+
+/// Whether permissions `p` let a member send `msg`, as TDLib checks it
+/// (`can_send_message_content`, plus the right to use inline bots).
+fn may_send(p: &ChatPermissions, msg: &IncomingMessage) -> bool {
+    let media = match (&msg.media, &msg.caption) {
+        (Some(m), _) => Some(m),
+        (None, Some(_)) => Some(&Media::Photo),
+        (None, None) => None,
+    };
+    let content = match media {
+        None => p.can_send_messages,
+        Some(Media::Photo) => p.can_send_photos,
+        Some(Media::Video) => p.can_send_videos,
+        Some(Media::Voice) => p.can_send_voice_notes,
+        Some(Media::Audio) => p.can_send_audios,
+        Some(Media::Document) => p.can_send_documents,
+        Some(Media::VideoNote) => p.can_send_video_notes,
+        Some(Media::Poll { .. }) => p.can_send_polls,
+        Some(Media::Sticker | Media::Animation | Media::Game { .. } | Media::Dice { .. }) => {
+            p.can_send_other_messages
+        }
+        Some(Media::Contact { .. } | Media::Location { .. } | Media::Venue { .. }) => {
+            p.can_send_messages
+        }
+    };
+    content && (msg.via_bot.is_none() || p.can_send_other_messages)
+}
+
+/// The Message fields of a media kind, with file ids unique to the message.
+fn media_fields(media: &Media, chat_id: i64, id: i32) -> Map<String, Value> {
+    let tag = format!("{}_{id}", chat_id.unsigned_abs());
+    let file = |prefix: &str, size: i64| {
+        json!({
+            "file_id": format!("{prefix}fake{tag}"),
+            "file_unique_id": format!("AgADfake{prefix}{tag}"),
+            "file_size": size,
+        })
+    };
+    let photo_sizes = |base: &str| {
+        json!([
+            {"file_id": format!("AgACfake{base}{tag}_s"), "file_unique_id": format!("AQADfake{base}{tag}s"), "width": 90, "height": 68, "file_size": 1342},
+            {"file_id": format!("AgACfake{base}{tag}_m"), "file_unique_id": format!("AQADfake{base}{tag}m"), "width": 320, "height": 240, "file_size": 12345},
+            {"file_id": format!("AgACfake{base}{tag}_x"), "file_unique_id": format!("AQADfake{base}{tag}x"), "width": 800, "height": 600, "file_size": 54321},
+        ])
+    };
+    let thumb = |w: i64, h: i64| json!({"file_id": format!("AAMCfake{tag}"), "file_unique_id": format!("AQADfakethumb{tag}"), "width": w, "height": h, "file_size": 2048});
+    let with = |mut v: Value, extra: Value| {
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    let mut m = Map::new();
+    match media {
+        Media::Photo => {
+            m.insert("photo".into(), photo_sizes(""));
+        }
+        Media::Sticker => {
+            let v = with(
+                file("CAAC", 20480),
+                json!({"type": "regular", "width": 512, "height": 512, "is_animated": false,
+                       "is_video": false, "emoji": "👍", "set_name": "FakeStickers",
+                       "thumbnail": thumb(128, 128)}),
+            );
+            m.insert("sticker".into(), v);
+        }
+        Media::Animation => {
+            let common = with(
+                file("CgAC", 180_224),
+                json!({"file_name": "fake.gif.mp4", "mime_type": "video/mp4", "thumbnail": thumb(320, 240)}),
+            );
+            m.insert(
+                "animation".into(),
+                with(
+                    common.clone(),
+                    json!({"width": 320, "height": 240, "duration": 3}),
+                ),
+            );
+            m.insert("document".into(), common);
+        }
+        Media::Video => {
+            let v = with(
+                file("BAAC", 1_048_576),
+                json!({"width": 1280, "height": 720, "duration": 10, "file_name": "video.mp4",
+                       "mime_type": "video/mp4", "thumbnail": thumb(320, 180)}),
+            );
+            m.insert("video".into(), v);
+        }
+        Media::Voice => {
+            let v = with(
+                file("AwAC", 8192),
+                json!({"duration": 4, "mime_type": "audio/ogg"}),
+            );
+            m.insert("voice".into(), v);
+        }
+        Media::Audio => {
+            let v = with(
+                file("CQAC", 2_883_584),
+                json!({"duration": 180, "performer": "Fake Artist", "title": "Fake Song",
+                       "file_name": "song.mp3", "mime_type": "audio/mpeg"}),
+            );
+            m.insert("audio".into(), v);
+        }
+        Media::Document => {
+            let v = with(
+                file("BQAC", 65536),
+                json!({"file_name": "file.pdf", "mime_type": "application/pdf"}),
+            );
+            m.insert("document".into(), v);
+        }
+        Media::VideoNote => {
+            let v = with(
+                file("DQAC", 262_144),
+                json!({"length": 240, "duration": 5, "thumbnail": thumb(240, 240)}),
+            );
+            m.insert("video_note".into(), v);
+        }
+        Media::Poll { question, options } => {
+            let qlen = question.chars().count();
+            assert!(
+                (1..=300).contains(&qlen),
+                "fake-bot-api: a poll question has 1-300 characters, not {qlen}"
+            );
+            assert!(
+                (2..=12).contains(&options.len()),
+                "fake-bot-api: a poll has 2-12 options, not {}",
+                options.len()
+            );
+            let options: Vec<Value> = options
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"persistent_id": i.to_string(), "text": t, "voter_count": 0}))
+                .collect();
+            // Poll ids are decimal strings of a 64-bit number.
+            let poll_id = mix(((chat_id as u64) << 20) ^ id as u64) >> 1;
+            m.insert(
+                "poll".into(),
+                json!({
+                    "id": poll_id.to_string(),
+                    "question": question,
+                    "options": options,
+                    "total_voter_count": 0,
+                    "is_closed": false,
+                    "is_anonymous": true,
+                    "type": "regular",
+                    "allows_multiple_answers": false,
+                    "allows_revoting": true,
+                    "members_only": false,
+                }),
+            );
+        }
+        Media::Dice { emoji, value } => {
+            let max = match emoji.as_str() {
+                "🎲" | "🎯" | "🎳" => 6,
+                "🏀" | "⚽" => 5,
+                "🎰" => 64,
+                other => panic!(
+                    "fake-bot-api: Telegram has no dice {other:?} (🎲, 🎯, 🎳, 🏀, ⚽ or 🎰)"
+                ),
+            };
+            let value = value.unwrap_or(id.rem_euclid(max) + 1);
+            assert!(
+                (1..=max).contains(&value),
+                "fake-bot-api: a {emoji} dice shows 1-{max}, not {value}"
+            );
+            m.insert("dice".into(), json!({"emoji": emoji, "value": value}));
+        }
+        Media::Contact {
+            phone_number,
+            first_name,
+        } => {
+            m.insert(
+                "contact".into(),
+                json!({"phone_number": phone_number, "first_name": first_name}),
+            );
+        }
+        Media::Location {
+            latitude,
+            longitude,
+        } => {
+            m.insert(
+                "location".into(),
+                json!({"latitude": latitude, "longitude": longitude}),
+            );
+        }
+        Media::Venue {
+            latitude,
+            longitude,
+            title,
+            address,
+        } => {
+            let location = json!({"latitude": latitude, "longitude": longitude});
+            m.insert(
+                "venue".into(),
+                json!({"location": location, "title": title, "address": address}),
+            );
+            m.insert("location".into(), location);
+        }
+        Media::Game { title } => {
+            m.insert(
+                "game".into(),
+                json!({
+                    "title": title,
+                    "description": format!("Play {title}!"),
+                    "photo": photo_sizes("game"),
+                }),
+            );
+        }
+    }
+    m
+}
+
+/// The Message fields of content a member posted (not of service
+/// messages).
+const CONTENT_FIELDS: &[&str] = &[
+    "text",
+    "caption",
+    "photo",
+    "sticker",
+    "animation",
+    "video",
+    "voice",
+    "audio",
+    "document",
+    "video_note",
+    "poll",
+    "dice",
+    "contact",
+    "location",
+    "venue",
+    "game",
+];
+
+/// The Message fields of media that take a caption.
+const CAPTIONED_FIELDS: &[&str] = &["photo", "animation", "video", "voice", "audio", "document"];
 
 fn not_supported() -> ApiError {
     ApiError::bad("method not supported by the fake")
@@ -1124,6 +1360,23 @@ impl State {
         if let Some(to) = self.chats.get(&chat_id).and_then(|c| c.migrated_to) {
             panic!("fake-bot-api: chat {chat_id} was migrated to {to}; write there");
         }
+        match &msg.forward_from {
+            Some(ForwardFrom::User(u)) if !self.users.contains_key(u) => {
+                panic!("fake-bot-api: unknown user {u} to forward from (use add_user first)")
+            }
+            Some(ForwardFrom::Chat(c)) if !self.chats.contains_key(c) => {
+                panic!("fake-bot-api: unknown chat {c} to forward from")
+            }
+            Some(ForwardFrom::Chat(c)) if *c > 0 => {
+                panic!("fake-bot-api: forward a private chat's message with forwarded_from_user")
+            }
+            _ => {}
+        }
+        if let Some(b) = msg.via_bot
+            && !self.users.get(&b).is_some_and(|u| u.is_bot)
+        {
+            panic!("fake-bot-api: via_bot {b} is not a bot (use add_bot_user)");
+        }
         let anonymous = msg.sender_chat.is_some();
         let from = if anonymous {
             ANONYMOUS_ADMIN_ID
@@ -1142,8 +1395,7 @@ impl State {
                 _ => {}
             }
             // Telegram refuses what the member's permissions (and the
-            // chat's) forbid: text needs can_send_messages, a photo
-            // can_send_photos.
+            // chat's) forbid (see `may_send`).
             let status = self.status(chat_id, msg.from);
             let chat_perms = self.chats.get(&chat_id).map(|c| c.permissions);
             let own = match status {
@@ -1154,13 +1406,7 @@ impl State {
                 _ => None,
             };
             if let (Some(own), Some(chat_perms)) = (own, chat_perms) {
-                let may = |p: ChatPermissions| {
-                    if msg.caption.is_some() {
-                        p.can_send_photos
-                    } else {
-                        p.can_send_messages
-                    }
-                };
+                let may = |p: ChatPermissions| may_send(&p, msg);
                 if status == (MemberStatus::Restricted { is_member: false })
                     || !may(own)
                     || !may(chat_perms)
@@ -1197,16 +1443,26 @@ impl State {
         {
             m.insert("reply_to_message".into(), rv);
         }
-        let (body, field, efield) = match (&msg.text, &msg.caption) {
-            (_, Some(c)) => (c.clone(), "caption", "caption_entities"),
-            (Some(t), None) => (t.clone(), "text", "entities"),
-            (None, None) => (String::new(), "text", "entities"),
+        if let Some(origin) = &msg.forward_from {
+            m.insert("forward_origin".into(), self.forward_origin_json(origin));
+        }
+        if let Some(bot) = msg.via_bot {
+            m.insert("via_bot".into(), self.user_json(bot, false));
+        }
+        let media = match (&msg.media, &msg.caption) {
+            (Some(media), _) => Some(media.clone()),
+            (None, Some(_)) => Some(Media::Photo),
+            (None, None) => None,
         };
-        if msg.caption.is_some() {
-            m.insert(
-                "photo".into(),
-                json!([{"file_id": format!("AgACfake{chat_id}_{id}"), "file_unique_id": format!("AQADfake{id}"), "width": 320, "height": 240, "file_size": 12345}]),
-            );
+        let (body, field, efield) = match (&media, &msg.text, &msg.caption) {
+            (Some(_), _, Some(c)) => (c.clone(), "caption", "caption_entities"),
+            (Some(_), _, None) => (String::new(), "caption", "caption_entities"),
+            (None, Some(t), _) => (t.clone(), "text", "entities"),
+            (None, None, _) => (String::new(), "text", "entities"),
+        };
+        if let Some(media) = &media {
+            let fields = media_fields(media, chat_id, id);
+            m.extend(fields);
         }
         let entities: Vec<Value> = match &msg.entities {
             Some(e) => e.clone(),
@@ -1218,7 +1474,7 @@ impl State {
         if !body.is_empty() || msg.caption.is_some() {
             m.insert(field.into(), json!(body));
         }
-        if !entities.is_empty() {
+        if !entities.is_empty() && (!body.is_empty() || msg.caption.is_some()) {
             m.insert(efield.into(), json!(entities));
         }
         let json = Value::Object(m);
@@ -1253,6 +1509,96 @@ impl State {
         id
     }
 
+    /// The `forward_origin` of a forwarded message (sent a minute before).
+    fn forward_origin_json(&self, origin: &ForwardFrom) -> Value {
+        let date = now() - 60;
+        match origin {
+            ForwardFrom::User(u) => {
+                json!({"type": "user", "date": date, "sender_user": self.user_json(*u, false)})
+            }
+            ForwardFrom::HiddenUser(name) => {
+                json!({"type": "hidden_user", "date": date, "sender_user_name": name})
+            }
+            ForwardFrom::Chat(c) => {
+                let chat = self.chats.get(c);
+                if chat.is_some_and(|c| c.kind == ChatKind::Channel) {
+                    let message_id = chat
+                        .and_then(|c| c.messages.keys().next_back().copied())
+                        .unwrap_or(1);
+                    json!({"type": "channel", "date": date, "chat": self.chat_json(*c),
+                           "message_id": message_id})
+                } else {
+                    json!({"type": "chat", "date": date, "sender_chat": self.chat_json(*c)})
+                }
+            }
+        }
+    }
+
+    /// `by` adds a new bot to a group: see `FakeTelegram::add_bot_to_group`.
+    pub fn add_bot_to_group(&mut self, by: i64, chat_id: i64, bot_name: &str) -> i64 {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            panic!("fake-bot-api: unknown chat {chat_id}");
+        };
+        if !matches!(chat.kind, ChatKind::Group | ChatKind::Supergroup) {
+            panic!("fake-bot-api: chat {chat_id} is not a group or supergroup");
+        }
+        if let Some(to) = chat.migrated_to {
+            panic!("fake-bot-api: chat {chat_id} was migrated to {to}; add the bot there");
+        }
+        let status = self.status(chat_id, by);
+        let may_invite = match &status {
+            MemberStatus::Creator => true,
+            MemberStatus::Administrator => {
+                self.rights(chat_id, by).is_some_and(|r| r.can_invite_users)
+            }
+            MemberStatus::Member => chat.permissions.can_invite_users,
+            MemberStatus::Restricted { is_member: true } => {
+                chat.permissions.can_invite_users
+                    && self.terms(chat_id, by).permissions().can_invite_users
+            }
+            _ => false,
+        };
+        if !may_invite {
+            panic!(
+                "fake-bot-api: user {by} may not add members to chat {chat_id} ({status:?}); \
+                 Telegram would refuse"
+            );
+        }
+        let mut base: String = bot_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            base.insert(0, 'x');
+        }
+        let taken = |name: &str| {
+            self.users.values().any(|u| {
+                u.username
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+        };
+        let mut username = format!("{base}_bot");
+        let mut n = 2;
+        while taken(&username) {
+            username = format!("{base}{n}_bot");
+            n += 1;
+        }
+        let bot = self.add_user(bot_name, None, Some(&username), None, true);
+        self.change_member(chat_id, bot, MemberStatus::Member, Some(by), true);
+        let msg = self.service_message(
+            chat_id,
+            by,
+            "new_chat_members",
+            json!([self.user_json(bot, false)]),
+        );
+        if self.bot_receives(chat_id, &msg) {
+            self.push_update("message", msg);
+        }
+        bot
+    }
+
     /// A user edits their text message: queues `edited_message` (or
     /// `edited_channel_post`).
     pub fn user_edit(&mut self, from: i64, chat_id: i64, message_id: i32, new_text: &str) {
@@ -1273,7 +1619,9 @@ impl State {
         let Some(obj) = m.json.as_object_mut() else {
             return;
         };
-        let (field, efield) = if obj.contains_key("caption") {
+        let captioned =
+            obj.contains_key("caption") || CAPTIONED_FIELDS.iter().any(|f| obj.contains_key(*f));
+        let (field, efield) = if captioned {
             ("caption", "caption_entities")
         } else {
             ("text", "entities")
@@ -1328,16 +1676,23 @@ impl State {
                 if !self.privacy_mode || bot.is_admin() {
                     return true;
                 }
+                if !CONTENT_FIELDS.iter().any(|f| msg.get(*f).is_some()) {
+                    return true; // service messages
+                }
+                if msg["reply_to_message"]["from"]["id"].as_i64() == Some(BOT_ID) {
+                    return true;
+                }
+                // Messages sent through the bot in inline mode.
+                if msg["via_bot"]["id"].as_i64() == Some(BOT_ID) {
+                    return true;
+                }
                 let text = msg
                     .get("text")
                     .or_else(|| msg.get("caption"))
                     .and_then(Value::as_str);
                 let Some(text) = text else {
-                    return true; // service messages
+                    return false;
                 };
-                if msg["reply_to_message"]["from"]["id"].as_i64() == Some(BOT_ID) {
-                    return true;
-                }
                 if let Some(cmd) = text.strip_prefix('/') {
                     let word = cmd.split(char::is_whitespace).next().unwrap_or("");
                     return match word.split_once('@') {
@@ -2145,32 +2500,7 @@ impl State {
             "editMessageText" => self.edit_message(p, true),
             "editMessageReplyMarkup" => self.edit_message(p, false),
             "deleteMessage" => self.delete_message(p),
-            "deleteMessages" => {
-                let id = self.resolve_chat_id(p, "chat_id")?;
-                self.not_migrated(id)?;
-                self.member_chat(id)?;
-                let ids = p.json("message_ids")?.unwrap_or_default();
-                let ids: Vec<i32> = ids
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_i64())
-                            .map(|v| v as i32)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if ids.is_empty() || ids.len() > 100 {
-                    return Err(ApiError::bad("message_ids is empty"));
-                }
-                if let Some(c) = self.chats.get_mut(&id) {
-                    for m in ids {
-                        if c.messages.remove(&m).is_some() {
-                            c.deleted.push(m);
-                        }
-                    }
-                }
-                Ok(json!(true))
-            }
+            "deleteMessages" => self.delete_messages(p),
             "answerCallbackQuery" => self.answer_callback(p),
             "setMyCommands" => self.set_my_commands(p),
             "getMyCommands" => {
@@ -2775,13 +3105,71 @@ impl State {
         let Some(m) = chat.messages.get(&mid) else {
             return Err(ApiError::bad("message to delete not found"));
         };
-        let bot_may = self.bot_can(chat_id, |r| r.can_delete_messages);
-        if chat.kind != ChatKind::Private && m.from != BOT_ID && !bot_may {
+        if !self.may_delete(chat, m) {
             return Err(ApiError::bad("message can't be deleted"));
         }
         if let Some(c) = self.chats.get_mut(&chat_id) {
             c.messages.remove(&mid);
             c.deleted.push(mid);
+        }
+        Ok(json!(true))
+    }
+
+    /// Whether the bot may delete message `m` of `chat`: anything in a
+    /// private chat, its own messages anywhere, others' messages as an
+    /// administrator with `can_delete_messages`.
+    fn may_delete(&self, chat: &ChatRec, m: &StoredMsg) -> bool {
+        chat.kind == ChatKind::Private
+            || m.from == BOT_ID
+            || self.bot_can(chat.id, |r| r.can_delete_messages)
+    }
+
+    /// deleteMessages, as the Bot API server reads `message_ids` (a JSON
+    /// array of 1-100 positive ids) before it looks at the chat. Unknown
+    /// messages are skipped, and so are those the bot may not delete;
+    /// the answer is `true` either way.
+    fn delete_messages(&mut self, p: &Params) -> ApiResult {
+        let Some(list) = p.json("message_ids")? else {
+            return Err(ApiError::bad("message identifiers are not specified"));
+        };
+        let Some(list) = list.as_array() else {
+            return Err(ApiError::bad("expected an Array of message identifiers"));
+        };
+        if list.len() > 100 {
+            return Err(ApiError::bad("too many message identifiers specified"));
+        }
+        let mut ids = Vec::with_capacity(list.len());
+        for v in list {
+            let id = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match id {
+                Some(id) if id > 0 && id <= i64::from(i32::MAX) => ids.push(id as i32),
+                _ => return Err(ApiError::bad("invalid message identifier specified")),
+            }
+        }
+        if ids.is_empty() {
+            return Err(ApiError::bad("message identifiers are not specified"));
+        }
+        let id = self.resolve_chat_id(p, "chat_id")?;
+        self.not_migrated(id)?;
+        let chat = self.member_chat(id)?;
+        let deletable: Vec<i32> = ids
+            .into_iter()
+            .filter(|m| {
+                chat.messages
+                    .get(m)
+                    .is_some_and(|m| self.may_delete(chat, m))
+            })
+            .collect();
+        if let Some(c) = self.chats.get_mut(&id) {
+            for m in deletable {
+                if c.messages.remove(&m).is_some() {
+                    c.deleted.push(m);
+                }
+            }
         }
         Ok(json!(true))
     }

@@ -1,9 +1,14 @@
 //! Feature modules, one folder each, each declaring itself once as a
 //! [`registry::ModuleSpec`].
 
+pub mod antiflood;
+pub mod blacklists;
 pub mod business;
 pub mod connections;
+pub mod disabling;
+pub mod filters;
 pub mod lifecycle;
+pub mod locks;
 pub mod misc;
 pub mod moderation;
 pub mod notes;
@@ -16,6 +21,11 @@ pub static MODULES: &[&registry::ModuleSpec] = &[
     &notes::MODULE,
     &rules::MODULE,
     &moderation::MODULE,
+    &locks::MODULE,
+    &blacklists::MODULE,
+    &antiflood::MODULE,
+    &filters::MODULE,
+    &disabling::MODULE,
     &business::MODULE,
     &misc::MODULE,
     &lifecycle::MODULE,
@@ -28,7 +38,50 @@ use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, ParseMode};
 
 use crate::context::no_preview;
+use crate::t;
 use crate::telegram::{Refusal, Telegram, TelegramError};
+
+/// What keeps a group's guards from working, as lines to add to a setting
+/// command's answer (and to `/locks`, `/flood`): the bot lacking a right
+/// they need, or, for guards that watch ordinary messages, privacy mode
+/// hiding those from a bot that is not an admin. Told there, once, rather
+/// than on every message.
+pub async fn guard_notes(
+    ctx: &crate::context::Ctx<'_>,
+    chat_id: i64,
+    title: &str,
+    needs: &[crate::auth::Right],
+    watches_messages: bool,
+) -> Result<String, crate::context::HandlerError> {
+    use crate::auth::{AccessError, Membership};
+    let state = ctx.state;
+    let bot = state.auth.membership(chat_id, state.auth.bot_id()).await;
+    let rights = match bot {
+        Ok(Membership::Admin(rights)) => Some(rights),
+        Ok(_) => None,
+        Err(AccessError::Denied(_)) => None,
+        Err(AccessError::Telegram(error)) => return Err(error.into()),
+        Err(AccessError::Store(error)) => return Err(error.into()),
+    };
+    let mut notes = String::new();
+    for right in needs {
+        if !rights.is_some_and(|rights| rights.holds(*right)) {
+            let right = crate::i18n::Html(t!(ctx.lang, right.locale_key()));
+            notes.push_str("\n\n");
+            notes.push_str(&t!(
+                ctx.lang,
+                "guard-bot-lacks-right",
+                title = title,
+                right = right
+            ));
+        }
+    }
+    if watches_messages && rights.is_none() && !state.reads_all_group_messages {
+        notes.push_str("\n\n");
+        notes.push_str(&t!(ctx.lang, "guard-privacy-mode"));
+    }
+    Ok(notes)
+}
 
 /// Replaces the text and keyboard of the message a button belongs to. When
 /// the message is gone or too old to edit, sends the content as a new

@@ -63,6 +63,9 @@ pub struct CommandSpec {
     pub in_private_menu: bool,
     /// Shown in group command menus.
     pub in_group_menu: bool,
+    /// A group may turn it off for its members (`/disable`); admins keep
+    /// it. Never a connection command: those are how admins reach a group.
+    pub disableable: bool,
 }
 
 impl std::fmt::Debug for CommandSpec {
@@ -120,6 +123,8 @@ pub struct Interests {
     pub my_chat_member: Option<MemberRun>,
     pub service_message: Option<ServiceRun>,
     pub observe: Option<(ObserveCheck, ObserveRun)>,
+    /// Watches every group message of chats that set it up.
+    pub guard: Option<Guard>,
 }
 
 impl Interests {
@@ -129,7 +134,99 @@ impl Interests {
         my_chat_member: None,
         service_message: None,
         observe: None,
+        guard: None,
     };
+}
+
+/// The order a group message meets the guards in: a deleted message fires
+/// nothing after it; commands come last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Locks, then the blacklist: delete (and sanction).
+    Remove,
+    /// Antiflood: count, and sanction.
+    Flood,
+    /// Filters: answer.
+    Answer,
+}
+
+/// What a guard made of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing, or nothing that stops the message: on to the next guard.
+    Pass,
+    /// The message is gone (or dealt with): nothing else fires.
+    Stop,
+}
+
+/// A group message, looked at once for every guard.
+pub struct Inspected<'a> {
+    pub msg: &'a Message,
+    /// Its lock kinds ([`crate::guards::LockKind::of`]).
+    pub kinds: u64,
+    /// The keywords and blacklist entries its text or caption holds.
+    pub hits: Vec<crate::guards::Hit>,
+}
+
+/// What a guard's run works with.
+pub struct Guarded<'a> {
+    pub state: &'a AppState,
+    pub msg: &'a Message,
+    pub guards: &'a crate::guards::ChatGuards,
+    pub inspected: &'a Inspected<'a>,
+    /// Whether the sender is exempt (an admin, an anonymous admin, the
+    /// linked channel): asked once, when a guard first needs it.
+    pub exempt: tokio::sync::OnceCell<bool>,
+}
+
+/// A module's watch on group messages.
+#[derive(Clone, Copy)]
+pub struct Guard {
+    pub stage: Stage,
+    /// Whether it has work for this message: no waiting, no query.
+    pub fires: fn(&crate::guards::ChatGuards, &Inspected<'_>) -> bool,
+    pub run:
+        for<'a> fn(&'a Guarded<'a>) -> BoxFuture<'a, Result<Verdict, crate::error::HandlerError>>,
+}
+
+/// Every module's guard, in stage order.
+pub fn guards() -> &'static [Guard] {
+    static GUARDS: std::sync::LazyLock<Vec<Guard>> = std::sync::LazyLock::new(|| {
+        let mut guards: Vec<Guard> = modules().filter_map(|m| m.interests.guard).collect();
+        guards.sort_by_key(|guard| guard.stage);
+        guards
+    });
+    &GUARDS
+}
+
+impl Guarded<'_> {
+    /// Admins, anonymous admins and the linked channel's automatic
+    /// forwards are exempt from locks, the blacklist and antiflood. The
+    /// admin check is the cached one of commands in the group.
+    pub async fn exempt(&self) -> Result<bool, crate::error::HandlerError> {
+        let msg = self.msg;
+        let exempt = self
+            .exempt
+            .get_or_try_init(|| async {
+                if msg.sender_chat.is_some() || msg.is_automatic_forward() {
+                    // The group itself (an anonymous admin) or its linked
+                    // channel; a channel a member posts as is not exempt.
+                    let own = msg
+                        .sender_chat
+                        .as_ref()
+                        .is_some_and(|chat| chat.id == msg.chat.id)
+                        || msg.is_automatic_forward();
+                    return Ok::<bool, crate::error::HandlerError>(own);
+                }
+                let Some(user) = msg.from.as_ref() else {
+                    return Ok(false);
+                };
+                let rights = self.state.auth.admin_rights(msg.chat.id.0, user.id).await?;
+                Ok(rights.is_some())
+            })
+            .await?;
+        Ok(*exempt)
+    }
 }
 
 /// A module: one folder under `src/modules/`, declared once.
@@ -282,6 +379,32 @@ mod tests {
                     assert!(crate::i18n::has_message(lang, help), "{help}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn only_members_commands_can_be_disabled() {
+        for spec in commands() {
+            if spec.disableable {
+                let members = match spec.scope {
+                    Scope::Space { access, .. } => access == Access::Member,
+                    Scope::Personal { .. } => spec.name == "id",
+                };
+                assert!(members, "/{} is not a members' command", spec.name);
+            }
+        }
+        for name in ["id", "rules", "notes", "get", "warns"] {
+            assert!(lookup(name).is_some_and(|s| s.disableable), "/{name}");
+        }
+        for name in [
+            "connect",
+            "disconnect",
+            "reconnect",
+            "connection",
+            "help",
+            "start",
+        ] {
+            assert!(lookup(name).is_some_and(|s| !s.disableable), "/{name}");
         }
     }
 

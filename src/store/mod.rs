@@ -520,6 +520,113 @@ pub struct KnownUser {
     pub last_name: Option<String>,
 }
 
+/// What a guard does to the sender of a message it catches (the message
+/// itself is deleted whatever it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardAction {
+    /// Nothing more: the blacklist's default.
+    #[default]
+    Delete,
+    Warn,
+    Mute,
+    Kick,
+    Ban,
+    /// A mute for this many seconds.
+    TempMute(u64),
+    /// A ban for this many seconds.
+    TempBan(u64),
+}
+
+impl GuardAction {
+    /// The `*_mode` and `*_seconds` columns' values (seconds beyond the
+    /// column's range are kept as its largest value).
+    pub(crate) fn to_columns(self) -> (&'static str, Option<i64>) {
+        let seconds = |seconds: u64| Some(i64::try_from(seconds).unwrap_or(i64::MAX));
+        match self {
+            GuardAction::Delete => ("delete", None),
+            GuardAction::Warn => ("warn", None),
+            GuardAction::Mute => ("mute", None),
+            GuardAction::Kick => ("kick", None),
+            GuardAction::Ban => ("ban", None),
+            GuardAction::TempMute(s) => ("tmute", seconds(s)),
+            GuardAction::TempBan(s) => ("tban", seconds(s)),
+        }
+    }
+
+    /// Rebuilds an action from its two columns; `None` for an action this
+    /// castellan does not know (written by a newer one), or a temporary one
+    /// without a length.
+    pub(crate) fn from_columns(mode: &str, seconds: Option<i64>) -> Option<GuardAction> {
+        let seconds = || seconds.and_then(|s| u64::try_from(s).ok());
+        match mode {
+            "delete" => Some(GuardAction::Delete),
+            "warn" => Some(GuardAction::Warn),
+            "mute" => Some(GuardAction::Mute),
+            "kick" => Some(GuardAction::Kick),
+            "ban" => Some(GuardAction::Ban),
+            "tmute" => seconds().map(GuardAction::TempMute),
+            "tban" => seconds().map(GuardAction::TempBan),
+            _ => None,
+        }
+    }
+}
+
+/// A chat's antiflood settings; with neither limit set, antiflood is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodSettings {
+    /// Messages in a row by one member (nobody else writing in between)
+    /// that trigger `action`.
+    pub consecutive: Option<u32>,
+    /// `(count, seconds)`: `count` messages by one member within `seconds`
+    /// trigger `action`. [`Store::flood_hit`] counts at most
+    /// [`FLOOD_WINDOW_LIMIT`]: a larger count is never reached.
+    pub timer: Option<(u32, u64)>,
+    pub action: GuardAction,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        Self {
+            consecutive: None,
+            timer: None,
+            action: GuardAction::Mute,
+        }
+    }
+}
+
+/// How many of one member's messages in a chat [`Store::flood_hit`] keeps
+/// (and counts) within a flood timer's window: the bound on what a flood
+/// leaves in the database.
+pub const FLOOD_WINDOW_LIMIT: u32 = 100;
+
+/// What [`Store::flood_hit`] counted, the message it recorded included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodCount {
+    /// The sender's messages in a row in the chat, nobody else's in between.
+    pub consecutive: u32,
+    /// The sender's messages in the chat within the window (0 without one),
+    /// at most [`FLOOD_WINDOW_LIMIT`].
+    pub in_window: u32,
+}
+
+/// Everything a chat's message checks need ([`Store::guards`]); the default
+/// is a chat that never set any.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GuardSet {
+    /// `(keyword, reply)`, sorted by keyword (byte-wise).
+    pub filters: Vec<(String, FormattedText)>,
+    /// Sorted (byte-wise).
+    pub blacklist: Vec<String>,
+    pub blacklist_action: GuardAction,
+    /// [`Store::locks`].
+    pub locks: u64,
+    pub flood: FloodSettings,
+    /// Sorted (byte-wise).
+    pub disabled: Vec<String>,
+    /// Disabled commands members send are deleted.
+    pub disabled_delete: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -647,6 +754,83 @@ pub trait Store: Send + Sync + 'static {
     /// The chat's newest `limit` actions, newest (last recorded) first.
     async fn recent_actions(&self, chat_id: i64, limit: u32) -> StoreResult<Vec<ModAction>>;
 
+    // --- guards ----------------------------------------------------------
+
+    /// Every guard of the chat, in one query (one round trip, one snapshot
+    /// on either backend): what a castellan compiles to check the chat's
+    /// messages.
+    async fn guards(&self, chat_id: i64) -> StoreResult<GuardSet>;
+
+    /// Inserts or replaces the filter of `keyword` (normalized by the
+    /// caller); returns `true` when one existed.
+    async fn save_filter(
+        &self,
+        chat_id: i64,
+        keyword: &str,
+        reply: &FormattedText,
+    ) -> StoreResult<bool>;
+    /// Returns `true` when a filter was deleted.
+    async fn delete_filter(&self, chat_id: i64, keyword: &str) -> StoreResult<bool>;
+    /// Returns how many filters were deleted.
+    async fn delete_all_filters(&self, chat_id: i64) -> StoreResult<u64>;
+    /// Sorted by keyword (byte-wise).
+    async fn filters(&self, chat_id: i64) -> StoreResult<Vec<(String, FormattedText)>>;
+    async fn filter_count(&self, chat_id: i64) -> StoreResult<u64>;
+
+    /// Adds the entries (normalized by the caller) to the chat's blacklist,
+    /// in one transaction; returns how many were not there yet.
+    async fn add_blacklist(&self, chat_id: i64, entries: &[String]) -> StoreResult<u64>;
+    /// Removes the entries, in one transaction; returns how many were there.
+    async fn remove_blacklist(&self, chat_id: i64, entries: &[String]) -> StoreResult<u64>;
+    /// Sorted (byte-wise).
+    async fn blacklist(&self, chat_id: i64) -> StoreResult<Vec<String>>;
+    /// What a blacklisted word does; [`GuardAction::Delete`] for a chat
+    /// never configured (and for an action a newer castellan wrote).
+    async fn blacklist_action(&self, chat_id: i64) -> StoreResult<GuardAction>;
+    async fn set_blacklist_action(&self, chat_id: i64, action: GuardAction) -> StoreResult<()>;
+
+    /// The chat's locks, a bit set whose bits the caller defines; 0 for a
+    /// chat never configured.
+    async fn locks(&self, chat_id: i64) -> StoreResult<u64>;
+    async fn set_locks(&self, chat_id: i64, bits: u64) -> StoreResult<()>;
+
+    /// [`FloodSettings::default`] for a chat never configured.
+    async fn flood_settings(&self, chat_id: i64) -> StoreResult<FloodSettings>;
+    /// Replaces the chat's antiflood settings. Without a timer, the chat's
+    /// recorded messages are forgotten in the same transaction.
+    async fn set_flood_settings(&self, chat_id: i64, settings: &FloodSettings) -> StoreResult<()>;
+    /// Records a message of `user_id` in `chat_id` at `at_ms` (Unix ms) and
+    /// counts, with it, the sender's streak (messages in a row in the chat,
+    /// nobody else's in between: another sender's message starts theirs
+    /// at 1) and, when `window_ms` is given, their messages in the chat
+    /// within the last `window_ms` (`at_ms - window_ms` excluded). One
+    /// transaction; the counts of one chat are serialized across every
+    /// castellan on the database, so they are exact whichever replica each
+    /// message reaches.
+    async fn flood_hit(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+        at_ms: i64,
+        window_ms: Option<i64>,
+    ) -> StoreResult<FloodCount>;
+    /// Forgets the user's streak and window in the chat (they were
+    /// sanctioned): their next message counts 1.
+    async fn flood_reset(&self, chat_id: i64, user_id: i64) -> StoreResult<()>;
+
+    /// Disables the commands (names normalized by the caller) for members,
+    /// in one transaction; returns how many were not disabled yet.
+    async fn disable_commands(&self, chat_id: i64, commands: &[String]) -> StoreResult<u64>;
+    /// Enables the commands again, in one transaction; returns how many were
+    /// disabled.
+    async fn enable_commands(&self, chat_id: i64, commands: &[String]) -> StoreResult<u64>;
+    /// Sorted (byte-wise).
+    async fn disabled_commands(&self, chat_id: i64) -> StoreResult<Vec<String>>;
+    /// Whether disabled commands sent by members are deleted; `false` for a
+    /// chat never configured.
+    async fn disabled_delete(&self, chat_id: i64) -> StoreResult<bool>;
+    async fn set_disabled_delete(&self, chat_id: i64, delete: bool) -> StoreResult<()>;
+
     // --- user directory --------------------------------------------------
 
     /// Remembers `user` as seen in `chat_id` at `at` (Unix time), replacing
@@ -694,6 +878,11 @@ pub trait Store: Send + Sync + 'static {
     /// changed (PostgreSQL `NOTIFY`). SQLite serves one process: nothing to
     /// tell.
     async fn announce_admins_changed(&self, chat_id: i64) -> StoreResult<()>;
+
+    /// Tells every castellan sharing this database that an admin changed
+    /// `chat_id`'s guards, so they compile them again (PostgreSQL `NOTIFY`,
+    /// on the channel of admin changes). SQLite: nothing to tell.
+    async fn announce_guards_changed(&self, chat_id: i64) -> StoreResult<()>;
 
     /// What every castellan on this database announces; `None` on SQLite.
     async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>>;
@@ -753,7 +942,7 @@ pub trait Store: Send + Sync + 'static {
 /// new ones win), then move the rest. Tables with a `space` column move only
 /// `'chat'` rows: a business account's records are keyed by its owner's
 /// user id, which may be the same number.
-const MIGRATE_CHAT_STATEMENTS: [&str; 16] = [
+const MIGRATE_CHAT_STATEMENTS: [&str; 27] = [
     // Keyed by user: a user connected to the old chat is now connected to the new one.
     "UPDATE current_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
     "UPDATE ended_connections SET chat_id = $2 WHERE space = 'chat' AND chat_id = $1",
@@ -787,6 +976,40 @@ const MIGRATE_CHAT_STATEMENTS: [&str; 16] = [
      ON CONFLICT DO NOTHING",
     "DELETE FROM warn_settings WHERE chat_id = $1
      AND EXISTS (SELECT 1 FROM warn_settings WHERE chat_id = $2)",
+    "INSERT INTO guard_settings
+     (chat_id, blacklist_mode, blacklist_seconds, locks, flood_consecutive, flood_timer_count,
+      flood_timer_seconds, flood_mode, flood_seconds, disabled_delete)
+     SELECT $2, blacklist_mode, blacklist_seconds, locks, flood_consecutive, flood_timer_count,
+         flood_timer_seconds, flood_mode, flood_seconds, disabled_delete
+     FROM guard_settings WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM guard_settings WHERE chat_id = $1
+     AND EXISTS (SELECT 1 FROM guard_settings WHERE chat_id = $2)",
+    "INSERT INTO filters (chat_id, keyword, text, entities)
+     SELECT $2, keyword, text, entities FROM filters WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM filters WHERE chat_id = $1
+     AND keyword IN (SELECT keyword FROM filters WHERE chat_id = $2)",
+    "INSERT INTO blacklist (chat_id, entry)
+     SELECT $2, entry FROM blacklist WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM blacklist WHERE chat_id = $1
+     AND entry IN (SELECT entry FROM blacklist WHERE chat_id = $2)",
+    "INSERT INTO disabled_commands (chat_id, command)
+     SELECT $2, command FROM disabled_commands WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM disabled_commands WHERE chat_id = $1
+     AND command IN (SELECT command FROM disabled_commands WHERE chat_id = $2)",
+    // The flood counters: a streak under the new id is newer and wins; the
+    // recorded messages of both ids all happened, and merge (the next count
+    // prunes what is out of its window). The streak first, as in flood_hit:
+    // the same lock order.
+    "INSERT INTO flood_streaks (chat_id, user_id, streak)
+     SELECT $2, user_id, streak FROM flood_streaks WHERE chat_id = $1
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM flood_streaks WHERE chat_id = $1
+     AND EXISTS (SELECT 1 FROM flood_streaks WHERE chat_id = $2)",
+    "UPDATE flood_hits SET chat_id = $2 WHERE chat_id = $1",
     // Keyed by nothing of the chat's: warnings and actions under both ids
     // all happened, so they are merged (keeping their ids, hence their
     // order). A count beyond the limit is acted on at the next warning; a
@@ -831,14 +1054,16 @@ pub enum UpdateClaim {
 pub enum AdminChange {
     /// This chat's admins changed.
     Chat(i64),
+    /// This chat's guards changed ([`Store::announce_guards_changed`]).
+    Guards(i64),
     /// Announcements may have been missed (the connection was lost):
     /// anything may have changed.
     Unknown,
 }
 
-/// The announcements of admin changes, from every other castellan on a
-/// database (a castellan's own come back to it too, and are skipped: it
-/// acted on them already).
+/// The announcements of admin changes (of a chat's admins, or of the guards
+/// its admins set), from every other castellan on a database (a castellan's
+/// own come back to it too, and are skipped: it acted on them already).
 pub struct AdminChanges {
     pub(crate) listener: sqlx::postgres::PgListener,
     /// This store's own tag ([`announcement`]).
@@ -850,6 +1075,26 @@ pub(crate) fn announcement(origin: &str, chat_id: i64) -> String {
     format!("{origin} {chat_id}")
 }
 
+/// The payload announcing a change of `chat_id`'s guards by `origin`: a
+/// word before the id, which castellans older than guards take for an
+/// unreadable announcement and skip.
+pub(crate) fn guards_announcement(origin: &str, chat_id: i64) -> String {
+    format!("{origin} {GUARDS_WORD} {chat_id}")
+}
+
+const GUARDS_WORD: &str = "guards";
+
+/// What an announcement's payload says, and by whom; `None` when unreadable.
+fn parse_announcement(payload: &str) -> Option<(&str, AdminChange)> {
+    let (origin, rest) = payload.split_once(' ')?;
+    let change = match rest.split_once(' ') {
+        Some((GUARDS_WORD, chat)) => AdminChange::Guards(chat.parse().ok()?),
+        Some(_) => return None,
+        None => AdminChange::Chat(rest.parse().ok()?),
+    };
+    Some((origin, change))
+}
+
 impl AdminChanges {
     /// The next announcement of another castellan; waits for one.
     pub async fn next(&mut self) -> StoreResult<AdminChange> {
@@ -858,13 +1103,9 @@ impl AdminChanges {
             let Some(notification) = self.listener.try_recv().await? else {
                 return Ok(AdminChange::Unknown);
             };
-            let parsed = notification
-                .payload()
-                .split_once(' ')
-                .and_then(|(origin, chat)| Some((origin, chat.parse::<i64>().ok()?)));
-            match parsed {
+            match parse_announcement(notification.payload()) {
                 Some((origin, _)) if origin == self.origin => {}
-                Some((_, chat_id)) => return Ok(AdminChange::Chat(chat_id)),
+                Some((_, change)) => return Ok(change),
                 None => tracing::warn!(
                     payload = notification.payload(),
                     "an unreadable admin-change announcement was ignored"

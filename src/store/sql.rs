@@ -42,9 +42,11 @@
 //! transaction-scoped advisory lock on the pair (hashed, in the two-key
 //! space, apart from the owners' one-key locks), for the same reason: two
 //! warns at once must count each other, or both would miss (or both reach)
-//! the limit. `learn_user` and `migrate_chat` resolve conflicts with
-//! concurrent writers (a username taken meanwhile, a deadlock) by running
-//! again ([`retry_conflicts`]).
+//! the limit. `flood_hit` first upserts its chat's streak row, whose lock
+//! serializes the chat's counts until commit, so that two replicas counting
+//! one chat's messages at once each see the other's. `learn_user` and
+//! `migrate_chat` resolve conflicts with concurrent writers (a username
+//! taken meanwhile, a deadlock) by running again ([`retry_conflicts`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,9 +59,10 @@ use tokio::sync::Mutex;
 
 use super::{
     ACTION_LOG_LIMIT, AdminChanges, Backend, BusinessConnectionRecord, BusinessRecorded,
-    ConnectedChat, DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, FormattedText, HISTORY_LIMIT,
-    KnownUser, MIN_POSTGRES_POOL_SIZE, ModAction, Note, OpenOptions, Space, Store, StoreError,
-    StoreResult, StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
+    ConnectedChat, DEFAULT_POSTGRES_POOL_SIZE, DatabaseUrl, FLOOD_WINDOW_LIMIT, FloodCount,
+    FloodSettings, FormattedText, GuardAction, GuardSet, HISTORY_LIMIT, KnownUser,
+    MIN_POSTGRES_POOL_SIZE, ModAction, Note, OpenOptions, Space, Store, StoreError, StoreResult,
+    StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
 };
 
 /// SQLite: how long a statement waits for another connection's lock before
@@ -165,6 +168,54 @@ macro_rules! lock_warns {
         }
     };
 }
+
+/// The columns of `guard_settings` a [`GuardSettingsRow`] holds, in its
+/// order.
+macro_rules! guard_settings_columns {
+    () => {
+        "blacklist_mode, blacklist_seconds, locks, flood_consecutive, flood_timer_count,
+         flood_timer_seconds, flood_mode, flood_seconds, disabled_delete"
+    };
+}
+
+/// A chat's guard settings, whichever of them a getter wants: one row.
+const SELECT_GUARD_SETTINGS: &str = concat!(
+    "SELECT ",
+    guard_settings_columns!(),
+    " FROM guard_settings WHERE chat_id = $1"
+);
+
+/// Every guard of a chat in one statement (one snapshot): the settings row
+/// (part 0, when there is one), then the filters (1), the blacklist (2) and
+/// the disabled commands (3), each read from its primary key. Unordered: the
+/// lists are sorted by the caller, which costs the database no sort.
+const SELECT_GUARDS: &str = concat!(
+    "SELECT 0 AS part, CAST(NULL AS TEXT) AS name, CAST(NULL AS TEXT) AS text,
+         CAST(NULL AS TEXT) AS entities, ",
+    guard_settings_columns!(),
+    " FROM guard_settings WHERE chat_id = $1
+     UNION ALL
+     SELECT 1, keyword, text, entities, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM filters WHERE chat_id = $1
+     UNION ALL
+     SELECT 2, entry, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM blacklist WHERE chat_id = $1
+     UNION ALL
+     SELECT 3, command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM disabled_commands WHERE chat_id = $1"
+);
+
+/// Counts a message into its chat's streak: the sender's streak goes on,
+/// anyone else's ends and theirs starts at 1. On PostgreSQL the upsert
+/// works on the row's latest version under its lock (taken until commit),
+/// so concurrent counts of a chat are serialized and each sees the last.
+const UPSERT_FLOOD_STREAK: &str = "INSERT INTO flood_streaks (chat_id, user_id, streak)
+     VALUES ($1, $2, 1)
+     ON CONFLICT (chat_id) DO UPDATE
+     SET streak = CASE WHEN flood_streaks.user_id = excluded.user_id
+                       THEN flood_streaks.streak + 1 ELSE 1 END,
+         user_id = excluded.user_id
+     RETURNING streak";
 
 /// The history upsert of `connect`, with the backend's `seq` source spliced
 /// in.
@@ -272,6 +323,38 @@ impl SqlStore {
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+
+    /// Runs `sql` (`$1` the chat id, `$2` a name) once per name, in one
+    /// transaction, and returns how many rows it changed in all. No names,
+    /// no round trip.
+    async fn for_each_name(&self, sql: &str, chat_id: i64, names: &[String]) -> StoreResult<u64> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        Ok(write_tx!(self, |tx| {
+            let mut changed = 0;
+            for name in names {
+                changed += sqlx::query(sql)
+                    .bind(chat_id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            changed
+        }))
+    }
+
+    /// The chat's guard settings, defaults for a chat without them.
+    async fn guard_settings(&self, chat_id: i64) -> StoreResult<GuardSettings> {
+        let row: Option<GuardSettingsRow> = on_pool!(self, |pool| {
+            sqlx::query_as(SELECT_GUARD_SETTINGS)
+                .bind(chat_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(read_guard_settings(chat_id, row))
+    }
 }
 
 #[async_trait]
@@ -302,6 +385,18 @@ impl Store for SqlStore {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(admin_channel(pool).await?)
                 .bind(super::announcement(&self.origin, chat_id))
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn announce_guards_changed(&self, chat_id: i64) -> StoreResult<()> {
+        // SQLite: one process, nobody else to tell.
+        if let Pool::Postgres(pool) = &self.pool {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(admin_channel(pool).await?)
+                .bind(super::guards_announcement(&self.origin, chat_id))
                 .execute(pool)
                 .await?;
         }
@@ -1090,6 +1185,434 @@ impl Store for SqlStore {
             .collect())
     }
 
+    // --- guards ----------------------------------------------------------
+
+    async fn guards(&self, chat_id: i64) -> StoreResult<GuardSet> {
+        let rows: Vec<GuardsRow> = on_pool!(self, |pool| {
+            sqlx::query_as(SELECT_GUARDS)
+                .bind(chat_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut set = GuardSet::default();
+        for (
+            part,
+            name,
+            text,
+            entities,
+            bl_mode,
+            bl_seconds,
+            locks,
+            consecutive,
+            timer_count,
+            timer_seconds,
+            flood_mode,
+            flood_seconds,
+            disabled_delete,
+        ) in rows
+        {
+            match (part, name) {
+                (0, _) => {
+                    let settings = read_guard_settings(
+                        chat_id,
+                        Some((
+                            bl_mode,
+                            bl_seconds,
+                            locks.unwrap_or(0),
+                            consecutive,
+                            timer_count,
+                            timer_seconds,
+                            flood_mode,
+                            flood_seconds,
+                            disabled_delete.unwrap_or(false),
+                        )),
+                    );
+                    set.blacklist_action = settings.blacklist_action;
+                    set.locks = settings.locks;
+                    set.flood = settings.flood;
+                    set.disabled_delete = settings.disabled_delete;
+                }
+                (1, Some(keyword)) => set.filters.push((
+                    keyword,
+                    FormattedText {
+                        text: text.unwrap_or_default(),
+                        entities_json: entities.unwrap_or_default(),
+                    },
+                )),
+                (2, Some(entry)) => set.blacklist.push(entry),
+                (3, Some(command)) => set.disabled.push(command),
+                _ => {}
+            }
+        }
+        // Byte-wise, as the listings' COLLATE "C" (and SQLite's BINARY).
+        set.filters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        set.blacklist.sort_unstable();
+        set.disabled.sort_unstable();
+        Ok(set)
+    }
+
+    async fn save_filter(
+        &self,
+        chat_id: i64,
+        keyword: &str,
+        reply: &FormattedText,
+    ) -> StoreResult<bool> {
+        let updated = write_tx!(self, |tx| {
+            let updated = sqlx::query(
+                "UPDATE filters SET text = $3, entities = $4 WHERE chat_id = $1 AND keyword = $2",
+            )
+            .bind(chat_id)
+            .bind(keyword)
+            .bind(&reply.text)
+            .bind(&reply.entities_json)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                // Upsert: on PostgreSQL a concurrent save of the same new
+                // keyword must not fail.
+                sqlx::query(
+                    "INSERT INTO filters (chat_id, keyword, text, entities) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (chat_id, keyword) DO UPDATE
+                     SET text = excluded.text, entities = excluded.entities",
+                )
+                .bind(chat_id)
+                .bind(keyword)
+                .bind(&reply.text)
+                .bind(&reply.entities_json)
+                .execute(&mut *tx)
+                .await?;
+            }
+            updated
+        });
+        Ok(updated > 0)
+    }
+
+    async fn delete_filter(&self, chat_id: i64, keyword: &str) -> StoreResult<bool> {
+        let deleted = write_one!(self, |pool| {
+            sqlx::query("DELETE FROM filters WHERE chat_id = $1 AND keyword = $2")
+                .bind(chat_id)
+                .bind(keyword)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    async fn delete_all_filters(&self, chat_id: i64) -> StoreResult<u64> {
+        Ok(write_one!(self, |pool| {
+            sqlx::query("DELETE FROM filters WHERE chat_id = $1")
+                .bind(chat_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    async fn filters(&self, chat_id: i64) -> StoreResult<Vec<(String, FormattedText)>> {
+        let rows: Vec<(String, String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT keyword, text, entities FROM filters WHERE chat_id = $1 ORDER BY keyword",
+            )
+            .bind(chat_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(keyword, text, entities_json)| {
+                (
+                    keyword,
+                    FormattedText {
+                        text,
+                        entities_json,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn filter_count(&self, chat_id: i64) -> StoreResult<u64> {
+        let count: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM filters WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn add_blacklist(&self, chat_id: i64, entries: &[String]) -> StoreResult<u64> {
+        self.for_each_name(
+            "INSERT INTO blacklist (chat_id, entry) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            chat_id,
+            entries,
+        )
+        .await
+    }
+
+    async fn remove_blacklist(&self, chat_id: i64, entries: &[String]) -> StoreResult<u64> {
+        self.for_each_name(
+            "DELETE FROM blacklist WHERE chat_id = $1 AND entry = $2",
+            chat_id,
+            entries,
+        )
+        .await
+    }
+
+    async fn blacklist(&self, chat_id: i64) -> StoreResult<Vec<String>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT entry FROM blacklist WHERE chat_id = $1 ORDER BY entry")
+                .bind(chat_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    async fn blacklist_action(&self, chat_id: i64) -> StoreResult<GuardAction> {
+        Ok(self.guard_settings(chat_id).await?.blacklist_action)
+    }
+
+    async fn set_blacklist_action(&self, chat_id: i64, action: GuardAction) -> StoreResult<()> {
+        let (mode, seconds) = action.to_columns();
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO guard_settings (chat_id, blacklist_mode, blacklist_seconds)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (chat_id) DO UPDATE
+                 SET blacklist_mode = excluded.blacklist_mode,
+                     blacklist_seconds = excluded.blacklist_seconds",
+            )
+            .bind(chat_id)
+            .bind(mode)
+            .bind(seconds)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn locks(&self, chat_id: i64) -> StoreResult<u64> {
+        Ok(self.guard_settings(chat_id).await?.locks)
+    }
+
+    async fn set_locks(&self, chat_id: i64, bits: u64) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO guard_settings (chat_id, locks) VALUES ($1, $2)
+                 ON CONFLICT (chat_id) DO UPDATE SET locks = excluded.locks",
+            )
+            .bind(chat_id)
+            .bind(locks_column(bits))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn flood_settings(&self, chat_id: i64) -> StoreResult<FloodSettings> {
+        Ok(self.guard_settings(chat_id).await?.flood)
+    }
+
+    async fn set_flood_settings(&self, chat_id: i64, settings: &FloodSettings) -> StoreResult<()> {
+        let (mode, seconds) = settings.action.to_columns();
+        let consecutive = settings.consecutive.map(i64::from);
+        let timer_count = settings.timer.map(|(count, _)| i64::from(count));
+        let timer_seconds = settings
+            .timer
+            .map(|(_, seconds)| i64::try_from(seconds).unwrap_or(i64::MAX));
+        write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO guard_settings
+                 (chat_id, flood_consecutive, flood_timer_count, flood_timer_seconds, flood_mode,
+                  flood_seconds)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (chat_id) DO UPDATE
+                 SET flood_consecutive = excluded.flood_consecutive,
+                     flood_timer_count = excluded.flood_timer_count,
+                     flood_timer_seconds = excluded.flood_timer_seconds,
+                     flood_mode = excluded.flood_mode, flood_seconds = excluded.flood_seconds",
+            )
+            .bind(chat_id)
+            .bind(consecutive)
+            .bind(timer_count)
+            .bind(timer_seconds)
+            .bind(mode)
+            .bind(seconds)
+            .execute(&mut *tx)
+            .await?;
+            // Counting restarts under the new settings (and without a timer
+            // nothing is left behind). The streak first, as in flood_hit:
+            // the same lock order.
+            sqlx::query("DELETE FROM flood_streaks WHERE chat_id = $1")
+                .bind(chat_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM flood_hits WHERE chat_id = $1")
+                .bind(chat_id)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The streak is one row per chat: who wrote last, and how many in a
+    /// row. Its upsert comes first and, on PostgreSQL, holds the row's lock
+    /// until commit: that serializes the chat's counts across castellans
+    /// (SQLite's writers are serialized already), so the rest of the
+    /// transaction sees every earlier message of the chat.
+    ///
+    /// The window is a row per message rather than a ring of timestamps per
+    /// member: the same SQL on both backends (no arrays on SQLite), an exact
+    /// count by an index range, and a bound kept by deletes in the same
+    /// transaction: the chat's messages out of the window go (an index
+    /// range, each row deleted once), and a member with more than
+    /// [`FLOOD_WINDOW_LIMIT`] in it keeps their newest. A chat thus holds no
+    /// more than its last window's messages, and a ring (of a fixed size
+    /// that still needs its stale members pruned) would save little.
+    ///
+    /// Round trips: one statement without a window; with one, a
+    /// transaction of four statements (five when a member's messages are
+    /// trimmed).
+    async fn flood_hit(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+        at_ms: i64,
+        window_ms: Option<i64>,
+    ) -> StoreResult<FloodCount> {
+        let count = |n: i64| u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX });
+        let Some(window_ms) = window_ms else {
+            let streak: i64 = write_one!(self, |pool| {
+                sqlx::query_scalar(UPSERT_FLOOD_STREAK)
+                    .bind(chat_id)
+                    .bind(user_id)
+                    .fetch_one(pool)
+                    .await?
+            });
+            return Ok(FloodCount {
+                consecutive: count(streak),
+                in_window: 0,
+            });
+        };
+        // Messages at or before `since` are out of the window.
+        let since = at_ms.saturating_sub(window_ms.max(0));
+        let limit = i64::from(FLOOD_WINDOW_LIMIT);
+        let (streak, in_window) = write_tx!(self, |tx| {
+            let streak: i64 = sqlx::query_scalar(UPSERT_FLOOD_STREAK)
+                .bind(chat_id)
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM flood_hits WHERE chat_id = $1 AND at_ms <= $2")
+                .bind(chat_id)
+                .bind(since)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO flood_hits (chat_id, user_id, at_ms) VALUES ($1, $2, $3)")
+                .bind(chat_id)
+                .bind(user_id)
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+            let in_window: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM flood_hits WHERE chat_id = $1 AND user_id = $2 AND at_ms > $3",
+            )
+            .bind(chat_id)
+            .bind(user_id)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            if in_window > limit {
+                // Keeps the newest `limit` (and any as old as the last of
+                // them: messages of one millisecond are few).
+                sqlx::query(
+                    "DELETE FROM flood_hits WHERE chat_id = $1 AND user_id = $2 AND at_ms < (
+                         SELECT at_ms FROM flood_hits WHERE chat_id = $1 AND user_id = $2
+                         ORDER BY at_ms DESC LIMIT 1 OFFSET $3)",
+                )
+                .bind(chat_id)
+                .bind(user_id)
+                .bind(limit - 1)
+                .execute(&mut *tx)
+                .await?;
+            }
+            (streak, in_window.min(limit))
+        });
+        Ok(FloodCount {
+            consecutive: count(streak),
+            in_window: count(in_window),
+        })
+    }
+
+    async fn flood_reset(&self, chat_id: i64, user_id: i64) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            // The streak first, as in flood_hit: the same lock order. A
+            // streak of 0: the member's next message, if nobody else's
+            // comes first, counts 1.
+            sqlx::query("UPDATE flood_streaks SET streak = 0 WHERE chat_id = $1 AND user_id = $2")
+                .bind(chat_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM flood_hits WHERE chat_id = $1 AND user_id = $2")
+                .bind(chat_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn disable_commands(&self, chat_id: i64, commands: &[String]) -> StoreResult<u64> {
+        self.for_each_name(
+            "INSERT INTO disabled_commands (chat_id, command) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            chat_id,
+            commands,
+        )
+        .await
+    }
+
+    async fn enable_commands(&self, chat_id: i64, commands: &[String]) -> StoreResult<u64> {
+        self.for_each_name(
+            "DELETE FROM disabled_commands WHERE chat_id = $1 AND command = $2",
+            chat_id,
+            commands,
+        )
+        .await
+    }
+
+    async fn disabled_commands(&self, chat_id: i64) -> StoreResult<Vec<String>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT command FROM disabled_commands WHERE chat_id = $1 ORDER BY command",
+            )
+            .bind(chat_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    async fn disabled_delete(&self, chat_id: i64) -> StoreResult<bool> {
+        Ok(self.guard_settings(chat_id).await?.disabled_delete)
+    }
+
+    async fn set_disabled_delete(&self, chat_id: i64, delete: bool) -> StoreResult<()> {
+        write_one!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO guard_settings (chat_id, disabled_delete) VALUES ($1, $2)
+                 ON CONFLICT (chat_id) DO UPDATE SET disabled_delete = excluded.disabled_delete",
+            )
+            .bind(chat_id)
+            .bind(delete)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     // --- user directory --------------------------------------------------
 
     async fn learn_user(&self, chat_id: i64, user: &KnownUser, at: i64) -> StoreResult<()> {
@@ -1469,6 +1992,110 @@ fn username_key(username: &str) -> String {
 /// The `warn_limit` column's value: at least 1.
 fn warn_limit(limit: u32) -> i32 {
     i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
+}
+
+/// `blacklist_mode, blacklist_seconds, locks, flood_consecutive,
+/// flood_timer_count, flood_timer_seconds, flood_mode, flood_seconds,
+/// disabled_delete` ([`guard_settings_columns`]).
+type GuardSettingsRow = (
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    bool,
+);
+
+/// A row of [`SELECT_GUARDS`]: `part, name, text, entities`, then the
+/// settings' columns (NULL but in part 0).
+type GuardsRow = (
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<bool>,
+);
+
+/// The settings of `guard_settings`, read.
+struct GuardSettings {
+    blacklist_action: GuardAction,
+    locks: u64,
+    flood: FloodSettings,
+    disabled_delete: bool,
+}
+
+/// Reads a chat's settings row; the defaults ([`GuardSet::default`]) for
+/// none, and for each NULL or unknown value (an action a newer castellan
+/// wrote is logged, and taken for the default).
+fn read_guard_settings(chat_id: i64, row: Option<GuardSettingsRow>) -> GuardSettings {
+    let defaults = GuardSet::default();
+    let Some((
+        blacklist_mode,
+        blacklist_seconds,
+        locks,
+        consecutive,
+        timer_count,
+        timer_seconds,
+        flood_mode,
+        flood_seconds,
+        disabled_delete,
+    )) = row
+    else {
+        return GuardSettings {
+            blacklist_action: defaults.blacklist_action,
+            locks: defaults.locks,
+            flood: defaults.flood,
+            disabled_delete: defaults.disabled_delete,
+        };
+    };
+    let action = |what: &str, mode: Option<String>, seconds: Option<i64>, default| {
+        let Some(mode) = mode else {
+            return default;
+        };
+        GuardAction::from_columns(&mode, seconds).unwrap_or_else(|| {
+            tracing::warn!(
+                chat_id,
+                mode,
+                seconds,
+                "an unknown {what} action is taken for the default"
+            );
+            default
+        })
+    };
+    let count = |n: i64| u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX });
+    GuardSettings {
+        blacklist_action: action(
+            "blacklist",
+            blacklist_mode,
+            blacklist_seconds,
+            defaults.blacklist_action,
+        ),
+        locks: u64::from_ne_bytes(locks.to_ne_bytes()),
+        flood: FloodSettings {
+            consecutive: consecutive.map(count),
+            timer: timer_count
+                .zip(timer_seconds)
+                .map(|(count_, seconds)| (count(count_), u64::try_from(seconds).unwrap_or(0))),
+            action: action("flood", flood_mode, flood_seconds, defaults.flood.action),
+        },
+        disabled_delete,
+    }
+}
+
+/// The `locks` column's value: the bits as they are (the column is signed).
+fn locks_column(bits: u64) -> i64 {
+    i64::from_ne_bytes(bits.to_ne_bytes())
 }
 
 /// `space, chat_id, chat_title`.

@@ -137,6 +137,11 @@ async fn help_lists_modules_and_opens_each(backend: Backend) {
             "help.notes",
             "help.rules",
             "help.moderation",
+            "help.locks",
+            "help.blacklists",
+            "help.antiflood",
+            "help.filters",
+            "help.disabling",
             "help.business",
             "help.misc"
         ]

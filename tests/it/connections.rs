@@ -691,7 +691,21 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
             "/resetwarns",
             "/warnlimit",
             "/warnmode",
-            "/modlog"
+            "/modlog",
+            "/lock",
+            "/unlock",
+            "/addblacklist",
+            "/rmblacklist",
+            "/blacklistmode",
+            "/setflood",
+            "/setfloodtimer",
+            "/setfloodmode",
+            "/filter",
+            "/stop",
+            "/stopall",
+            "/disable",
+            "/enable",
+            "/disabledel"
         ]
     );
     assert_eq!(button_data(&list), vec!["connbtns.Main"]);
@@ -708,7 +722,22 @@ async fn connbtns_lists_and_their_guards(backend: Backend) {
         .filter_map(|l| l.split(" — ").next())
         .collect();
     assert_eq!(listed, registry_list(false));
-    assert_eq!(listed, vec!["/get", "/notes", "/rules", "/warns"]);
+    assert_eq!(
+        listed,
+        vec![
+            "/get",
+            "/notes",
+            "/rules",
+            "/warns",
+            "/locks",
+            "/locktypes",
+            "/blacklist",
+            "/flood",
+            "/filters",
+            "/disabled",
+            "/disableable"
+        ]
+    );
 
     let id = app
         .tg

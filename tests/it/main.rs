@@ -12,6 +12,8 @@ mod costs;
 mod db;
 mod faults;
 mod flow;
+mod guards_answer;
+mod guards_remove;
 mod hardening;
 mod http_edge;
 mod long_text;

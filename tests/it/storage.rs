@@ -4,9 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use castellan::store::{
-    ACTION_LOG_LIMIT, BusinessConnectionRecord, BusinessRecorded, ConnectedChat,
-    DEFAULT_WARN_LIMIT, FormattedText, HISTORY_LIMIT, KnownUser, ModAction, Note, Space, SqlStore,
-    Store, StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
+    ACTION_LOG_LIMIT, AdminChange, BusinessConnectionRecord, BusinessRecorded, ConnectedChat,
+    DEFAULT_WARN_LIMIT, FLOOD_WINDOW_LIMIT, FloodCount, FloodSettings, FormattedText, GuardAction,
+    GuardSet, HISTORY_LIMIT, KnownUser, ModAction, Note, Space, SqlStore, Store,
+    StoredBusinessConnection, UpdateClaim, Warn, WarnAdded, WarnMode, WarnSettings,
 };
 
 use crate::db::{Backend, TestDb};
@@ -64,6 +65,19 @@ crate::backend_tests!(
     username_lookup_ignores_case,
     migrate_chat_moves_moderation_records_on_conflict,
     migrate_chat_survives_concurrent_moderation_writes,
+    filters_save_replace_list_count_delete,
+    blacklist_adds_removes_and_acts,
+    unknown_guard_actions_read_as_defaults,
+    locks_default_and_round_trip,
+    flood_settings_default_and_round_trip,
+    flood_hits_count_streaks_and_windows,
+    flood_window_is_bounded,
+    flood_reset_starts_the_member_afresh,
+    concurrent_flood_hits_from_two_stores_count_exactly,
+    disabled_commands_and_their_deletion,
+    guards_gather_everything_in_one_read,
+    migrate_chat_moves_guards_on_conflict,
+    guards_announcements_reach_other_stores,
 );
 
 fn chat(chat_id: i64, title: &str) -> ConnectedChat {
@@ -764,6 +778,34 @@ async fn write_sample(store: &dyn Store) {
         .learn_user(-100, &known("Sample", 5), 1_000)
         .await
         .unwrap();
+    store
+        .save_filter(-100, "hello", &text("Hi!", "[]"))
+        .await
+        .unwrap();
+    store.add_blacklist(-100, &names(&["spam"])).await.unwrap();
+    store
+        .set_blacklist_action(-100, GuardAction::TempBan(600))
+        .await
+        .unwrap();
+    store.set_locks(-100, 0b101).await.unwrap();
+    store
+        .set_flood_settings(-100, &sample_flood())
+        .await
+        .unwrap();
+    store
+        .disable_commands(-100, &names(&["rules"]))
+        .await
+        .unwrap();
+    store.set_disabled_delete(-100, true).await.unwrap();
+    store.flood_hit(-100, 5, 1_000, Some(60_000)).await.unwrap();
+}
+
+fn sample_flood() -> FloodSettings {
+    FloodSettings {
+        consecutive: Some(5),
+        timer: Some((10, 30)),
+        action: GuardAction::Kick,
+    }
 }
 
 async fn check_sample(store: &dyn Store) {
@@ -800,6 +842,26 @@ async fn check_sample(store: &dyn Store) {
     assert_eq!(
         store.user_by_username(-100, "sample").await.unwrap(),
         Some(known("Sample", 5))
+    );
+    assert_eq!(
+        store.guards(-100).await.unwrap(),
+        GuardSet {
+            filters: vec![("hello".to_owned(), text("Hi!", "[]"))],
+            blacklist: names(&["spam"]),
+            blacklist_action: GuardAction::TempBan(600),
+            locks: 0b101,
+            flood: sample_flood(),
+            disabled: names(&["rules"]),
+            disabled_delete: true,
+        }
+    );
+    assert_eq!(
+        store.flood_hit(-100, 5, 2_000, Some(60_000)).await.unwrap(),
+        FloodCount {
+            consecutive: 2,
+            in_window: 2
+        },
+        "the flood counts survive a restart"
     );
     // Warning ids go on after a restart: none is used twice.
     let next = store.add_warn(-100, 5, 1, None, 1_001, 3).await.unwrap();
@@ -1018,11 +1080,12 @@ async fn tables_live_in_the_test_database(backend: Backend) {
                      ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
                       'business_connections', 'business_connection_misses', 'business_chat_pauses',
                       'warnings', 'warn_settings', 'mod_actions', 'known_users',
-                      '_sqlx_migrations')",
+                      'filters', 'blacklist', 'disabled_commands', 'guard_settings',
+                      'flood_streaks', 'flood_hits', '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(tables, 13);
+            assert_eq!(tables, 19);
         }
         Backend::Postgres => {
             let schema = db.schema.clone().unwrap();
@@ -1033,11 +1096,12 @@ async fn tables_live_in_the_test_database(backend: Backend) {
                      ('current_connections', 'connection_history', 'chat_settings', 'notes', 'rules',
                       'business_connections', 'business_connection_misses', 'business_chat_pauses',
                       'warnings', 'warn_settings', 'mod_actions', 'known_users',
-                      '_sqlx_migrations')",
+                      'filters', 'blacklist', 'disabled_commands', 'guard_settings',
+                      'flood_streaks', 'flood_hits', '_sqlx_migrations')",
                     &[],
                 )
                 .await;
-            assert_eq!(in_schema, 13);
+            assert_eq!(in_schema, 19);
             let is_test_schema = db
                 .query_i64(
                     &format!("SELECT COUNT(*) WHERE current_schema() = '{schema}'"),
@@ -1880,7 +1944,11 @@ async fn per_update_lookups_use_indexes() {
         "SELECT since FROM business_connection_misses WHERE id = 'x'",
         "SELECT owner_id FROM business_chat_pauses WHERE owner_id = 1 AND chat_id = 2",
     ];
-    let lookups = lookups.iter().chain(MODERATION_LOOKUPS.iter());
+    let lookups = lookups
+        .iter()
+        .chain(MODERATION_LOOKUPS.iter())
+        .chain(GUARD_LOOKUPS.iter())
+        .chain(GUARD_UPSERTS.iter());
     for lookup in lookups {
         let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {lookup}"))
             .fetch_all(&mut conn)
@@ -2051,8 +2119,9 @@ const MODERATION_LOOKUPS: [&str; 14] = [
     "UPDATE mod_actions SET chat_id = -2 WHERE chat_id = -1",
 ];
 
-/// SQLite serves the moderation lookups from indexes too: every table in
-/// each plan is searched (never scanned), and nothing is sorted apart.
+/// SQLite serves the moderation and guard lookups from indexes too: every
+/// table in each plan is searched (never scanned), and nothing is sorted
+/// apart.
 #[tokio::test]
 async fn sqlite_moderation_lookups_use_indexes() {
     use sqlx::Connection;
@@ -2060,7 +2129,7 @@ async fn sqlite_moderation_lookups_use_indexes() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let _store = db.open().await;
     let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    for lookup in MODERATION_LOOKUPS {
+    for lookup in MODERATION_LOOKUPS.iter().chain(GUARD_LOOKUPS.iter()) {
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {lookup}"))
                 .fetch_all(&mut conn)
@@ -2857,4 +2926,811 @@ async fn migrate_chat_survives_concurrent_moderation_writes(backend: Backend) {
             assert_eq!(left, 0, "round {round}: {table} has rows of the old id");
         }
     }
+}
+
+// --- guards --------------------------------------------------------------
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// The guards' lookups, with literal arguments (the store's SQL as each
+/// backend runs it; `$N` become values): served by indexes, each a range of
+/// one chat (or one member of it).
+const GUARD_LOOKUPS: [&str; 14] = [
+    "SELECT 0 AS part, CAST(NULL AS TEXT) AS name, CAST(NULL AS TEXT) AS text, \
+     CAST(NULL AS TEXT) AS entities, blacklist_mode, blacklist_seconds, locks, \
+     flood_consecutive, flood_timer_count, flood_timer_seconds, flood_mode, flood_seconds, \
+     disabled_delete FROM guard_settings WHERE chat_id = -1 \
+     UNION ALL SELECT 1, keyword, text, entities, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL FROM filters WHERE chat_id = -1 \
+     UNION ALL SELECT 2, entry, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL FROM blacklist WHERE chat_id = -1 \
+     UNION ALL SELECT 3, command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL FROM disabled_commands WHERE chat_id = -1",
+    "SELECT keyword, text, entities FROM filters WHERE chat_id = -1 ORDER BY keyword",
+    "SELECT COUNT(*) FROM filters WHERE chat_id = -1",
+    "DELETE FROM filters WHERE chat_id = -1 AND keyword = 'x'",
+    "SELECT entry FROM blacklist WHERE chat_id = -1 ORDER BY entry",
+    "SELECT command FROM disabled_commands WHERE chat_id = -1 ORDER BY command",
+    "SELECT locks FROM guard_settings WHERE chat_id = -1",
+    "DELETE FROM flood_hits WHERE chat_id = -1 AND at_ms <= 0",
+    "SELECT COUNT(*) FROM flood_hits WHERE chat_id = -1 AND user_id = 1 AND at_ms > 0",
+    "DELETE FROM flood_hits WHERE chat_id = -1 AND user_id = 1 AND at_ms < ( \
+     SELECT at_ms FROM flood_hits WHERE chat_id = -1 AND user_id = 1 \
+     ORDER BY at_ms DESC LIMIT 1 OFFSET 99)",
+    "UPDATE flood_streaks SET streak = 0 WHERE chat_id = -1 AND user_id = 1",
+    "DELETE FROM flood_hits WHERE chat_id = -1 AND user_id = 1",
+    "DELETE FROM flood_hits WHERE chat_id = -1",
+    "UPDATE flood_hits SET chat_id = -2 WHERE chat_id = -1",
+];
+
+/// PostgreSQL: the per-message upsert finds its conflict by the primary key.
+const GUARD_UPSERTS: [&str; 1] = [
+    "INSERT INTO flood_streaks (chat_id, user_id, streak) VALUES (-1, 1, 1) \
+     ON CONFLICT (chat_id) DO UPDATE \
+     SET streak = CASE WHEN flood_streaks.user_id = excluded.user_id \
+     THEN flood_streaks.streak + 1 ELSE 1 END, user_id = excluded.user_id RETURNING streak",
+];
+
+async fn filters_save_replace_list_count_delete(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let bold = r#"[{"type":"bold","offset":0,"length":5}]"#;
+    assert!(store.filters(-100).await.unwrap().is_empty());
+    assert_eq!(store.filter_count(-100).await.unwrap(), 0);
+    assert!(
+        !store
+            .save_filter(-100, "good morning", &text("Hello", bold))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .save_filter(-100, "été", &text("Summer", "[]"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .save_filter(-100, "zebra", &text("Z", "[]"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_filter(-100, "zebra", &text("Zebra!", "[]"))
+            .await
+            .unwrap(),
+        "replaced"
+    );
+    store
+        .save_filter(-200, "other", &text("O", "[]"))
+        .await
+        .unwrap();
+    // Byte-wise: "été" (0xC3…) after "zebra".
+    assert_eq!(
+        store.filters(-100).await.unwrap(),
+        [
+            ("good morning".to_owned(), text("Hello", bold)),
+            ("zebra".to_owned(), text("Zebra!", "[]")),
+            ("été".to_owned(), text("Summer", "[]")),
+        ]
+    );
+    assert_eq!(store.filter_count(-100).await.unwrap(), 3);
+    assert!(store.delete_filter(-100, "zebra").await.unwrap());
+    assert!(!store.delete_filter(-100, "zebra").await.unwrap());
+    assert!(!store.delete_filter(-100, "other").await.unwrap());
+    assert_eq!(store.filter_count(-100).await.unwrap(), 2);
+    assert_eq!(store.delete_all_filters(-100).await.unwrap(), 2);
+    assert_eq!(store.delete_all_filters(-100).await.unwrap(), 0);
+    assert!(store.filters(-100).await.unwrap().is_empty());
+    assert_eq!(
+        store.filter_count(-200).await.unwrap(),
+        1,
+        "other chats stay"
+    );
+}
+
+async fn blacklist_adds_removes_and_acts(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert!(store.blacklist(-100).await.unwrap().is_empty());
+    assert_eq!(store.add_blacklist(-100, &[]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .add_blacklist(-100, &names(&["casino", "buy*now", "casino"]))
+            .await
+            .unwrap(),
+        2,
+        "a repeated entry is new once"
+    );
+    assert_eq!(
+        store
+            .add_blacklist(-100, &names(&["casino", "*coin"]))
+            .await
+            .unwrap(),
+        1
+    );
+    store.add_blacklist(-200, &names(&["other"])).await.unwrap();
+    assert_eq!(
+        store.blacklist(-100).await.unwrap(),
+        ["*coin", "buy*now", "casino"]
+    );
+    assert_eq!(
+        store
+            .remove_blacklist(-100, &names(&["casino", "missing", "other"]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.remove_blacklist(-100, &[]).await.unwrap(), 0);
+    assert_eq!(store.blacklist(-100).await.unwrap(), ["*coin", "buy*now"]);
+    assert_eq!(store.blacklist(-200).await.unwrap(), ["other"]);
+
+    assert_eq!(
+        store.blacklist_action(-100).await.unwrap(),
+        GuardAction::Delete
+    );
+    for action in [
+        GuardAction::Warn,
+        GuardAction::Mute,
+        GuardAction::Kick,
+        GuardAction::Ban,
+        GuardAction::TempMute(90),
+        GuardAction::TempBan(u64::MAX),
+        GuardAction::Delete,
+    ] {
+        store.set_blacklist_action(-100, action).await.unwrap();
+        let expected = match action {
+            // Beyond the column's range: its largest value.
+            GuardAction::TempBan(_) => GuardAction::TempBan(i64::MAX as u64),
+            other => other,
+        };
+        assert_eq!(store.blacklist_action(-100).await.unwrap(), expected);
+    }
+    // Other settings of the row are left alone.
+    store.set_locks(-100, 7).await.unwrap();
+    store
+        .set_blacklist_action(-100, GuardAction::Ban)
+        .await
+        .unwrap();
+    assert_eq!(store.locks(-100).await.unwrap(), 7);
+    assert_eq!(
+        store.blacklist_action(-200).await.unwrap(),
+        GuardAction::Delete
+    );
+}
+
+/// An action a newer castellan wrote, or a temporary one without a length,
+/// reads as the default (and the other settings stay).
+async fn unknown_guard_actions_read_as_defaults(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    store.set_locks(-100, 3).await.unwrap();
+    store
+        .set_flood_settings(
+            -100,
+            &FloodSettings {
+                consecutive: Some(4),
+                timer: None,
+                action: GuardAction::Ban,
+            },
+        )
+        .await
+        .unwrap();
+    for (mode, seconds) in [("future", "60"), ("tban", "NULL"), ("tmute", "-5")] {
+        db.query_i64(
+            &format!(
+                "UPDATE guard_settings SET blacklist_mode = '{mode}', blacklist_seconds = {seconds},
+                 flood_mode = '{mode}', flood_seconds = {seconds}
+                 WHERE chat_id = $1 RETURNING chat_id"
+            ),
+            &[-100],
+        )
+        .await;
+        assert_eq!(
+            store.blacklist_action(-100).await.unwrap(),
+            GuardAction::Delete,
+            "{mode} {seconds}"
+        );
+        let guards = store.guards(-100).await.unwrap();
+        assert_eq!(guards.blacklist_action, GuardAction::Delete);
+        assert_eq!(
+            guards.flood,
+            FloodSettings {
+                consecutive: Some(4),
+                timer: None,
+                action: GuardAction::Mute
+            },
+            "{mode} {seconds}"
+        );
+        assert_eq!(store.flood_settings(-100).await.unwrap(), guards.flood);
+        assert_eq!(guards.locks, 3);
+    }
+}
+
+async fn locks_default_and_round_trip(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(store.locks(-100).await.unwrap(), 0);
+    // Every bit is kept, the column's sign bit too.
+    for bits in [1, 0b1011, 1 << 63, u64::MAX, 0] {
+        store.set_locks(-100, bits).await.unwrap();
+        assert_eq!(store.locks(-100).await.unwrap(), bits);
+        assert_eq!(store.guards(-100).await.unwrap().locks, bits);
+    }
+    store.set_locks(-100, 5).await.unwrap();
+    assert_eq!(store.locks(-200).await.unwrap(), 0);
+    // Other settings of the row are left alone.
+    store.set_disabled_delete(-100, true).await.unwrap();
+    store
+        .set_flood_settings(-100, &FloodSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(store.locks(-100).await.unwrap(), 5);
+}
+
+async fn flood_settings_default_and_round_trip(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let default = store.flood_settings(-100).await.unwrap();
+    assert_eq!(default, FloodSettings::default());
+    assert_eq!(
+        default,
+        FloodSettings {
+            consecutive: None,
+            timer: None,
+            action: GuardAction::Mute
+        }
+    );
+    for settings in [
+        FloodSettings {
+            consecutive: Some(5),
+            timer: None,
+            action: GuardAction::Ban,
+        },
+        FloodSettings {
+            consecutive: None,
+            timer: Some((10, 30)),
+            action: GuardAction::TempMute(3_600),
+        },
+        FloodSettings {
+            consecutive: Some(u32::MAX),
+            timer: Some((u32::MAX, 86_400)),
+            action: GuardAction::TempBan(60),
+        },
+        FloodSettings::default(),
+    ] {
+        store.set_flood_settings(-100, &settings).await.unwrap();
+        assert_eq!(store.flood_settings(-100).await.unwrap(), settings);
+        assert_eq!(store.guards(-100).await.unwrap().flood, settings);
+    }
+    store.set_locks(-100, 9).await.unwrap();
+    store
+        .set_blacklist_action(-100, GuardAction::Kick)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.flood_settings(-100).await.unwrap(),
+        FloodSettings::default(),
+        "other settings leave the flood's alone"
+    );
+    assert_eq!(
+        store.flood_settings(-200).await.unwrap(),
+        FloodSettings::default()
+    );
+}
+
+fn counted(consecutive: u32, in_window: u32) -> FloodCount {
+    FloodCount {
+        consecutive,
+        in_window,
+    }
+}
+
+async fn flood_hits_count_streaks_and_windows(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (chat, ann, bob) = (-100, 1, 2);
+    // Without a window: the streak alone.
+    for expected in 1..=3 {
+        assert_eq!(
+            store.flood_hit(chat, ann, 1_000, None).await.unwrap(),
+            counted(expected, 0)
+        );
+    }
+    // Someone else writes: Ann's streak ends, Bob's starts.
+    assert_eq!(
+        store.flood_hit(chat, bob, 1_001, None).await.unwrap(),
+        counted(1, 0)
+    );
+    assert_eq!(
+        store.flood_hit(chat, ann, 1_002, None).await.unwrap(),
+        counted(1, 0)
+    );
+    // Another chat has its own streak.
+    assert_eq!(
+        store.flood_hit(-200, bob, 1_003, None).await.unwrap(),
+        counted(1, 0)
+    );
+    assert_eq!(
+        store.flood_hit(chat, ann, 1_004, None).await.unwrap(),
+        counted(2, 0)
+    );
+    assert_eq!(
+        db.query_i64("SELECT COUNT(*) FROM flood_hits", &[]).await,
+        0,
+        "nothing is recorded without a window"
+    );
+
+    // A window of 10 s: each member's messages within it, anyone's
+    // messages in between or not.
+    let window = Some(10_000);
+    assert_eq!(
+        store.flood_hit(chat, ann, 10_000, window).await.unwrap(),
+        counted(3, 1)
+    );
+    assert_eq!(
+        store.flood_hit(chat, bob, 11_000, window).await.unwrap(),
+        counted(1, 1)
+    );
+    assert_eq!(
+        store.flood_hit(chat, ann, 15_000, window).await.unwrap(),
+        counted(1, 2)
+    );
+    assert_eq!(
+        store.flood_hit(chat, ann, 19_999, window).await.unwrap(),
+        counted(2, 3)
+    );
+    // 10 s after the first: it is out (the window's start is excluded).
+    assert_eq!(
+        store.flood_hit(chat, ann, 20_000, window).await.unwrap(),
+        counted(3, 3)
+    );
+    assert_eq!(
+        store.flood_hit(chat, bob, 29_999, window).await.unwrap(),
+        counted(1, 1)
+    );
+    // The chat's messages out of the window are gone: Ann's last one (at
+    // 20 s) is the oldest kept.
+    assert_eq!(
+        db.query_i64(
+            "SELECT COUNT(*) FROM flood_hits WHERE chat_id = $1",
+            &[chat]
+        )
+        .await,
+        2
+    );
+    // Now her message at 20 s is out too.
+    assert_eq!(
+        store.flood_hit(chat, ann, 30_001, window).await.unwrap(),
+        counted(1, 1)
+    );
+    // New settings restart the chat's counting.
+    store
+        .set_flood_settings(chat, &FloodSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.query_i64(
+            "SELECT COUNT(*) FROM flood_hits WHERE chat_id = $1",
+            &[chat]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        store.flood_hit(chat, ann, 30_002, window).await.unwrap(),
+        counted(1, 1)
+    );
+    assert_eq!(
+        store.flood_hit(-200, bob, 30_003, None).await.unwrap(),
+        counted(2, 0),
+        "other chats' counting goes on"
+    );
+}
+
+/// However much one member writes within a long window, the chat keeps at
+/// most FLOOD_WINDOW_LIMIT of their messages, and counts that many.
+async fn flood_window_is_bounded(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let total = FLOOD_WINDOW_LIMIT + 20;
+    let mut last = counted(0, 0);
+    for i in 0..total {
+        last = store
+            .flood_hit(-100, 1, i64::from(i), Some(3_600_000))
+            .await
+            .unwrap();
+        assert_eq!(last.in_window, (i + 1).min(FLOOD_WINDOW_LIMIT));
+    }
+    assert_eq!(last, counted(total, FLOOD_WINDOW_LIMIT));
+    let kept = db
+        .query_i64(
+            "SELECT COUNT(*) FROM flood_hits WHERE chat_id = $1 AND user_id = $2",
+            &[-100, 1],
+        )
+        .await;
+    assert_eq!(kept, i64::from(FLOOD_WINDOW_LIMIT));
+    let oldest = db
+        .query_i64(
+            "SELECT MIN(at_ms) FROM flood_hits WHERE chat_id = $1",
+            &[-100],
+        )
+        .await;
+    assert_eq!(
+        oldest,
+        i64::from(total - FLOOD_WINDOW_LIMIT),
+        "the newest kept"
+    );
+}
+
+async fn flood_reset_starts_the_member_afresh(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let window = Some(60_000);
+    for at in 0..4 {
+        store.flood_hit(-100, 1, at, window).await.unwrap();
+    }
+    store.flood_hit(-100, 2, 4, window).await.unwrap();
+    store.flood_hit(-200, 1, 5, window).await.unwrap();
+    store.flood_reset(-100, 1).await.unwrap();
+    assert_eq!(
+        store.flood_hit(-100, 1, 6, window).await.unwrap(),
+        counted(1, 1)
+    );
+    store.flood_hit(-100, 1, 7, window).await.unwrap();
+    // The streak's holder reset: their next message counts 1.
+    store.flood_reset(-100, 1).await.unwrap();
+    assert_eq!(
+        store.flood_hit(-100, 1, 8, window).await.unwrap(),
+        counted(1, 1)
+    );
+    // Others keep theirs, here and in other chats.
+    assert_eq!(
+        store.flood_hit(-100, 2, 9, window).await.unwrap(),
+        counted(1, 2)
+    );
+    assert_eq!(
+        store.flood_hit(-200, 1, 10, window).await.unwrap(),
+        counted(2, 2)
+    );
+    // Resetting someone never counted is fine.
+    store.flood_reset(-300, 9).await.unwrap();
+}
+
+/// Two stores (two replicas behind one webhook) count one chat's messages
+/// at once: the counts are exact, as if the messages came one by one.
+async fn concurrent_flood_hits_from_two_stores_count_exactly(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let stores = [db.open().await, db.open().await];
+    // One member floods: each message sees every earlier one.
+    let hits = 40_u32;
+    let tasks: Vec<_> = (0..hits)
+        .map(|i| {
+            let store = Arc::clone(&stores[(i % 2) as usize]);
+            let window = (i % 4 < 2).then_some(60_000);
+            tokio::spawn(async move { store.flood_hit(-100, 7, 1_000, window).await })
+        })
+        .collect();
+    let mut streaks = Vec::new();
+    let mut windows = Vec::new();
+    for task in tasks {
+        let count = task.await.unwrap().unwrap();
+        streaks.push(count.consecutive);
+        if count.in_window > 0 {
+            windows.push(count.in_window);
+        }
+    }
+    streaks.sort_unstable();
+    assert_eq!(streaks, (1..=hits).collect::<Vec<_>>());
+    windows.sort_unstable();
+    assert_eq!(windows, (1..=hits / 2).collect::<Vec<_>>());
+
+    // Two members at once: whatever the order, each message either goes on
+    // the previous one's streak (by the same member) or starts at 1 after
+    // the other's; so per member, the streaks are runs 1..=k, and the runs
+    // of the two alternate.
+    let tasks: Vec<_> = (0..hits)
+        .map(|i| {
+            let store = Arc::clone(&stores[(i % 2) as usize]);
+            let user = i64::from(i / 2 % 2) + 1;
+            tokio::spawn(async move {
+                let count = store.flood_hit(-200, user, 1_000, Some(60_000)).await?;
+                Ok::<_, castellan::store::StoreError>((user, count))
+            })
+        })
+        .collect();
+    let mut by_user: [Vec<FloodCount>; 2] = [Vec::new(), Vec::new()];
+    for task in tasks {
+        let (user, count) = task.await.unwrap().unwrap();
+        by_user[(user - 1) as usize].push(count);
+    }
+    let mut runs = [0_usize; 2];
+    for (member, counts) in by_user.iter().enumerate() {
+        let mut in_window: Vec<u32> = counts.iter().map(|count| count.in_window).collect();
+        in_window.sort_unstable();
+        assert_eq!(in_window, (1..=hits / 2).collect::<Vec<_>>());
+        let streaks: Vec<u32> = counts.iter().map(|count| count.consecutive).collect();
+        let max = streaks.iter().copied().max().unwrap();
+        let at = |k: u32| streaks.iter().filter(|&&streak| streak == k).count();
+        for k in 1..max {
+            assert!(at(k) >= at(k + 1), "member {member}: {streaks:?}");
+        }
+        runs[member] = at(1);
+    }
+    assert!(runs[0].abs_diff(runs[1]) <= 1, "{runs:?}");
+}
+
+async fn disabled_commands_and_their_deletion(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert!(store.disabled_commands(-100).await.unwrap().is_empty());
+    assert!(!store.disabled_delete(-100).await.unwrap());
+    assert_eq!(
+        store
+            .disable_commands(-100, &names(&["rules", "get", "rules"]))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .disable_commands(-100, &names(&["get", "notes"]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.disable_commands(-100, &[]).await.unwrap(), 0);
+    store
+        .disable_commands(-200, &names(&["warns"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.disabled_commands(-100).await.unwrap(),
+        ["get", "notes", "rules"]
+    );
+    assert_eq!(
+        store
+            .enable_commands(-100, &names(&["get", "warns"]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.enable_commands(-100, &[]).await.unwrap(), 0);
+    assert_eq!(
+        store.disabled_commands(-100).await.unwrap(),
+        ["notes", "rules"]
+    );
+    assert_eq!(store.disabled_commands(-200).await.unwrap(), ["warns"]);
+    store.set_disabled_delete(-100, true).await.unwrap();
+    assert!(store.disabled_delete(-100).await.unwrap());
+    assert!(!store.disabled_delete(-200).await.unwrap());
+    store.set_locks(-100, 1).await.unwrap();
+    assert!(store.disabled_delete(-100).await.unwrap(), "kept");
+    store.set_disabled_delete(-100, false).await.unwrap();
+    assert!(!store.disabled_delete(-100).await.unwrap());
+}
+
+async fn guards_gather_everything_in_one_read(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    assert_eq!(store.guards(-100).await.unwrap(), GuardSet::default());
+    // Lists alone: the settings stay the defaults.
+    store
+        .save_filter(-100, "b", &text("B", "[]"))
+        .await
+        .unwrap();
+    store
+        .save_filter(
+            -100,
+            "a",
+            &text("A", r#"[{"type":"italic","offset":0,"length":1}]"#),
+        )
+        .await
+        .unwrap();
+    store
+        .add_blacklist(-100, &names(&["z", "y"]))
+        .await
+        .unwrap();
+    store
+        .disable_commands(-100, &names(&["notes", "get"]))
+        .await
+        .unwrap();
+    let lists = GuardSet {
+        filters: vec![
+            (
+                "a".to_owned(),
+                text("A", r#"[{"type":"italic","offset":0,"length":1}]"#),
+            ),
+            ("b".to_owned(), text("B", "[]")),
+        ],
+        blacklist: names(&["y", "z"]),
+        disabled: names(&["get", "notes"]),
+        ..GuardSet::default()
+    };
+    assert_eq!(store.guards(-100).await.unwrap(), lists);
+    // Settings alone, in another chat.
+    let flood = FloodSettings {
+        consecutive: Some(3),
+        timer: Some((5, 10)),
+        action: GuardAction::TempMute(60),
+    };
+    store.set_flood_settings(-200, &flood).await.unwrap();
+    store
+        .set_blacklist_action(-200, GuardAction::Warn)
+        .await
+        .unwrap();
+    store.set_locks(-200, 1 << 40).await.unwrap();
+    store.set_disabled_delete(-200, true).await.unwrap();
+    let settings = GuardSet {
+        blacklist_action: GuardAction::Warn,
+        locks: 1 << 40,
+        flood,
+        disabled_delete: true,
+        ..GuardSet::default()
+    };
+    assert_eq!(store.guards(-200).await.unwrap(), settings);
+    // Both.
+    store.set_flood_settings(-100, &flood).await.unwrap();
+    assert_eq!(
+        store.guards(-100).await.unwrap(),
+        GuardSet {
+            flood,
+            ..lists.clone()
+        }
+    );
+    assert_eq!(store.guards(-300).await.unwrap(), GuardSet::default());
+}
+
+async fn migrate_chat_moves_guards_on_conflict(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (old, new) = (-100, -1_000_000_000_100);
+    store
+        .save_filter(old, "shared", &text("old", "[]"))
+        .await
+        .unwrap();
+    store
+        .save_filter(old, "only_old", &text("old", "[]"))
+        .await
+        .unwrap();
+    store
+        .save_filter(new, "shared", &text("new", "[]"))
+        .await
+        .unwrap();
+    store.add_blacklist(old, &names(&["a", "b"])).await.unwrap();
+    store.add_blacklist(new, &names(&["b", "c"])).await.unwrap();
+    store
+        .disable_commands(old, &names(&["get", "rules"]))
+        .await
+        .unwrap();
+    store
+        .disable_commands(new, &names(&["rules"]))
+        .await
+        .unwrap();
+    store.set_locks(old, 3).await.unwrap();
+    store
+        .set_flood_settings(old, &sample_flood())
+        .await
+        .unwrap();
+    store.flood_hit(old, 7, 1_000, Some(60_000)).await.unwrap();
+    store.flood_hit(old, 7, 1_001, Some(60_000)).await.unwrap();
+
+    // A chat whose only settings are the old id's: they move whole.
+    store.migrate_chat(old, new).await.unwrap();
+
+    assert_eq!(
+        store.guards(new).await.unwrap(),
+        GuardSet {
+            filters: vec![
+                ("only_old".to_owned(), text("old", "[]")),
+                ("shared".to_owned(), text("new", "[]")),
+            ],
+            blacklist: names(&["a", "b", "c"]),
+            blacklist_action: GuardAction::Delete,
+            locks: 3,
+            flood: sample_flood(),
+            disabled: names(&["get", "rules"]),
+            disabled_delete: false,
+        }
+    );
+    assert_eq!(store.guards(old).await.unwrap(), GuardSet::default());
+    // The flood counts go on under the new id.
+    assert_eq!(
+        store.flood_hit(new, 7, 1_002, Some(60_000)).await.unwrap(),
+        counted(3, 3)
+    );
+
+    // Settings of both ids: the new chat's win, whole.
+    let (older, newer) = (-300, -1_000_000_000_300);
+    store.set_locks(older, 1).await.unwrap();
+    store.set_disabled_delete(older, true).await.unwrap();
+    store
+        .set_blacklist_action(newer, GuardAction::Ban)
+        .await
+        .unwrap();
+    store.flood_hit(older, 1, 1_000, None).await.unwrap();
+    store.flood_hit(newer, 2, 1_000, None).await.unwrap();
+    store.migrate_chat(older, newer).await.unwrap();
+    let moved = store.guards(newer).await.unwrap();
+    assert_eq!(
+        (moved.locks, moved.disabled_delete, moved.blacklist_action),
+        (0, false, GuardAction::Ban)
+    );
+    assert_eq!(
+        store.flood_hit(newer, 2, 1_001, None).await.unwrap(),
+        counted(2, 0),
+        "the new chat's streak wins"
+    );
+    for table in [
+        "filters",
+        "blacklist",
+        "disabled_commands",
+        "guard_settings",
+        "flood_streaks",
+        "flood_hits",
+    ] {
+        for gone in [old, older] {
+            let left = db
+                .query_i64(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE chat_id = $1"),
+                    &[gone],
+                )
+                .await;
+            assert_eq!(left, 0, "{table} still has rows of {gone}");
+        }
+    }
+}
+
+/// A change of a chat's guards reaches every other castellan on the
+/// database, told apart from a change of its admins; a castellan's own
+/// announcements never come back to it. SQLite: nothing to announce.
+async fn guards_announcements_reach_other_stores(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (listening, other) = (db.open().await, db.open().await);
+    let Some(mut changes) = listening.admin_changes().await.unwrap() else {
+        assert_eq!(backend, Backend::Sqlite);
+        listening.announce_guards_changed(-100).await.unwrap();
+        return;
+    };
+    listening.announce_guards_changed(-1).await.unwrap();
+    other.announce_guards_changed(-100).await.unwrap();
+    other.announce_admins_changed(-200).await.unwrap();
+    other
+        .announce_guards_changed(-1_000_000_000_300)
+        .await
+        .unwrap();
+    let mut heard = Vec::new();
+    for _ in 0..3 {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.next())
+            .await
+            .expect("an announcement in time")
+            .unwrap();
+        heard.push(change);
+    }
+    assert_eq!(
+        heard,
+        [
+            AdminChange::Guards(-100),
+            AdminChange::Chat(-200),
+            AdminChange::Guards(-1_000_000_000_300),
+        ]
+    );
 }

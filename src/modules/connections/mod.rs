@@ -46,6 +46,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: false,
         },
         CommandSpec {
             name: "disconnect",
@@ -56,6 +57,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: false,
+            disableable: false,
         },
         CommandSpec {
             name: "reconnect",
@@ -66,6 +68,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: false,
+            disableable: false,
         },
         CommandSpec {
             name: "connection",
@@ -76,6 +79,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: false,
+            disableable: false,
         },
         CommandSpec {
             name: "allowconnect",
@@ -87,6 +91,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: false,
             in_group_menu: true,
+            disableable: false,
         },
     ],
     buttons: &[

@@ -20,6 +20,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
         my_chat_member: Some(|state, update| Box::pin(bot_changed(state, update))),
         service_message: Some(|state, msg| Box::pin(chat_changed(state, msg))),
         observe: Some((directory_news, |state, msg| Box::pin(learn(state, msg)))),
+        guard: None,
     },
 };
 

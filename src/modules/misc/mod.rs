@@ -25,6 +25,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: false,
+            disableable: false,
         },
         CommandSpec {
             name: "help",
@@ -35,6 +36,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: false,
         },
         CommandSpec {
             name: "id",
@@ -45,6 +47,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: true,
         },
     ],
     buttons: &[ButtonSpec {

@@ -37,6 +37,7 @@ const fn sanction_command(
         },
         in_private_menu: false,
         in_group_menu: true,
+        disableable: false,
     }
 }
 
@@ -56,6 +57,8 @@ const fn space_command(
         },
         in_private_menu,
         in_group_menu: true,
+        // What members may use, a group may turn off for them.
+        disableable: matches!(access, Access::Member),
     }
 }
 
@@ -179,6 +182,128 @@ async fn confirmed(
             Ok(Applied::Done(text))
         }
         _ => Ok(Applied::Refused(t!(lang, "mod-confirm-gone"))),
+    }
+}
+
+/// Reads a guard's action: `delete`, `warn`, `mute`, `kick`, `ban`,
+/// `tmute <d>`, `tban <d>` (those `allowed`); the reply explaining a bad
+/// one otherwise.
+pub fn parse_guard_action(
+    lang: Lang,
+    args: &str,
+    allowed: &[&str],
+) -> Result<crate::store::GuardAction, String> {
+    use crate::store::GuardAction as A;
+    let mut words = args.split_whitespace();
+    let mode = words.next().map(str::to_lowercase).unwrap_or_default();
+    let bad = || {
+        t!(
+            lang,
+            "guard-action-bad",
+            input = crate::format::echo(args.trim()),
+            actions = allowed.join(", ")
+        )
+    };
+    if !allowed.contains(&mode.as_str()) {
+        return Err(bad());
+    }
+    let mut timed = || -> Result<u64, String> {
+        let word = words.next().ok_or_else(bad)?;
+        duration::parse(word).map(|d| d.as_secs()).map_err(|error| {
+            t!(
+                lang,
+                error.locale_key(),
+                duration = crate::format::echo(word)
+            )
+        })
+    };
+    Ok(match mode.as_str() {
+        "delete" => A::Delete,
+        "warn" => A::Warn,
+        "mute" => A::Mute,
+        "kick" => A::Kick,
+        "ban" => A::Ban,
+        "tmute" => A::TempMute(timed()?),
+        "tban" => A::TempBan(timed()?),
+        _ => return Err(bad()),
+    })
+}
+
+/// A guard's action in words ("mute for 2d").
+pub fn guard_action_text(lang: Lang, action: crate::store::GuardAction) -> String {
+    use crate::store::GuardAction as A;
+    let span = |seconds: u64| duration::format(std::time::Duration::from_secs(seconds));
+    match action {
+        A::Delete => t!(lang, "guard-action-delete"),
+        A::Warn => t!(lang, "guard-action-warn"),
+        A::Mute => t!(lang, "mod-mode-mute"),
+        A::Kick => t!(lang, "mod-mode-kick"),
+        A::Ban => t!(lang, "mod-mode-ban"),
+        A::TempMute(seconds) => t!(lang, "mod-mode-tmute", duration = span(seconds)),
+        A::TempBan(seconds) => t!(lang, "mod-mode-tban", duration = span(seconds)),
+    }
+}
+
+/// A guard's sanction on a member (the blacklist's, antiflood's), the bot
+/// acting: checked and recorded as an admin's would be. The announcement
+/// for the group, or `None` when there is nothing to announce (`Delete`) or
+/// the sanction could not be applied (logged: admins hear of a missing
+/// right on the setting commands).
+pub async fn punish(
+    state: &AppState,
+    lang: Lang,
+    chat_id: i64,
+    title: &str,
+    user: &teloxide::types::User,
+    action: crate::store::GuardAction,
+    reason: String,
+) -> Result<Option<String>, HandlerError> {
+    use crate::store::GuardAction as A;
+    let bot = teloxide::types::User {
+        id: state.auth.bot_id(),
+        is_bot: true,
+        first_name: state.bot_username.clone(),
+        last_name: None,
+        username: Some(state.bot_username.clone()),
+        language_code: None,
+        is_premium: false,
+        added_to_attachment_menu: false,
+    };
+    let acting = Acting {
+        chat_id,
+        title,
+        actor: &bot,
+        via_connection: false,
+    };
+    let subject = Subject {
+        id: user.id.0 as i64,
+        name: Some(user.first_name.clone()),
+    };
+    let (sanction, duration) = match action {
+        A::Delete => return Ok(None),
+        A::Warn => {
+            let (_, text, _) = warns::give(state, lang, &acting, subject, Some(reason)).await?;
+            return Ok(Some(text));
+        }
+        A::Mute => (Sanction::Mute, None),
+        A::Kick => (Sanction::Kick, None),
+        A::Ban => (Sanction::Ban, None),
+        A::TempMute(seconds) => (Sanction::TempMute, Some(seconds)),
+        A::TempBan(seconds) => (Sanction::TempBan, Some(seconds)),
+    };
+    let request = sanction::Request {
+        acting,
+        subject,
+        sanction,
+        duration: duration.map(std::time::Duration::from_secs),
+        reason: Some(reason),
+    };
+    match sanction::apply(state, lang, &request).await? {
+        Applied::Done(text) => Ok(Some(text)),
+        Applied::Refused(why) => {
+            tracing::debug!(why, "a guard's sanction was not applied");
+            Ok(None)
+        }
     }
 }
 

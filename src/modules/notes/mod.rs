@@ -37,6 +37,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: true,
         },
         CommandSpec {
             name: "notes",
@@ -48,6 +49,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: true,
         },
         CommandSpec {
             name: "save",
@@ -59,6 +61,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: false,
             in_group_menu: true,
+            disableable: false,
         },
         CommandSpec {
             name: "clear",
@@ -70,6 +73,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: false,
             in_group_menu: true,
+            disableable: false,
         },
     ],
     buttons: &[ButtonSpec {

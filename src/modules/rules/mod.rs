@@ -23,6 +23,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: true,
             in_group_menu: true,
+            disableable: true,
         },
         CommandSpec {
             name: "setrules",
@@ -34,6 +35,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: false,
             in_group_menu: true,
+            disableable: false,
         },
         CommandSpec {
             name: "clearrules",
@@ -45,6 +47,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
             },
             in_private_menu: false,
             in_group_menu: true,
+            disableable: false,
         },
     ],
     buttons: &[],

@@ -1,0 +1,1 @@
+//! Filters and antiflood, on one castellan and across replicas.

@@ -1,0 +1,1 @@
+//! Locks, blacklists and disabled commands.
