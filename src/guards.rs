@@ -485,6 +485,21 @@ mod tests {
         assert_eq!(bits.len(), LockKind::ALL.len());
     }
 
+    /// What a heavily guarded chat holds in memory (the figure
+    /// BENCHMARKS.md reports): 200 filters with short replies, 200 entries.
+    #[test]
+    fn a_heavily_guarded_chat_costs_tens_of_kilobytes() {
+        let keywords: Vec<String> = (0..200).map(|i| format!("keyword{i}")).collect();
+        let entries: Vec<String> = (0..200).map(|i| format!("bad*word{i}")).collect();
+        let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+        let g = guards(&keywords, &entries);
+        let bytes = g.memory();
+        println!("a chat with 200 filters and 200 blacklist entries: {bytes} bytes");
+        assert!(bytes < 1 << 20, "{bytes} bytes");
+        assert_eq!(g.hits("say keyword7 now"), vec![Hit::Filter(7)]);
+    }
+
     #[test]
     fn a_build_across_an_invalidation_is_not_kept() {
         let cache = GuardCache::default();

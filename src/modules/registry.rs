@@ -75,6 +75,29 @@ impl std::fmt::Debug for CommandSpec {
 }
 
 impl CommandSpec {
+    /// A command on a group, in the group or through a connection to it,
+    /// listed in the group's menu (and the PM one when `in_private_menu`).
+    /// What members may use, a group may turn off for them.
+    pub const fn group(
+        name: &'static str,
+        access: Access,
+        run: SpaceRun,
+        in_private_menu: bool,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            aliases: &[],
+            scope: Scope::Space {
+                access,
+                via: Via::GROUP,
+                run,
+            },
+            in_private_menu,
+            in_group_menu: true,
+            disableable: matches!(access, Access::Member),
+        }
+    }
+
     /// Locale key of the one-line description.
     pub fn description_key(&self) -> String {
         format!("cmd-{}", self.name)

@@ -9,13 +9,12 @@
 use std::time::Duration;
 
 use crate::auth::Right;
-use crate::commands::{Access, Via};
+use crate::commands::Access;
 use crate::context::{Ctx, HandlerError, HandlerResult, Target, send_html};
 use crate::guards::ChatGuards;
 use crate::i18n::{Html, Lang};
 use crate::modules::registry::{
-    self, CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Scope,
-    Stage, Verdict,
+    CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Stage, Verdict,
 };
 use crate::modules::{guard_notes, moderation};
 use crate::store::FloodSettings;
@@ -30,50 +29,30 @@ const MOST: u32 = 200;
 const SHORTEST: Duration = Duration::from_secs(1);
 const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
 
-const fn command(
-    name: &'static str,
-    access: Access,
-    run: registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        disableable: matches!(access, Access::Member),
-    }
-}
-
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "antiflood",
     aliases: &["flood", "antiinundacion"],
     help: Some(("module-antiflood", "help-antiflood")),
     commands: &[
-        command(
+        CommandSpec::group(
             "setflood",
             SETTINGS,
             |ctx, target, command| Box::pin(set_flood(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "setfloodtimer",
             SETTINGS,
             |ctx, target, command| Box::pin(set_timer(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "setfloodmode",
             SETTINGS,
             |ctx, target, command| Box::pin(set_mode(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "flood",
             Access::Member,
             |ctx, target, command| Box::pin(show(ctx, target, command)),

@@ -4,13 +4,12 @@
 //! guards' (one automaton per chat).
 
 use crate::auth::Right;
-use crate::commands::{Access, Via};
+use crate::commands::Access;
 use crate::context::{Ctx, HandlerError, HandlerResult, Target, send_html};
 use crate::guards::{ChatGuards, Hit, fold};
 use crate::i18n::{Html, Lang, escape};
 use crate::modules::registry::{
-    self, CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Scope,
-    Stage, Verdict,
+    CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Stage, Verdict,
 };
 use crate::modules::{guard_notes, moderation};
 use crate::t;
@@ -20,50 +19,30 @@ const SETTINGS: Access = Access::Admin(Right::ChangeInfo);
 pub const MAX_ENTRIES: usize = 500;
 const ACTIONS: [&str; 7] = ["delete", "warn", "mute", "kick", "ban", "tmute", "tban"];
 
-const fn command(
-    name: &'static str,
-    access: Access,
-    run: registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        disableable: matches!(access, Access::Member),
-    }
-}
-
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "blacklists",
     aliases: &["blacklist", "lista negra"],
     help: Some(("module-blacklists", "help-blacklists")),
     commands: &[
-        command(
+        CommandSpec::group(
             "addblacklist",
             SETTINGS,
             |ctx, target, command| Box::pin(change(ctx, target, command, true)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "rmblacklist",
             SETTINGS,
             |ctx, target, command| Box::pin(change(ctx, target, command, false)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "blacklist",
             Access::Member,
             |ctx, target, command| Box::pin(list(ctx, target, command)),
             true,
         ),
-        command(
+        CommandSpec::group(
             "blacklistmode",
             SETTINGS,
             |ctx, target, command| Box::pin(mode(ctx, target, command)),

@@ -4,64 +4,44 @@
 //! command's declaration (`disableable`); the connection commands never.
 
 use crate::auth::Right;
-use crate::commands::{Access, Via};
+use crate::commands::Access;
 use crate::context::{Ctx, HandlerResult, Target};
 use crate::i18n::Html;
-use crate::modules::registry::{self, CommandSpec, Interests, ModuleSpec, ParsedCommand, Scope};
+use crate::modules::registry::{self, CommandSpec, Interests, ModuleSpec, ParsedCommand};
 use crate::t;
 
 const SETTINGS: Access = Access::Admin(Right::ChangeInfo);
-
-const fn command(
-    name: &'static str,
-    access: Access,
-    run: registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        disableable: false,
-    }
-}
 
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "disabling",
     aliases: &["disable", "disabled", "deshabilitar"],
     help: Some(("module-disabling", "help-disabling")),
     commands: &[
-        command(
+        CommandSpec::group(
             "disable",
             SETTINGS,
             |ctx, target, command| Box::pin(switch(ctx, target, command, true)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "enable",
             SETTINGS,
             |ctx, target, command| Box::pin(switch(ctx, target, command, false)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "disabled",
             Access::Member,
             |ctx, target, command| Box::pin(disabled(ctx, target, command)),
             true,
         ),
-        command(
+        CommandSpec::group(
             "disableable",
             Access::Member,
             |ctx, _, _| Box::pin(disableable(ctx)),
             true,
         ),
-        command(
+        CommandSpec::group(
             "disabledel",
             SETTINGS,
             |ctx, target, command| Box::pin(delete_setting(ctx, target, command)),

@@ -7,14 +7,14 @@ use teloxide::prelude::*;
 use teloxide::types::{ChatMemberKind, InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::auth::Right;
-use crate::commands::{Access, Via};
+use crate::commands::Access;
 use crate::context::{Ctx, HandlerError, HandlerResult, Target, send_html};
 use crate::format::{echo, message_tail, replied_content, stored_to_html};
 use crate::guards::{ChatGuards, Hit, fold};
 use crate::i18n::{Html, Lang, escape};
 use crate::modules::registry::{
-    self, ButtonSpec, CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand,
-    Press, Scope, Stage, Verdict,
+    ButtonSpec, CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand,
+    Press, Stage, Verdict,
 };
 use crate::modules::{answer, edit_or_send, plain};
 use crate::t;
@@ -26,50 +26,30 @@ pub const MAX_FILTERS: u64 = 500;
 const MAX_KEYWORD: usize = 100;
 const CLEAR_PREFIX: &str = "filtersclear";
 
-const fn command(
-    name: &'static str,
-    access: Access,
-    run: registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        disableable: matches!(access, Access::Member),
-    }
-}
-
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "filters",
     aliases: &["filter", "filtros"],
     help: Some(("module-filters", "help-filters")),
     commands: &[
-        command(
+        CommandSpec::group(
             "filter",
             SETTINGS,
             |ctx, target, command| Box::pin(add(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "stop",
             SETTINGS,
             |ctx, target, command| Box::pin(stop(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "stopall",
             SETTINGS,
             |ctx, target, command| Box::pin(stop_all(ctx, target, command)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "filters",
             Access::Member,
             |ctx, target, command| Box::pin(list(ctx, target, command)),

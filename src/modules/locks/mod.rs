@@ -6,63 +6,42 @@
 use teloxide::payloads::{BanChatMember, DeleteMessage};
 
 use crate::auth::Right;
-use crate::commands::{Access, Via};
+use crate::commands::Access;
 use crate::context::{Ctx, HandlerError, HandlerResult, Target};
 use crate::guards::{LockKind, added_bots};
 use crate::modules::guard_notes;
 use crate::modules::registry::{
-    self, CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Scope,
-    Stage, Verdict,
+    CommandSpec, Guard, Guarded, Inspected, Interests, ModuleSpec, ParsedCommand, Stage, Verdict,
 };
 use crate::t;
 use crate::telegram::Refusal;
 
 const SETTINGS: Access = Access::Admin(Right::ChangeInfo);
 
-const fn command(
-    name: &'static str,
-    access: Access,
-    run: registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        disableable: matches!(access, Access::Member),
-    }
-}
-
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "locks",
     aliases: &["lock", "bloqueos"],
     help: Some(("module-locks", "help-locks")),
     commands: &[
-        command(
+        CommandSpec::group(
             "lock",
             SETTINGS,
             |ctx, target, command| Box::pin(switch(ctx, target, command, true)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "unlock",
             SETTINGS,
             |ctx, target, command| Box::pin(switch(ctx, target, command, false)),
             false,
         ),
-        command(
+        CommandSpec::group(
             "locks",
             Access::Member,
             |ctx, target, command| Box::pin(show(ctx, target, command)),
             true,
         ),
-        command(
+        CommandSpec::group(
             "locktypes",
             Access::Member,
             |ctx, _, _| Box::pin(types(ctx)),

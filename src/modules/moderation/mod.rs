@@ -41,27 +41,6 @@ const fn sanction_command(
     }
 }
 
-const fn space_command(
-    name: &'static str,
-    access: Access,
-    run: crate::modules::registry::SpaceRun,
-    in_private_menu: bool,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        scope: Scope::Space {
-            access,
-            via: Via::GROUP,
-            run,
-        },
-        in_private_menu,
-        in_group_menu: true,
-        // What members may use, a group may turn off for them.
-        disableable: matches!(access, Access::Member),
-    }
-}
-
 pub static MODULE: ModuleSpec = ModuleSpec {
     id: "moderation",
     aliases: &[
@@ -96,43 +75,43 @@ pub static MODULE: ModuleSpec = ModuleSpec {
         sanction_command("unmute", |ctx, target, command| {
             Box::pin(sanction::command(ctx, target, command, Sanction::Unmute))
         }),
-        space_command(
+        CommandSpec::group(
             "warn",
             RESTRICT,
             |ctx, target, command| Box::pin(warns::warn(ctx, target, command)),
             false,
         ),
-        space_command(
+        CommandSpec::group(
             "warns",
             Access::Member,
             |ctx, target, command| Box::pin(warns::list(ctx, target, command)),
             true,
         ),
-        space_command(
+        CommandSpec::group(
             "rmwarn",
             RESTRICT,
             |ctx, target, command| Box::pin(warns::remove(ctx, target, command, false)),
             false,
         ),
-        space_command(
+        CommandSpec::group(
             "resetwarns",
             RESTRICT,
             |ctx, target, command| Box::pin(warns::remove(ctx, target, command, true)),
             false,
         ),
-        space_command(
+        CommandSpec::group(
             "warnlimit",
             SETTINGS,
             |ctx, target, command| Box::pin(warns::limit(ctx, target, command)),
             false,
         ),
-        space_command(
+        CommandSpec::group(
             "warnmode",
             SETTINGS,
             |ctx, target, command| Box::pin(warns::mode(ctx, target, command)),
             false,
         ),
-        space_command(
+        CommandSpec::group(
             "modlog",
             RESTRICT,
             |ctx, target, command| Box::pin(modlog(ctx, target, command)),
