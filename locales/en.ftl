@@ -367,9 +367,15 @@ filters-creator-only = Only the creator of <b>{ $title }</b> can remove every fi
 filters-creator-only-plain = Only the group's creator can remove every filter.
 filters-clear-confirm = Remove every filter of <b>{ $title }</b>? This cannot be undone.
 button-filters-clear = Remove every filter
-filters-cleared = { $count } filters removed.
+filters-cleared = { $count ->
+        [one] One filter removed.
+       *[other] { $count } filters removed.
+    }
 filters-none = <b>{ $title }</b> has no filters.
-filters-list = { $count } filters in <b>{ $title }</b>:
+filters-list = { $count ->
+        [one] One filter in <b>{ $title }</b>:
+       *[other] { $count } filters in <b>{ $title }</b>:
+    }
     { $filters }
 disable-usage = Which commands? /disable id rules — /disableable lists them.
 enable-usage = Which commands? /enable id rules

@@ -367,9 +367,15 @@ filters-creator-only = Solo el creador de <b>{ $title }</b> puede quitar todos l
 filters-creator-only-plain = Solo el creador del grupo puede quitar todos los filtros.
 filters-clear-confirm = ¿Quitar todos los filtros de <b>{ $title }</b>? No se puede deshacer.
 button-filters-clear = Quitar todos los filtros
-filters-cleared = { $count } filtros quitados.
+filters-cleared = { $count ->
+        [one] Un filtro quitado.
+       *[other] { $count } filtros quitados.
+    }
 filters-none = <b>{ $title }</b> no tiene filtros.
-filters-list = { $count } filtros en <b>{ $title }</b>:
+filters-list = { $count ->
+        [one] Un filtro en <b>{ $title }</b>:
+       *[other] { $count } filtros en <b>{ $title }</b>:
+    }
     { $filters }
 disable-usage = ¿Qué comandos? /disable id rules — /disableable los lista.
 enable-usage = ¿Qué comandos? /enable id rules

@@ -147,11 +147,11 @@ fn sanctions_of(tg: &FakeTelegram, user: i64) -> usize {
 fn assert_listed(listed: &SentMessage, keywords: &[&str]) {
     let mut lines = listed.text.lines();
     let heading = lines.next().unwrap_or_default();
-    assert!(
-        heading.starts_with(&keywords.len().to_string()) && heading.ends_with("in Team:"),
-        "{}",
-        listed.text
-    );
+    let count = match keywords.len() {
+        1 => "One filter".to_owned(),
+        n => format!("{n} filters"),
+    };
+    assert_eq!(heading, format!("{count} in Team:"), "{}", listed.text);
     let items: Vec<&str> = lines.map(|line| line.trim_start_matches("• ")).collect();
     assert_eq!(items, keywords, "{}", listed.text);
 }
