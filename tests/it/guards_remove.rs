@@ -27,6 +27,7 @@ crate::backend_tests!(
     guards_set_through_a_connection,
     chatter_costs_no_call_with_or_without_guards,
     guards_survive_a_restart,
+    privacy_mode_hiding_messages_is_told_on_the_setting,
 );
 
 /// Every lock kind that a message is, with how to make one (see [`sample`]).
@@ -1014,4 +1015,31 @@ async fn guards_survive_a_restart(backend: Backend) {
     );
     assert!(app.tg.is_deleted(chat, casino));
     caught_up(&app, owner, chat).await;
+}
+
+const PRIVACY: &str = "My privacy mode hides ordinary group messages from me";
+
+/// A bot in privacy mode (Telegram's default) that is not an admin never
+/// sees the messages a lock or a blacklist watches: the setting says so;
+/// once the bot is an admin it sees them and the note is gone.
+async fn privacy_mode_hiding_messages_is_told_on_the_setting(backend: Backend) {
+    let Some(app) = spawn_unlimited(backend).await else {
+        return;
+    };
+    let (chat, owner) = app.group_with_owner("Team");
+    let text = answer(&app, owner, chat, "/lock sticker").await;
+    assert!(text.starts_with("Locked in Team: sticker."), "{text}");
+    assert!(text.contains(PRIVACY), "{text}");
+    let text = answer(&app, owner, chat, "/addblacklist casino").await;
+    assert!(text.contains(PRIVACY), "{text}");
+    // Disabling watches commands, which the bot receives anyway.
+    let text = answer(&app, owner, chat, "/disabledel on").await;
+    assert!(!text.contains(PRIVACY), "{text}");
+
+    app.tg.set_bot_admin(chat, AdminRights::usual());
+    caught_up(&app, owner, chat).await;
+    let text = answer(&app, owner, chat, "/lock sticker").await;
+    assert!(text.starts_with("Locked in Team: sticker."), "{text}");
+    assert!(!text.contains(PRIVACY), "{text}");
+    assert!(!text.contains("I need the admin right"), "{text}");
 }
