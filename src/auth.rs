@@ -548,6 +548,27 @@ impl Auth {
         Ok(membership)
     }
 
+    /// What is known, without asking Telegram, of the bot's own rights in
+    /// `chat_id`: `Some(None)` when it is known to be no administrator,
+    /// `Some(Some(rights))` when its rights are known, `None` when nothing
+    /// is.
+    pub fn bot_rights_known(&self, chat_id: i64) -> Option<Option<Rights>> {
+        let cache = self.lock_cache();
+        if let Some(entry) = cache.chats.get(&chat_id) {
+            return entry
+                .membership(self.bot_id.0)
+                .map(|standing| match standing {
+                    Membership::Admin(rights) => Some(rights),
+                    _ => None,
+                });
+        }
+        cache
+            .bot_not_admin
+            .get(&chat_id)
+            .filter(|at| at.elapsed() < ADMIN_CACHE_TTL)
+            .map(|_| None)
+    }
+
     /// Whether the bot's own standing in `chat_id` is worth asking along
     /// with a user's: unknown there, it decides whether answers are kept.
     fn wants_bot_status(&self, chat_id: i64) -> bool {

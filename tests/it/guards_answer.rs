@@ -39,6 +39,7 @@ crate::backend_tests!(
     flood_settings_need_the_right_to_change_info,
     guards_set_through_a_connection,
     chatter_past_many_guards_costs_nothing,
+    a_bot_that_cannot_restrict_counts_nothing,
 );
 
 // ------------------------------------------------------------------ helpers
@@ -1234,4 +1235,30 @@ async fn antiflood_counts_exactly_across_replicas() {
     }
     assert_eq!(sanctions_of(&app.tg, bea), 1);
     second.stop().await;
+}
+
+/// Where the bot may not restrict members, antiflood cannot act: the
+/// setting says so, and members' messages cost no call (not even the
+/// admin list asked to see who is exempt) and no count.
+async fn a_bot_that_cannot_restrict_counts_nothing(backend: Backend) {
+    let Some(app) = spawn_unlimited(backend).await else {
+        return;
+    };
+    app.tg.set_privacy_mode(false);
+    let (chat, owner) = app.group_with_owner("Team");
+    let bea = member(&app, chat, "Bea");
+    let text = set(&app, owner, chat, "/setflood 3").await;
+    assert!(
+        text.contains("I need the admin right to ban users in <b>Team</b>")
+            || text.contains("I need the admin right to ban users in Team"),
+        "{text}"
+    );
+    // The first message learns the bot's standing (one call at most).
+    chatter(&app, bea, chat, 1);
+    app.id_in_group(owner, chat).await;
+    let start = app.tg.request_count();
+    chatter(&app, bea, chat, 5);
+    app.id_in_group(owner, chat).await;
+    assert_eq!(calls_since(&app.tg, start), ["sendMessage"]);
+    assert_eq!(sanctions_of(&app.tg, bea), 0);
 }

@@ -75,8 +75,12 @@ fn fires(guards: &ChatGuards, inspected: &Inspected<'_>) -> bool {
 }
 
 /// Counts a member's message; past a limit, the group's flood action.
+/// Where the bot cannot restrict members nothing is counted: it could not
+/// act (`/setflood` and `/flood` say so), and asking who is exempt would
+/// cost a call per message where the bot is no admin (nothing is cached
+/// there).
 async fn count(guarded: &Guarded<'_>) -> Result<Verdict, HandlerError> {
-    if guarded.exempt().await? {
+    if !bot_can_restrict(guarded).await || guarded.exempt().await? {
         return Ok(Verdict::Pass);
     }
     let (msg, state, flood) = (guarded.msg, guarded.state, &guarded.guards.flood);
@@ -107,6 +111,21 @@ async fn count(guarded: &Guarded<'_>) -> Result<Verdict, HandlerError> {
         send_html(&state.telegram, msg.chat.id, text, None, None, lang)?;
     }
     Ok(Verdict::Stop)
+}
+
+/// Whether the bot may restrict members in the guarded chat: known from
+/// the member cache, or asked once (the answer is then kept).
+async fn bot_can_restrict(guarded: &Guarded<'_>) -> bool {
+    let auth = &guarded.state.auth;
+    let chat_id = guarded.msg.chat.id.0;
+    let rights = match auth.bot_rights_known(chat_id) {
+        Some(rights) => rights,
+        None => match auth.membership(chat_id, auth.bot_id()).await {
+            Ok(crate::auth::Membership::Admin(rights)) => Some(rights),
+            _ => None,
+        },
+    };
+    rights.is_some_and(|rights| rights.holds(Right::RestrictMembers))
 }
 
 fn settings_text(lang: Lang, title: &str, flood: &FloodSettings) -> String {
