@@ -498,6 +498,8 @@ async fn moderation_through_a_connection_rechecks_the_right(backend: Backend) {
     };
     let (chat, owner) = moderated_group(&app, "Team");
     let spammer = member_who_spoke(&app, chat, "Spam", "spammer");
+    // The group's lane has learned Spam's name before a PM asks for it.
+    group_caught_up(&app, owner, chat).await;
     let ada = app.user_in(chat, "Ada", MemberStatus::Administrator);
     let reply = app.pm(ada, &format!("/connect {chat}")).await;
     assert!(
