@@ -415,6 +415,10 @@ async fn follow_admin_changes(state: Arc<AppState>, first: Option<AdminChanges>)
                 match changes.next().await {
                     Ok(AdminChange::Chat(chat_id)) => state.auth.invalidate(chat_id),
                     Ok(AdminChange::Guards(chat_id)) => state.guards.invalidate(chat_id),
+                    Ok(AdminChange::Member(chat_id, user_id)) => state.auth.invalidate_member(
+                        chat_id,
+                        teloxide::types::UserId(u64::try_from(user_id).unwrap_or(0)),
+                    ),
                     Ok(AdminChange::Unknown) => {
                         state.auth.invalidate_all();
                         state.guards.invalidate_all();

@@ -884,6 +884,11 @@ pub trait Store: Send + Sync + 'static {
     /// on the channel of admin changes). SQLite: nothing to tell.
     async fn announce_guards_changed(&self, chat_id: i64) -> StoreResult<()>;
 
+    /// Tells every castellan sharing this database that one member's
+    /// standing in `chat_id` changed (not to or from admin), so they forget
+    /// what they knew of that member alone. SQLite: nothing to tell.
+    async fn announce_member_changed(&self, chat_id: i64, user_id: i64) -> StoreResult<()>;
+
     /// What every castellan on this database announces; `None` on SQLite.
     async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>>;
 
@@ -1056,6 +1061,9 @@ pub enum AdminChange {
     Chat(i64),
     /// This chat's guards changed ([`Store::announce_guards_changed`]).
     Guards(i64),
+    /// This member's standing in this chat changed
+    /// ([`Store::announce_member_changed`]).
+    Member(i64, i64),
     /// Announcements may have been missed (the connection was lost):
     /// anything may have changed.
     Unknown,
@@ -1084,11 +1092,22 @@ pub(crate) fn guards_announcement(origin: &str, chat_id: i64) -> String {
 
 const GUARDS_WORD: &str = "guards";
 
+/// The payload announcing a change of one member's standing in `chat_id`.
+pub(crate) fn member_announcement(origin: &str, chat_id: i64, user_id: i64) -> String {
+    format!("{origin} {MEMBER_WORD} {chat_id} {user_id}")
+}
+
+const MEMBER_WORD: &str = "member";
+
 /// What an announcement's payload says, and by whom; `None` when unreadable.
 fn parse_announcement(payload: &str) -> Option<(&str, AdminChange)> {
     let (origin, rest) = payload.split_once(' ')?;
     let change = match rest.split_once(' ') {
         Some((GUARDS_WORD, chat)) => AdminChange::Guards(chat.parse().ok()?),
+        Some((MEMBER_WORD, ids)) => {
+            let (chat, user) = ids.split_once(' ')?;
+            AdminChange::Member(chat.parse().ok()?, user.parse().ok()?)
+        }
         Some(_) => return None,
         None => AdminChange::Chat(rest.parse().ok()?),
     };

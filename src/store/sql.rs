@@ -243,6 +243,19 @@ const SQLITE_UPSERT_HISTORY: &str = upsert_history!(
 const POSTGRES_UPSERT_HISTORY: &str = upsert_history!("nextval('connection_history_seq')");
 
 impl SqlStore {
+    /// Sends an announcement to every castellan on the database
+    /// (PostgreSQL `NOTIFY`); SQLite serves one process: nobody to tell.
+    async fn announce(&self, payload: String) -> StoreResult<()> {
+        if let Pool::Postgres(pool) = &self.pool {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(admin_channel(pool).await?)
+                .bind(payload)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Connects to the database the URL names and runs its migrations.
     pub async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
         Self::open_with(url, OpenOptions::default()).await
@@ -380,27 +393,18 @@ impl Store for SqlStore {
     }
 
     async fn announce_admins_changed(&self, chat_id: i64) -> StoreResult<()> {
-        // SQLite: one process, nobody else to tell.
-        if let Pool::Postgres(pool) = &self.pool {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(admin_channel(pool).await?)
-                .bind(super::announcement(&self.origin, chat_id))
-                .execute(pool)
-                .await?;
-        }
-        Ok(())
+        self.announce(super::announcement(&self.origin, chat_id))
+            .await
     }
 
     async fn announce_guards_changed(&self, chat_id: i64) -> StoreResult<()> {
-        // SQLite: one process, nobody else to tell.
-        if let Pool::Postgres(pool) = &self.pool {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(admin_channel(pool).await?)
-                .bind(super::guards_announcement(&self.origin, chat_id))
-                .execute(pool)
-                .await?;
-        }
-        Ok(())
+        self.announce(super::guards_announcement(&self.origin, chat_id))
+            .await
+    }
+
+    async fn announce_member_changed(&self, chat_id: i64, user_id: i64) -> StoreResult<()> {
+        self.announce(super::member_announcement(&self.origin, chat_id, user_id))
+            .await
     }
 
     async fn admin_changes(&self) -> StoreResult<Option<AdminChanges>> {

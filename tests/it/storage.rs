@@ -3697,8 +3697,9 @@ async fn migrate_chat_moves_guards_on_conflict(backend: Backend) {
     }
 }
 
-/// A change of a chat's guards reaches every other castellan on the
-/// database, told apart from a change of its admins; a castellan's own
+/// A change of a chat's guards, or of one member's standing, reaches every
+/// other castellan on the database, told apart from a change of its
+/// admins; a castellan's own
 /// announcements never come back to it. SQLite: nothing to announce.
 async fn guards_announcements_reach_other_stores(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
@@ -3717,8 +3718,13 @@ async fn guards_announcements_reach_other_stores(backend: Backend) {
         .announce_guards_changed(-1_000_000_000_300)
         .await
         .unwrap();
+    listening.announce_member_changed(-100, 7).await.unwrap();
+    other
+        .announce_member_changed(-1_000_000_000_300, 4_503_599_627_370_495)
+        .await
+        .unwrap();
     let mut heard = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.next())
             .await
             .expect("an announcement in time")
@@ -3731,6 +3737,7 @@ async fn guards_announcements_reach_other_stores(backend: Backend) {
             AdminChange::Guards(-100),
             AdminChange::Chat(-200),
             AdminChange::Guards(-1_000_000_000_300),
+            AdminChange::Member(-1_000_000_000_300, 4_503_599_627_370_495),
         ]
     );
 }

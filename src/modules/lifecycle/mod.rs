@@ -79,7 +79,17 @@ async fn member_changed(state: &AppState, update: &ChatMemberUpdated) -> Handler
     let admins = matches!(old, Membership::Admin(_)) || matches!(new, Membership::Admin(_));
     let user: UserId = update.new_chat_member.user.id;
     state.auth.member_changed(chat_id, user, new, admins);
-    state.store.announce_admins_changed(chat_id).await?;
+    // Others forget the whole chat's admins only when an admin changed; a
+    // member joining or leaving (a raid of joins) drops that member alone.
+    if admins {
+        state.store.announce_admins_changed(chat_id).await?;
+    } else {
+        let user_id = i64::try_from(user.0).unwrap_or(i64::MAX);
+        state
+            .store
+            .announce_member_changed(chat_id, user_id)
+            .await?;
+    }
     learn_user(state, chat_id, &update.new_chat_member.user).await
 }
 
