@@ -205,6 +205,11 @@ pub enum Membership {
 }
 
 impl Membership {
+    /// Whether this standing may do what `right` allows.
+    pub fn holds(self, right: Right) -> bool {
+        matches!(self, Membership::Admin(rights) if rights.holds(right))
+    }
+
     pub fn of(member: &ChatMember) -> Self {
         match &member.kind {
             ChatMemberKind::Owner(_) | ChatMemberKind::Administrator(_) => {
@@ -548,27 +553,6 @@ impl Auth {
         Ok(membership)
     }
 
-    /// What is known, without asking Telegram, of the bot's own rights in
-    /// `chat_id`: `Some(None)` when it is known to be no administrator,
-    /// `Some(Some(rights))` when its rights are known, `None` when nothing
-    /// is.
-    pub fn bot_rights_known(&self, chat_id: i64) -> Option<Option<Rights>> {
-        let cache = self.lock_cache();
-        if let Some(entry) = cache.chats.get(&chat_id) {
-            return entry
-                .membership(self.bot_id.0)
-                .map(|standing| match standing {
-                    Membership::Admin(rights) => Some(rights),
-                    _ => None,
-                });
-        }
-        cache
-            .bot_not_admin
-            .get(&chat_id)
-            .filter(|at| at.elapsed() < ADMIN_CACHE_TTL)
-            .map(|_| None)
-    }
-
     /// Whether the bot's own standing in `chat_id` is worth asking along
     /// with a user's: unknown there, it decides whether answers are kept.
     fn wants_bot_status(&self, chat_id: i64) -> bool {
@@ -643,8 +627,8 @@ impl Auth {
                 _ => None,
             });
         }
-        if let Some(known) = self.cached_admins(chat_id) {
-            return Ok(known.get(&user_id.0).copied());
+        if let Some(known) = self.cached_admin_rights(chat_id, user_id) {
+            return Ok(known);
         }
         // An invalidation that comes while Telegram answers makes this
         // answer stale: it is used once, not stored.
@@ -669,13 +653,26 @@ impl Auth {
     }
 
     fn cached(&self, chat_id: i64, user_id: UserId) -> Option<Membership> {
-        self.lock_cache().chats.get(&chat_id)?.membership(user_id.0)
+        let cache = self.lock_cache();
+        if let Some(entry) = cache.chats.get(&chat_id) {
+            return entry.membership(user_id.0);
+        }
+        // The bot found a plain member there lately: that much is known
+        // of itself, though nothing is kept of the others.
+        let plain = user_id == self.bot_id
+            && cache
+                .bot_not_admin
+                .get(&chat_id)
+                .is_some_and(|at| at.elapsed() < ADMIN_CACHE_TTL);
+        plain.then_some(Membership::Member)
     }
 
-    fn cached_admins(&self, chat_id: i64) -> Option<HashMap<u64, Rights>> {
+    /// A user's rights by the chat's fresh cached admin list: `Some(None)`
+    /// for anyone it leaves out.
+    fn cached_admin_rights(&self, chat_id: i64, user_id: UserId) -> Option<Option<Rights>> {
         let cache = self.lock_cache();
         let (at, admins) = cache.chats.get(&chat_id)?.admins.as_ref()?;
-        (at.elapsed() < ADMIN_CACHE_TTL).then(|| admins.clone())
+        (at.elapsed() < ADMIN_CACHE_TTL).then(|| admins.get(&user_id.0).copied())
     }
 
     /// Forgets what the caches know of a chat's members and of the bot's

@@ -78,6 +78,11 @@ pub struct Ctx<'a> {
     pub lang: Lang,
 }
 
+/// A group or a supergroup: where group commands and guards work.
+pub fn is_group(chat: &teloxide::types::Chat) -> bool {
+    chat.is_group() || chat.is_supergroup()
+}
+
 pub fn no_preview() -> LinkPreviewOptions {
     LinkPreviewOptions {
         is_disabled: true,

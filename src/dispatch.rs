@@ -20,7 +20,9 @@ use teloxide::types::{
 };
 
 use crate::business::connection_id_of;
-use crate::context::{AppState, Ctx, HandlerError, HandlerResult, resolve_target, send_html};
+use crate::context::{
+    AppState, Ctx, HandlerError, HandlerResult, is_group, resolve_target, send_html,
+};
 use crate::i18n::Lang;
 use crate::metrics::CommandOutcome;
 use crate::modules::registry::{
@@ -238,15 +240,11 @@ fn observed(msg: &Message, state: &AppState) -> bool {
         .any(|(check, _)| check(state, msg))
 }
 
-fn in_group(msg: &Message) -> bool {
-    msg.chat.is_group() || msg.chat.is_supergroup()
-}
-
 /// Whether a group message has work to do with its chat's guards: when
 /// they are not loaded yet (its handler reads them), or when one fires.
 /// A chat with none costs one map lookup.
 fn guards_have_work(msg: &Message, state: &AppState) -> bool {
-    if !in_group(msg) {
+    if !is_group(&msg.chat) {
         return false;
     }
     let Some(guards) = state.guards.get(msg.chat.id.0) else {
@@ -275,7 +273,7 @@ fn inspect<'m>(msg: &'m Message, guards: &crate::guards::ChatGuards) -> Inspecte
 /// Runs a group message past its chat's guards, in stage order; `Stop`
 /// when one dealt with it (nothing else, commands included, fires).
 async fn guard(msg: &Message, state: &AppState) -> Result<Verdict, HandlerError> {
-    if !in_group(msg) || msg.from.is_none() {
+    if !is_group(&msg.chat) || msg.from.is_none() {
         return Ok(Verdict::Pass);
     }
     let guards = state.chat_guards(msg.chat.id.0).await?;
@@ -347,7 +345,7 @@ async fn message_endpoint(msg: Message, state: Arc<AppState>, tell: bool) -> Han
     // A group's command or service message reached the bot: it is in that
     // group (until a my_chat_member update says otherwise), so connection
     // checks need not ask Telegram about the bot itself.
-    if (msg.chat.is_group() || msg.chat.is_supergroup()) && msg.migrate_to_chat_id().is_none() {
+    if is_group(&msg.chat) && msg.migrate_to_chat_id().is_none() {
         state.auth.saw_bot_in(msg.chat.id.0);
     }
     // Boxed: the command handlers' future is large, and kept out of this

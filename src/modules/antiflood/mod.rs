@@ -114,18 +114,11 @@ async fn count(guarded: &Guarded<'_>) -> Result<Verdict, HandlerError> {
 }
 
 /// Whether the bot may restrict members in the guarded chat: known from
-/// the member cache, or asked once (the answer is then kept).
+/// the member cache (a plain member too), or asked once and then kept.
 async fn bot_can_restrict(guarded: &Guarded<'_>) -> bool {
     let auth = &guarded.state.auth;
-    let chat_id = guarded.msg.chat.id.0;
-    let rights = match auth.bot_rights_known(chat_id) {
-        Some(rights) => rights,
-        None => match auth.membership(chat_id, auth.bot_id()).await {
-            Ok(crate::auth::Membership::Admin(rights)) => Some(rights),
-            _ => None,
-        },
-    };
-    rights.is_some_and(|rights| rights.holds(Right::RestrictMembers))
+    let standing = auth.membership(guarded.msg.chat.id.0, auth.bot_id()).await;
+    standing.is_ok_and(|standing| standing.holds(Right::RestrictMembers))
 }
 
 fn settings_text(lang: Lang, title: &str, flood: &FloodSettings) -> String {

@@ -5,7 +5,7 @@
 use teloxide::types::{ChatMemberUpdated, Message, User, UserId};
 
 use crate::auth::Membership;
-use crate::context::{AppState, HandlerError, HandlerResult};
+use crate::context::{AppState, HandlerError, HandlerResult, is_group};
 use crate::directory::known_user;
 use crate::modules::registry::{Interests, ModuleSpec};
 
@@ -38,14 +38,10 @@ fn person(msg: &Message) -> Option<&User> {
     msg.from.as_ref().filter(|_| msg.sender_chat.is_none())
 }
 
-fn in_group(msg: &Message) -> bool {
-    msg.chat.is_group() || msg.chat.is_supergroup()
-}
-
 /// Whether a group message shows someone the directory does not know as
 /// they are now: the check on every group message, without a query.
 fn directory_news(state: &AppState, msg: &Message) -> bool {
-    in_group(msg) && people(msg).any(|user| state.directory.is_news(msg.chat.id.0, user))
+    is_group(&msg.chat) && people(msg).any(|user| state.directory.is_news(msg.chat.id.0, user))
 }
 
 /// Writes what is news to the directory: one write per person who changed.
@@ -102,7 +98,7 @@ async fn bot_changed(state: &AppState, update: &ChatMemberUpdated) -> HandlerRes
     state
         .auth
         .bot_changed(chat_id, Membership::of(&update.new_chat_member));
-    let in_group = update.chat.is_group() || update.chat.is_supergroup();
+    let in_group = is_group(&update.chat);
     if in_group && !update.new_chat_member.is_present() {
         let ended = state.store.end_connections_to(chat_id).await?;
         tracing::info!(

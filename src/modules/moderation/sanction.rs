@@ -121,20 +121,14 @@ async fn refusal(
     request: &Request<'_>,
 ) -> Result<Option<String>, HandlerError> {
     let subject = request.subject.id;
-    let action = request.sanction.name();
-    if subject == request.acting.actor.id.0 as i64 {
-        return Ok(Some(t!(lang, "mod-not-yourself", action = action)));
-    }
-    if subject == state.auth.bot_id().0 as i64 {
-        return Ok(Some(t!(lang, "mod-not-the-bot", action = action)));
-    }
-    if crate::telegram::is_stand_in(subject as u64) {
-        return Ok(Some(t!(lang, "mod-stand-in")));
+    let actor = request.acting.actor;
+    if let Some(text) = not_a_subject(state, lang, actor, subject, request.sanction.name()) {
+        return Ok(Some(text));
     }
     // The bot's own right first: without it nothing else matters.
     let bot = state.auth.bot_id();
     match state.auth.membership(request.acting.chat_id, bot).await {
-        Ok(Membership::Admin(rights)) if rights.holds(Right::RestrictMembers) => {}
+        Ok(standing) if standing.holds(Right::RestrictMembers) => {}
         Ok(_) => return Ok(Some(bot_lacks_right(lang, request.acting.title))),
         Err(error) => return access_refusal(lang, error).map(Some),
     }
@@ -159,6 +153,26 @@ async fn refusal(
         }
         _ => None,
     })
+}
+
+/// Who no moderation action is ever about, whatever their standing: the
+/// sender, the bot, and the stand-ins (anonymous admins, channels).
+pub fn not_a_subject(
+    state: &AppState,
+    lang: Lang,
+    actor: &User,
+    subject: i64,
+    action: &str,
+) -> Option<String> {
+    if subject == actor.id.0 as i64 {
+        Some(t!(lang, "mod-not-yourself", action = action))
+    } else if subject == state.auth.bot_id().0 as i64 {
+        Some(t!(lang, "mod-not-the-bot", action = action))
+    } else if crate::telegram::is_stand_in(subject as u64) {
+        Some(t!(lang, "mod-stand-in"))
+    } else {
+        None
+    }
 }
 
 fn bot_lacks_right(lang: Lang, title: &str) -> String {
@@ -467,8 +481,7 @@ pub async fn confirm_button(press: &Press<'_>) -> HandlerResult {
     };
     // The presser's own right, live.
     let rights = state.auth.membership(chat_id, query.from.id).await;
-    let holds =
-        matches!(rights, Ok(Membership::Admin(rights)) if rights.holds(Right::RestrictMembers));
+    let holds = rights.is_ok_and(|standing| standing.holds(Right::RestrictMembers));
     if !holds {
         let title = message.chat.title().unwrap_or_default();
         let text = lacks_right_text(lang, parsed.spec.name, title, Right::RestrictMembers);

@@ -164,15 +164,8 @@ async fn refusal(
     actor: &User,
     subject: &Subject,
 ) -> Result<Option<String>, HandlerError> {
-    let action = "warn";
-    if subject.id == actor.id.0 as i64 {
-        return Ok(Some(t!(lang, "mod-not-yourself", action = action)));
-    }
-    if subject.id == state.auth.bot_id().0 as i64 {
-        return Ok(Some(t!(lang, "mod-not-the-bot", action = action)));
-    }
-    if crate::telegram::is_stand_in(subject.id as u64) {
-        return Ok(Some(t!(lang, "mod-stand-in")));
+    if let Some(text) = sanction::not_a_subject(state, lang, actor, subject.id, "warn") {
+        return Ok(Some(text));
     }
     let standing = state
         .auth
@@ -345,8 +338,7 @@ pub async fn remove_button(press: &Press<'_>) -> HandlerResult {
     };
     let chat_id = chat.id.0;
     let standing = state.auth.membership(chat_id, query.from.id).await;
-    let holds =
-        matches!(standing, Ok(Membership::Admin(rights)) if rights.holds(Right::RestrictMembers));
+    let holds = standing.is_ok_and(|standing| standing.holds(Right::RestrictMembers));
     if !holds {
         let title = chat.title().unwrap_or_default();
         let text = lacks_right_text(lang, "rmwarn", title, Right::RestrictMembers);
